@@ -1,0 +1,56 @@
+// Pure validation of an ImagePullSecret: every violation at once, each with its field path. Shared by the
+// validating webhook, the CLI and the controller (which refuses to distribute an invalid spec).
+import { Schema } from "effect"
+import { ImagePullSecretSpecSchema, maxImagePullSecretNameLength, type ImagePullSecretSpec } from "./image-pull-secret.ts"
+
+export interface Violation {
+  /** Dotted field path from the object root, e.g. `spec.docker.server`. */
+  readonly path: string
+  readonly message: string
+}
+
+const standardSpec = Schema.toStandardSchemaV1(ImagePullSecretSpecSchema, { parseOptions: { errors: "all" } })
+
+const formatPath = (prefix: string, path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
+  [prefix, ...(path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment))].join(".")
+
+export type SpecValidation =
+  | { readonly _tag: "Valid"; readonly spec: ImagePullSecretSpec }
+  | { readonly _tag: "Invalid"; readonly violations: ReadonlyArray<Violation> }
+
+/** Validate a spec as found in an object (`unknown`: it may come from anywhere). */
+export const validateSpec = (spec: unknown): SpecValidation => {
+  if (spec === undefined || spec === null) {
+    return { _tag: "Invalid", violations: [{ path: "spec", message: "spec is required" }] }
+  }
+  const result = standardSpec["~standard"].validate(spec)
+  if (result instanceof Promise) throw new Error("ImagePullSecret spec validation must be synchronous")
+  if (result.issues === undefined) return { _tag: "Valid", spec: result.value }
+  return {
+    _tag: "Invalid",
+    violations: result.issues.map((issue) => ({ path: formatPath("spec", issue.path), message: issue.message }))
+  }
+}
+
+/** Validate a whole ImagePullSecret object: its name (it becomes part of Secret names) and its spec. */
+export const validateImagePullSecret = (object: unknown): ReadonlyArray<Violation> => {
+  const record = typeof object === "object" && object !== null ? (object as Record<string, unknown>) : {}
+  const metadata = typeof record.metadata === "object" && record.metadata !== null
+    ? (record.metadata as Record<string, unknown>)
+    : {}
+  const violations: Array<Violation> = []
+  const name = metadata.name
+  if (typeof name === "string" && name.length > maxImagePullSecretNameLength) {
+    violations.push({
+      path: "metadata.name",
+      message: `must be at most ${maxImagePullSecretNameLength} characters, so that the Secret name "tcr.ips<name>" stays a valid name`
+    })
+  }
+  const spec = validateSpec(record.spec)
+  if (spec._tag === "Invalid") violations.push(...spec.violations)
+  return violations
+}
+
+/** One line per violation, as shown by kubectl when the webhook denies. */
+export const formatViolations = (violations: ReadonlyArray<Violation>): string =>
+  violations.map((violation) => `${violation.path}: ${violation.message}`).join("; ")
