@@ -1,0 +1,60 @@
+// What one ImagePullSecret asks for, decoded once per change of the object: selectors, the Secret payload and its
+// owner reference, or the violations that make it unusable.
+import {
+  apiVersion,
+  dockerConfigSecretData,
+  kind,
+  managedSecretName,
+  parseSelector,
+  type Selector,
+  validateImagePullSecret,
+  type Violation
+} from "@tcr-assistant/api"
+import type { OwnerRef } from "./plan.ts"
+
+export interface RawImagePullSecret {
+  readonly metadata: {
+    readonly name: string
+    readonly uid?: string
+    readonly generation?: number
+    readonly resourceVersion?: string
+    readonly deletionTimestamp?: string
+    readonly finalizers?: ReadonlyArray<string>
+  }
+  readonly spec?: unknown
+  readonly status?: unknown
+}
+
+export interface Distribution {
+  readonly name: string
+  readonly generation: number
+  readonly deleting: boolean
+  readonly secretName: string
+  readonly owner: OwnerRef
+  /** Empty when the spec is usable. */
+  readonly violations: ReadonlyArray<Violation>
+  readonly namespaces: Selector
+  readonly serviceAccounts: Selector
+  /** The Secret `data`, present only when the spec is valid. */
+  readonly data: Readonly<Record<string, string>> | undefined
+}
+
+export const toDistribution = (object: RawImagePullSecret): Distribution => {
+  const violations = validateImagePullSecret(object)
+  const spec = (object.spec ?? {}) as {
+    namespaces?: string
+    serviceAccounts?: string
+    docker?: { server: string; username: string; password: string }
+  }
+  return {
+    name: object.metadata.name,
+    generation: object.metadata.generation ?? 0,
+    deleting: object.metadata.deletionTimestamp !== undefined,
+    secretName: managedSecretName(object.metadata.name),
+    owner: { apiVersion, kind, name: object.metadata.name, uid: object.metadata.uid ?? "" },
+    violations,
+    namespaces: parseSelector(spec.namespaces),
+    serviceAccounts: parseSelector(spec.serviceAccounts),
+    data: violations.length === 0 && spec.docker !== undefined ? dockerConfigSecretData(spec.docker) : undefined
+  }
+}

@@ -1,0 +1,594 @@
+// The controller: informers feed a keyed work queue; each key's reconcile reads the caches, asks the pure policy and
+// the target's machine what to do, and executes at most one API request per step. Status is aggregated from the
+// machines and written, coalesced, only when it changed.
+import { group, managedSecretName, plural, selectorMatches, version } from "@tcr-assistant/api"
+import { KubeClient, makeInformer, objectKey, type Informer, type KubeError, type KubeObject } from "@tcr-assistant/kube"
+import { Effect, Stream } from "effect"
+import { toDistribution, type Distribution, type RawImagePullSecret } from "./distribution.ts"
+import {
+  type Command,
+  managedByLabel,
+  managedByValue,
+  type ObservedSecret,
+  type ObservedServiceAccount,
+  ownerAnnotation,
+  type Plan,
+  planImagePullSecret,
+  planSecret,
+  planServiceAccount,
+  type SecretDesire,
+  type ServiceAccountDesire
+} from "./plan.ts"
+import { aggregateStatus, type TargetView } from "./status.ts"
+import { decodeTargetKey, encodeTargetKey, type TargetKey } from "./target.ts"
+import { initialTarget, stepTarget, type TargetAction, type TargetEvent, type TargetSnapshot, targetState } from "./target-machine.ts"
+import { makeWorkQueue } from "./work-queue.ts"
+import type { ImagePullSecretStatus } from "@tcr-assistant/api"
+
+export interface ControllerOptions {
+  /** Requests in flight at once. */
+  readonly concurrency?: number | undefined
+  /** Status writes per ImagePullSecret are coalesced over this period. */
+  readonly statusIntervalMillis?: number | undefined
+  /** Most not-ready targets listed in a status. */
+  readonly maxStatusTargets?: number | undefined
+  /** Called on every failure worth an Event on the ImagePullSecret. */
+  readonly onTargetFailure?: ((ips: string, reason: string, message: string) => void) | undefined
+}
+
+export interface ControllerStats {
+  reconciles: number
+  conflicts: number
+  failures: number
+  statusWrites: number
+  /** Reconcile durations in seconds, for the histogram. */
+  readonly durations: Array<number>
+}
+
+type Namespace = KubeObject & { readonly status?: { readonly phase?: string } }
+type ServiceAccount = KubeObject & ObservedServiceAccount
+type Secret = KubeObject & ObservedSecret
+type ImagePullSecretObject = KubeObject & RawImagePullSecret & { readonly status?: ImagePullSecretStatus }
+
+const ipsPath = `/apis/${group}/${version}/${plural}`
+
+/** A fresher view of one object than the informer's, from our own write or read; `null` means deleted. */
+interface Override {
+  readonly object: KubeObject | null
+  readonly resourceVersion: bigint
+}
+
+const revision = (object: KubeObject | undefined): bigint => {
+  const text = object?.metadata.resourceVersion
+  if (text === undefined || !/^\d+$/.test(text)) return -1n
+  return BigInt(text)
+}
+
+const jitter = (millis: number) => Math.round(millis / 2 + Math.random() * (millis / 2))
+
+const isTerminating = (namespace: Namespace) =>
+  namespace.metadata.deletionTimestamp !== undefined || namespace.status?.phase === "Terminating"
+
+export const startController = Effect.fn("Controller.start")(function*(options: ControllerOptions = {}) {
+  const client = yield* KubeClient
+  const stats: ControllerStats = { reconciles: 0, conflicts: 0, failures: 0, statusWrites: 0, durations: [] }
+
+  const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: ipsPath })
+  const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces" })
+  const serviceAccounts = yield* makeInformer<ServiceAccount>({
+    name: "serviceaccounts",
+    path: "/api/v1/serviceaccounts",
+    // Keep only what the controller reads: at ten thousand namespaces this is most of the memory.
+    transform: (sa) => ({
+      metadata: {
+        name: sa.metadata.name,
+        namespace: sa.metadata.namespace,
+        resourceVersion: sa.metadata.resourceVersion,
+        ...(sa.metadata.deletionTimestamp !== undefined ? { deletionTimestamp: sa.metadata.deletionTimestamp } : {})
+      },
+      ...(sa.imagePullSecrets !== undefined ? { imagePullSecrets: sa.imagePullSecrets } : {})
+    })
+  })
+  const secrets = yield* makeInformer<Secret>({
+    name: "secrets",
+    path: "/api/v1/secrets",
+    labelSelector: `${managedByLabel}=${managedByValue}`
+  })
+  const informers: ReadonlyArray<Informer<any>> = [imagePullSecrets, namespaces, serviceAccounts, secrets]
+
+  // --- derived state -----------------------------------------------------------------------------------------
+  const distributions = new Map<string, Distribution>()
+  const serviceAccountsByNamespace = new Map<string, Set<string>>()
+  const machines = new Map<string, TargetSnapshot>()
+  /** Target keys with a machine, per ImagePullSecret, for status and cleanup. */
+  const membership = new Map<string, Set<string>>()
+  const overrides = new Map<string, Override>()
+  const dirtyStatus = new Set<string>()
+  const lastWrittenStatus = new Map<string, string>()
+
+  const distributionOf = (ips: string): Distribution | undefined => {
+    const object = imagePullSecrets.get(ips)
+    if (object === undefined) return undefined
+    const cached = distributions.get(ips)
+    if (cached !== undefined && cached.generation === (object.metadata.generation ?? 0) && cached.owner.uid === object.metadata.uid && cached.deleting === (object.metadata.deletionTimestamp !== undefined)) {
+      return cached
+    }
+    const fresh = toDistribution(object)
+    distributions.set(ips, fresh)
+    return fresh
+  }
+
+  const observe = <T extends KubeObject>(informer: Informer<T>, key: string): T | undefined => {
+    const cached = informer.get(key)
+    const override = overrides.get(`${informer.name}:${key}`)
+    if (override === undefined) return cached
+    if (cached !== undefined && revision(cached) >= override.resourceVersion) {
+      overrides.delete(`${informer.name}:${key}`)
+      return cached
+    }
+    return (override.object ?? undefined) as T | undefined
+  }
+  const setOverride = (informer: Informer<any>, key: string, object: KubeObject | null, fallbackRevision: bigint) => {
+    overrides.set(`${informer.name}:${key}`, {
+      object,
+      resourceVersion: object === null ? fallbackRevision : revision(object)
+    })
+  }
+
+  // --- work queue -----------------------------------------------------------------------------------------------
+  const enqueue = (key: TargetKey) => queue.add(encodeTargetKey(key))
+
+  const enqueueNamespace = (ns: string) => {
+    for (const ips of imagePullSecrets.values()) {
+      const name = ips.metadata.name
+      enqueue({ kind: "Secret", ips: name, namespace: ns })
+      for (const sa of serviceAccountsByNamespace.get(ns) ?? []) enqueue({ kind: "ServiceAccount", ips: name, namespace: ns, serviceAccount: sa })
+    }
+  }
+  const enqueueImagePullSecret = (ips: string) => {
+    enqueue({ kind: "ImagePullSecret", ips })
+    for (const ns of namespaces.values()) {
+      const name = ns.metadata.name
+      enqueue({ kind: "Secret", ips, namespace: name })
+      for (const sa of serviceAccountsByNamespace.get(name) ?? []) enqueue({ kind: "ServiceAccount", ips, namespace: name, serviceAccount: sa })
+    }
+    // Targets in namespaces that are gone from the cache still need their machines settled.
+    for (const key of membership.get(ips) ?? []) queue.add(key)
+  }
+
+  // --- desires -----------------------------------------------------------------------------------------------------
+  const secretDesire = (ips: string, ns: string): SecretDesire => {
+    const distribution = distributionOf(ips)
+    const namespace = namespaces.get(ns)
+    const name = managedSecretName(ips)
+    if (distribution !== undefined && distribution.violations.length > 0 && !distribution.deleting) {
+      return { _tag: "Skip", reason: "InvalidSpec", message: "the ImagePullSecret spec is invalid; existing objects are left as they are" }
+    }
+    if (distribution === undefined || distribution.deleting || namespace === undefined || !selectorMatches(distribution.namespaces, ns) || distribution.data === undefined) {
+      return { _tag: "Absent", namespace: ns, name, ips }
+    }
+    if (isTerminating(namespace)) return { _tag: "Skip", reason: "NamespaceTerminating", message: `namespace ${ns} is being deleted` }
+    return { _tag: "Present", namespace: ns, name, data: distribution.data, owner: distribution.owner }
+  }
+
+  const serviceAccountDesire = (ips: string, ns: string, sa: string): ServiceAccountDesire => {
+    const distribution = distributionOf(ips)
+    const namespace = namespaces.get(ns)
+    const secretName = managedSecretName(ips)
+    if (distribution !== undefined && distribution.violations.length > 0 && !distribution.deleting) {
+      return { _tag: "Skip", reason: "InvalidSpec", message: "the ImagePullSecret spec is invalid; existing objects are left as they are" }
+    }
+    if (
+      distribution === undefined || distribution.deleting || namespace === undefined ||
+      !selectorMatches(distribution.namespaces, ns) || !selectorMatches(distribution.serviceAccounts, sa)
+    ) {
+      return { _tag: "Absent", namespace: ns, serviceAccount: sa, secretName }
+    }
+    if (isTerminating(namespace)) return { _tag: "Skip", reason: "NamespaceTerminating", message: `namespace ${ns} is being deleted` }
+    const secretMachine = machines.get(encodeTargetKey({ kind: "Secret", ips, namespace: ns }))
+    const secretReady = secretMachine !== undefined && targetState(secretMachine) === "Ready"
+    return { _tag: "Present", namespace: ns, serviceAccount: sa, secretName, secretReady }
+  }
+
+  /** ServiceAccounts in a namespace that still carry the ImagePullSecret's entry. */
+  const serviceAccountsWithEntry = (ns: string, secretName: string): number => {
+    let count = 0
+    for (const sa of serviceAccountsByNamespace.get(ns) ?? []) {
+      const observed = observe(serviceAccounts, `${ns}/${sa}`)
+      if (observed?.imagePullSecrets?.some((entry) => entry.name === secretName)) count++
+    }
+    return count
+  }
+
+  /** Objects of ours the ImagePullSecret still has in the cluster; its finalizer waits for zero. */
+  const remainingObjects = (ips: string): number => {
+    const secretName = managedSecretName(ips)
+    let count = 0
+    for (const secret of secrets.values()) if (secret.metadata.annotations?.[ownerAnnotation] === ips) count++
+    for (const ns of serviceAccountsByNamespace.keys()) count += serviceAccountsWithEntry(ns, secretName)
+    return count
+  }
+
+  // --- executing one command -----------------------------------------------------------------------------------------
+  type Outcome =
+    | { readonly _tag: "Done"; readonly object: KubeObject | null }
+    | { readonly _tag: "Stale" }
+    | { readonly _tag: "Terminating" }
+    | { readonly _tag: "Failed"; readonly retryable: boolean; readonly reason: string; readonly message: string }
+
+  const classify = (error: KubeError): Outcome => {
+    switch (error._tag) {
+      case "KubeConflict":
+        stats.conflicts++
+        return { _tag: "Stale" }
+      case "KubeRejected":
+        if (error.namespaceTerminating) return { _tag: "Terminating" }
+        // A failed JSON-patch test (422) means the object moved under us: read again.
+        if (error.status === 422 && /test/i.test(error.message)) {
+          stats.conflicts++
+          return { _tag: "Stale" }
+        }
+        return { _tag: "Failed", retryable: true, reason: error.reason || `HTTP${error.status}`, message: error.message }
+      case "KubeNotFound":
+        return { _tag: "Done", object: null }
+      default:
+        return { _tag: "Failed", retryable: true, reason: error._tag, message: error.message }
+    }
+  }
+
+  const execute = (command: Command): Effect.Effect<Outcome> => {
+    const run = (() => {
+      switch (command._tag) {
+        case "CreateSecret":
+          return client.request<KubeObject>({
+            method: "POST",
+            path: `/api/v1/namespaces/${command.namespace}/secrets`,
+            body: command.body,
+            what: `create Secret ${command.namespace}/${(command.body as any).metadata.name}`
+          })
+        case "PatchSecret":
+          return client.request<KubeObject>({
+            method: "PATCH",
+            path: `/api/v1/namespaces/${command.namespace}/secrets/${command.name}`,
+            body: command.patch,
+            what: `update Secret ${command.namespace}/${command.name}`
+          })
+        case "DeleteSecret":
+          return client
+            .request<KubeObject>({
+              method: "DELETE",
+              path: `/api/v1/namespaces/${command.namespace}/secrets/${command.name}`,
+              body: { kind: "DeleteOptions", apiVersion: "v1", preconditions: { uid: command.uid, resourceVersion: command.resourceVersion } },
+              what: `delete Secret ${command.namespace}/${command.name}`
+            })
+            .pipe(Effect.as(null))
+        case "PatchServiceAccount":
+          return client.request<KubeObject>({
+            method: "PATCH",
+            path: `/api/v1/namespaces/${command.namespace}/serviceaccounts/${command.name}`,
+            body: command.patch,
+            what: `update ServiceAccount ${command.namespace}/${command.name}`
+          })
+        case "PatchImagePullSecret":
+          return client.request<KubeObject>({
+            method: "PATCH",
+            path: `${ipsPath}/${command.name}`,
+            body: command.patch,
+            what: `update ImagePullSecret ${command.name}`
+          })
+      }
+    })()
+    return (run as Effect.Effect<KubeObject | null, KubeError>).pipe(
+      Effect.map((object): Outcome => ({ _tag: "Done", object })),
+      Effect.catch((error: KubeError) => Effect.succeed(classify(error)))
+    )
+  }
+
+  // --- the interpreter ---------------------------------------------------------------------------------------------------
+  interface Subject {
+    readonly informer: Informer<any>
+    readonly objectKey: string
+    readonly plan: () => Plan
+    readonly refreshPath: string
+  }
+
+  const subjectOf = (target: TargetKey): Subject => {
+    switch (target.kind) {
+      case "Secret": {
+        const name = managedSecretName(target.ips)
+        return {
+          informer: secrets,
+          objectKey: `${target.namespace}/${name}`,
+          refreshPath: `/api/v1/namespaces/${target.namespace}/secrets/${name}`,
+          plan: () => {
+            const desire = secretDesire(target.ips, target.namespace)
+            if (desire._tag === "Absent" && serviceAccountsWithEntry(target.namespace, name) > 0) {
+              return { _tag: "Wait", reason: "RemovingServiceAccountEntries", message: "ServiceAccount entries are removed before the Secret" }
+            }
+            return planSecret(desire, observe(secrets, `${target.namespace}/${name}`))
+          }
+        }
+      }
+      case "ServiceAccount":
+        return {
+          informer: serviceAccounts,
+          objectKey: `${target.namespace}/${target.serviceAccount}`,
+          refreshPath: `/api/v1/namespaces/${target.namespace}/serviceaccounts/${target.serviceAccount}`,
+          plan: () =>
+            planServiceAccount(
+              serviceAccountDesire(target.ips, target.namespace, target.serviceAccount),
+              observe(serviceAccounts, `${target.namespace}/${target.serviceAccount}`)
+            )
+        }
+      case "ImagePullSecret":
+        return {
+          informer: imagePullSecrets,
+          objectKey: target.ips,
+          refreshPath: `${ipsPath}/${target.ips}`,
+          plan: () => {
+            const observed = observe(imagePullSecrets, target.ips)
+            const deleting = observed?.metadata.deletionTimestamp !== undefined
+            return planImagePullSecret(observed, deleting ? remainingObjects(target.ips) : 0)
+          }
+        }
+    }
+  }
+
+  const refresh = (subject: Subject) =>
+    client.request<KubeObject>({ method: "GET", path: subject.refreshPath, what: `read ${subject.objectKey}` }).pipe(
+      Effect.map((object) => setOverride(subject.informer, subject.objectKey, object, 0n)),
+      Effect.catchTag("KubeNotFound", () =>
+        Effect.sync(() => setOverride(subject.informer, subject.objectKey, null, revision(subject.informer.get(subject.objectKey))))
+      ),
+      Effect.catch(() => Effect.void)
+    )
+
+  const viewOf = (target: TargetKey, snapshot: TargetSnapshot): TargetView | undefined => {
+    const state = targetState(snapshot)
+    if (state === "Removed" || target.kind === "ImagePullSecret") return undefined
+    return {
+      kind: target.kind,
+      namespace: target.namespace,
+      name: target.kind === "Secret" ? managedSecretName(target.ips) : target.serviceAccount,
+      state,
+      reason: snapshot.context.reason,
+      message: snapshot.context.message,
+      since: snapshot.context.since
+    }
+  }
+
+  const store = (key: string, target: TargetKey, snapshot: TargetSnapshot) => {
+    const state = targetState(snapshot)
+    const previous = machines.get(key)
+    const changed = previous === undefined || targetState(previous) !== state || previous.context.reason !== snapshot.context.reason
+    if (state === "Removed") {
+      machines.delete(key)
+      const members = membership.get(target.ips)
+      members?.delete(key)
+      if (members !== undefined && members.size === 0) {
+        membership.delete(target.ips)
+        // The last object is gone: the ImagePullSecret may release its finalizer now.
+        if (imagePullSecrets.get(target.ips)?.metadata.deletionTimestamp !== undefined) enqueue({ kind: "ImagePullSecret", ips: target.ips })
+      }
+    } else {
+      machines.set(key, snapshot)
+      let members = membership.get(target.ips)
+      if (members === undefined) membership.set(target.ips, (members = new Set()))
+      members.add(key)
+    }
+    if (changed) {
+      dirtyStatus.add(target.ips)
+      // The namespace's Secret became usable: its ServiceAccounts may reference it now.
+      if (target.kind === "Secret" && state === "Ready") {
+        for (const sa of serviceAccountsByNamespace.get(target.namespace) ?? []) {
+          enqueue({ kind: "ServiceAccount", ips: target.ips, namespace: target.namespace, serviceAccount: sa })
+        }
+      }
+      if (target.kind === "ServiceAccount" && state === "Removed") {
+        enqueue({ kind: "Secret", ips: target.ips, namespace: target.namespace })
+      }
+    }
+  }
+
+  /** Steps per reconcile before yielding the worker; a target that needs more is simply queued again. */
+  const maxSteps = 6
+
+  const reconcile = (key: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const started = performance.now()
+      stats.reconciles++
+      const target = decodeTargetKey(key)
+      const subject = subjectOf(target)
+      let snapshot = machines.get(key) ?? initialTarget(Date.now())
+      // A conflict is someone else's object we do not watch: look at it again before deciding.
+      if (targetState(snapshot) === "Conflict") yield* refresh(subject)
+      const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
+        const [next, actions] = stepTarget(snapshot, event)
+        snapshot = next
+        return actions
+      }
+      let actions = feed({ type: "PLANNED", plan: subject.plan(), now: Date.now() })
+      for (let step = 0; step < maxSteps; step++) {
+        const execute_ = actions.find((action) => action.type === "execute")
+        const retry = actions.find((action) => action.type === "retryAfter")
+        const wantsRefresh = actions.some((action) => action.type === "refresh")
+        if (retry !== undefined) queue.addAfter(key, jitter(retry.millis))
+        if (wantsRefresh) {
+          yield* refresh(subject)
+          actions = feed({ type: "PLANNED", plan: subject.plan(), now: Date.now() })
+          continue
+        }
+        if (execute_ === undefined) break
+        const outcome = yield* execute(execute_.command)
+        const now = Date.now()
+        switch (outcome._tag) {
+          case "Done":
+            setOverride(subject.informer, subject.objectKey, outcome.object, revision(subject.informer.get(subject.objectKey)))
+            feed({ type: "SUCCEEDED", now })
+            actions = feed({ type: "PLANNED", plan: subject.plan(), now })
+            break
+          case "Stale":
+            actions = feed({ type: "STALE", now })
+            break
+          case "Terminating":
+            feed({ type: "SUCCEEDED", now })
+            actions = feed({
+              type: "PLANNED",
+              plan: { _tag: "Skip", reason: "NamespaceTerminating", message: "the namespace is being deleted" },
+              now
+            })
+            break
+          case "Failed":
+            stats.failures++
+            options.onTargetFailure?.(target.ips, outcome.reason, outcome.message)
+            actions = feed({ type: "FAILED", retryable: outcome.retryable, reason: outcome.reason, message: outcome.message, now })
+            break
+        }
+      }
+      if (actions.some((action) => action.type === "execute" || action.type === "refresh")) queue.add(key)
+      store(key, target, snapshot)
+      stats.durations.push((performance.now() - started) / 1000)
+      if (stats.durations.length > 10_000) stats.durations.splice(0, 5_000)
+    })
+
+  const queue = yield* makeWorkQueue({ concurrency: options.concurrency ?? 16, process: reconcile })
+
+  // --- informer events -> keys ----------------------------------------------------------------------------------------
+  const drain = <T extends KubeObject>(informer: Informer<T>, handle: (event: { type: "Upsert" | "Delete"; object: T; previous?: T | undefined }) => void) =>
+    informer.events.pipe(Stream.runForEach((event) => Effect.sync(() => handle(event))), Effect.forkScoped)
+
+  yield* drain(imagePullSecrets, (event) => {
+    const name = event.object.metadata.name
+    distributions.delete(name)
+    if (event.type === "Delete") {
+      lastWrittenStatus.delete(name)
+    } else {
+      dirtyStatus.add(name)
+      // Only a change of what is asked for needs a full pass; status writes and finalizer edits do not.
+      const previous = event.type === "Upsert" ? event.previous : undefined
+      if (
+        previous !== undefined && previous.metadata.generation === event.object.metadata.generation &&
+        (previous.metadata.deletionTimestamp === undefined) === (event.object.metadata.deletionTimestamp === undefined) &&
+        previous.metadata.uid === event.object.metadata.uid
+      ) {
+        enqueue({ kind: "ImagePullSecret", ips: name })
+        return
+      }
+    }
+    enqueueImagePullSecret(name)
+  })
+  yield* drain(namespaces, (event) => {
+    const previous = event.type === "Upsert" ? event.previous : undefined
+    if (previous !== undefined && isTerminating(previous) === isTerminating(event.object)) return
+    if (event.type === "Delete") serviceAccountsByNamespace.delete(event.object.metadata.name)
+    enqueueNamespace(event.object.metadata.name)
+    for (const ips of imagePullSecrets.values()) dirtyStatus.add(ips.metadata.name)
+  })
+  yield* drain(serviceAccounts, (event) => {
+    const ns = event.object.metadata.namespace ?? ""
+    const name = event.object.metadata.name
+    let names = serviceAccountsByNamespace.get(ns)
+    if (event.type === "Delete") {
+      names?.delete(name)
+    } else {
+      if (names === undefined) serviceAccountsByNamespace.set(ns, (names = new Set()))
+      names.add(name)
+    }
+    for (const ips of imagePullSecrets.values()) {
+      enqueue({ kind: "ServiceAccount", ips: ips.metadata.name, namespace: ns, serviceAccount: name })
+      dirtyStatus.add(ips.metadata.name)
+    }
+  })
+  yield* drain(secrets, (event) => {
+    const ips = event.object.metadata.annotations?.[ownerAnnotation]
+    if (ips !== undefined && event.object.metadata.namespace !== undefined) {
+      enqueue({ kind: "Secret", ips, namespace: event.object.metadata.namespace })
+    }
+  })
+
+  // --- status -----------------------------------------------------------------------------------------------------------
+  const desiredCounts = (distribution: Distribution) => {
+    let secretsDesired = 0
+    let serviceAccountsDesired = 0
+    if (distribution.deleting || distribution.data === undefined) return { secretsDesired, serviceAccountsDesired }
+    for (const ns of namespaces.values()) {
+      const name = ns.metadata.name
+      if (!selectorMatches(distribution.namespaces, name) || isTerminating(ns)) continue
+      secretsDesired++
+      for (const sa of serviceAccountsByNamespace.get(name) ?? []) {
+        if (selectorMatches(distribution.serviceAccounts, sa)) serviceAccountsDesired++
+      }
+    }
+    return { secretsDesired, serviceAccountsDesired }
+  }
+
+  const writeStatus = (ips: string) =>
+    Effect.gen(function*() {
+      const object = imagePullSecrets.get(ips)
+      const distribution = distributionOf(ips)
+      if (object === undefined || distribution === undefined) return
+      const targets: Array<TargetView> = []
+      for (const key of membership.get(ips) ?? []) {
+        const snapshot = machines.get(key)
+        const view = snapshot === undefined ? undefined : viewOf(decodeTargetKey(key), snapshot)
+        if (view !== undefined) targets.push(view)
+      }
+      const status = aggregateStatus({
+        distribution,
+        ...desiredCounts(distribution),
+        targets,
+        previous: object.status,
+        now: new Date(),
+        maxTargets: options.maxStatusTargets ?? 20
+      })
+      const text = JSON.stringify(status)
+      if (lastWrittenStatus.get(ips) === text || JSON.stringify(object.status) === text) {
+        lastWrittenStatus.set(ips, text)
+        return
+      }
+      yield* client
+        .request({
+          method: "PATCH",
+          path: `${ipsPath}/${ips}/status`,
+          contentType: "application/merge-patch+json",
+          body: { status },
+          what: `update status of ImagePullSecret ${ips}`
+        })
+        .pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              stats.statusWrites++
+              lastWrittenStatus.set(ips, text)
+            })
+          ),
+          Effect.catch((error: KubeError) =>
+            Effect.sync(() => dirtyStatus.add(ips)).pipe(
+              Effect.andThen(Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ imagePullSecret: ips, error: error.message })))
+            )
+          )
+        )
+    })
+
+  yield* Effect.forkScoped(
+    Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(options.statusIntervalMillis ?? 1000)
+        const due = [...dirtyStatus]
+        dirtyStatus.clear()
+        for (const ips of due) yield* writeStatus(ips)
+      }
+    })
+  )
+
+  return {
+    informers,
+    stats,
+    queueDepth: () => queue.depth(),
+    /** True when caches are synced and nothing is queued, in flight or waiting for a status write. */
+    quiescent: () => informers.every((informer) => informer.health().synced) && queue.idle() && dirtyStatus.size === 0,
+    machineCount: () => machines.size,
+    objectKeyOf: objectKey
+  }
+})
+
+export type Controller = Effect.Success<ReturnType<typeof startController>>

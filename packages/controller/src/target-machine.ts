@@ -1,0 +1,142 @@
+// The lifecycle of one target as an xstate machine. It is used only through the pure `transition` function: the
+// machine decides (which state, whether to execute the planned request, refresh a stale read or back off) and the
+// interpreter executes the one request asked for and feeds the outcome back as an event.
+import { assign, initialTransition, setup, transition, type SnapshotFrom } from "xstate"
+import type { Command, Plan } from "./plan.ts"
+
+export type TargetState = "Pending" | "Applying" | "Ready" | "BackingOff" | "Skipped" | "Conflict" | "Removing" | "Removed"
+
+export type TargetEvent =
+  /** The policy's verdict on the current observation. */
+  | { readonly type: "PLANNED"; readonly plan: Plan; readonly now: number }
+  | { readonly type: "SUCCEEDED"; readonly now: number }
+  /** The request lost a race (409): read again before the next plan. */
+  | { readonly type: "STALE"; readonly now: number }
+  | { readonly type: "FAILED"; readonly retryable: boolean; readonly reason: string; readonly message: string; readonly now: number }
+
+export interface TargetContext {
+  /** Consecutive failed attempts; drives the backoff. */
+  readonly attempts: number
+  readonly reason: string | undefined
+  readonly message: string | undefined
+  /** When the externally visible state last changed (epoch ms). */
+  readonly since: number
+}
+
+export type TargetAction =
+  | { readonly type: "execute"; readonly command: Command }
+  | { readonly type: "refresh" }
+  | { readonly type: "retryAfter"; readonly millis: number }
+
+export const backoffBaseMillis = 500
+export const backoffCapMillis = 60_000
+
+/** Capped exponential delay before attempt `attempts + 1`; the interpreter adds jitter. */
+export const backoffMillis = (attempts: number) =>
+  Math.min(backoffCapMillis, backoffBaseMillis * 2 ** Math.max(0, Math.min(attempts - 1, 20)))
+
+export const targetMachine = setup({
+  types: {
+    context: {} as TargetContext,
+    events: {} as TargetEvent,
+    input: {} as { readonly now: number }
+  },
+  guards: {
+    planIs: ({ event }, tag: Plan["_tag"]) => event.type === "PLANNED" && event.plan._tag === tag
+  },
+  actions: {
+    // Effect-free markers: the interpreter reads them from `transition` and performs them.
+    execute: () => {},
+    refresh: () => {},
+    retryAfter: () => {},
+    retryLater: () => {},
+    settle: assign(({ event }) => ({ attempts: 0, reason: undefined, message: undefined, since: event.now })),
+    clearNote: assign(({ event }) => ({ reason: undefined, message: undefined, since: event.now })),
+    notePlan: assign(({ event }) =>
+      event.type === "PLANNED" && "reason" in event.plan
+        ? { reason: event.plan.reason, message: event.plan.message, since: event.now }
+        : { since: event.now }
+    ),
+    resetAttempts: assign({ attempts: 0 }),
+    countFailure: assign(({ context, event }) =>
+      event.type === "FAILED"
+        ? { attempts: context.attempts + 1, reason: event.reason, message: event.message, since: event.now }
+        : {}
+    )
+  }
+}).createMachine({
+  id: "target",
+  context: ({ input }) => ({ attempts: 0, reason: undefined, message: undefined, since: input.now }),
+  initial: "Pending",
+  // A new observation can arrive in any state except while a request is in flight.
+  on: {
+    PLANNED: [
+      { guard: { type: "planIs", params: "InSync" }, target: ".Ready", actions: "settle" },
+      { guard: { type: "planIs", params: "Gone" }, target: ".Removed", actions: "clearNote" },
+      { guard: { type: "planIs", params: "Wait" }, target: ".Pending", actions: "notePlan" },
+      { guard: { type: "planIs", params: "Skip" }, target: ".Skipped", actions: "notePlan" },
+      { guard: { type: "planIs", params: "Conflict" }, target: ".Conflict", actions: ["notePlan", "retryLater"] },
+      { guard: { type: "planIs", params: "Apply" }, target: ".Applying", actions: ["clearNote", "execute"] },
+      { guard: { type: "planIs", params: "Remove" }, target: ".Removing", actions: ["clearNote", "execute"] }
+    ]
+  },
+  states: {
+    Pending: {},
+    Ready: {},
+    Skipped: {},
+    Conflict: {},
+    BackingOff: {},
+    Removed: {},
+    Applying: {
+      on: {
+        PLANNED: {},
+        SUCCEEDED: { target: "Pending", actions: "resetAttempts" },
+        STALE: { target: "Pending", actions: "refresh" },
+        FAILED: { target: "BackingOff", actions: ["countFailure", "retryAfter"] }
+      }
+    },
+    Removing: {
+      on: {
+        PLANNED: {},
+        SUCCEEDED: { target: "Pending", actions: "resetAttempts" },
+        STALE: { target: "Pending", actions: "refresh" },
+        FAILED: { target: "BackingOff", actions: ["countFailure", "retryAfter"] }
+      }
+    }
+  }
+})
+
+export type TargetSnapshot = SnapshotFrom<typeof targetMachine>
+
+export const initialTarget = (now: number): TargetSnapshot => initialTransition(targetMachine, { now })[0]
+
+/** Apply one event; returns the next snapshot and what the interpreter must do, in order. */
+export const stepTarget = (
+  snapshot: TargetSnapshot,
+  event: TargetEvent
+): readonly [TargetSnapshot, ReadonlyArray<TargetAction>] => {
+  const [next, actions] = transition(targetMachine, snapshot, event)
+  const todo: Array<TargetAction> = []
+  for (const action of actions) {
+    switch (action.type) {
+      case "execute":
+        if (event.type === "PLANNED" && (event.plan._tag === "Apply" || event.plan._tag === "Remove")) {
+          todo.push({ type: "execute", command: event.plan.command })
+        }
+        break
+      case "refresh":
+        todo.push({ type: "refresh" })
+        break
+      case "retryAfter":
+        todo.push({ type: "retryAfter", millis: backoffMillis(next.context.attempts) })
+        break
+      case "retryLater":
+        // A conflict is resolved by someone else: look again now and then, without hammering.
+        todo.push({ type: "retryAfter", millis: backoffCapMillis })
+        break
+    }
+  }
+  return [next, todo]
+}
+
+export const targetState = (snapshot: TargetSnapshot): TargetState => snapshot.value as TargetState

@@ -1,0 +1,4 @@
+// Public surface of the Kubernetes layer: the only package that talks to the apiserver.
+export * from "./informer.ts"
+export * from "./kube-client.ts"
+export * from "./kube-error.ts"

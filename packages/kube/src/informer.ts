@@ -1,0 +1,244 @@
+// Informers: a local cache of one kind of object kept current by list + watch, and a Stream of its changes.
+// A watch is never trusted to stay alive: errors restart it with capped jittered backoff, 410 Gone relists, a
+// periodic relist repairs anything a silent watch missed, and health tells readiness probes when a watch is stale.
+import { Cause, Duration, Effect, Latch, Queue, Stream } from "effect"
+import { KubeClient, type Query } from "./kube-client.ts"
+import { kubeErrorFromStatus, type KubeError } from "./kube-error.ts"
+
+export interface KubeObject {
+  readonly apiVersion?: string
+  readonly kind?: string
+  readonly metadata: {
+    readonly name: string
+    readonly namespace?: string
+    readonly uid?: string
+    readonly resourceVersion?: string
+    readonly generation?: number
+    readonly labels?: Readonly<Record<string, string>>
+    readonly annotations?: Readonly<Record<string, string>>
+    readonly deletionTimestamp?: string
+    readonly finalizers?: ReadonlyArray<string>
+    readonly ownerReferences?: ReadonlyArray<{ readonly uid: string; readonly kind: string; readonly name: string }>
+    readonly [key: string]: unknown
+  }
+  readonly [key: string]: unknown
+}
+
+export type InformerEvent<T> =
+  | { readonly type: "Upsert"; readonly object: T; readonly previous: T | undefined }
+  | { readonly type: "Delete"; readonly object: T }
+
+export interface InformerHealth {
+  readonly synced: boolean
+  readonly watching: boolean
+  /** Epoch milliseconds of the last list, watch event or bookmark. */
+  readonly lastEventAt: number
+  readonly restarts: number
+  readonly relists: number
+}
+
+export interface Informer<T extends KubeObject> {
+  readonly name: string
+  readonly get: (key: string) => T | undefined
+  readonly values: () => IterableIterator<T>
+  readonly size: () => number
+  /** The current cache as Upserts, then every change. Each subscriber gets its own copy of the events. */
+  readonly events: Stream.Stream<InformerEvent<T>>
+  readonly awaitSynced: Effect.Effect<void>
+  readonly health: () => InformerHealth
+}
+
+export interface InformerOptions<T extends KubeObject> {
+  /** Short name for logs and metrics, e.g. "serviceaccounts". */
+  readonly name: string
+  /** Collection path, e.g. /api/v1/namespaces. */
+  readonly path: string
+  readonly labelSelector?: string | undefined
+  readonly pageSize?: number | undefined
+  /** Relist this often even when the watch looks healthy. */
+  readonly resyncEvery?: Duration.Input | undefined
+  /** Drop what the controller never reads (e.g. managedFields) to keep memory small at scale. */
+  readonly transform?: ((object: T) => T) | undefined
+}
+
+export const objectKey = (object: KubeObject): string =>
+  object.metadata.namespace === undefined ? object.metadata.name : `${object.metadata.namespace}/${object.metadata.name}`
+
+const dropManagedFields = <T extends KubeObject>(object: T): T => {
+  if (object.metadata.managedFields === undefined) return object
+  const { managedFields: _, ...metadata } = object.metadata
+  return { ...object, metadata } as T
+}
+
+interface ListResponse<T> {
+  readonly metadata: { readonly resourceVersion: string; readonly continue?: string }
+  readonly items: ReadonlyArray<T>
+}
+
+/**
+ * Start an informer in the current scope: the list/watch loop runs in a fiber that ends with the scope.
+ */
+export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeObject>(options: InformerOptions<T>) {
+  const client = yield* KubeClient
+  const transform = (object: T): T => (options.transform ?? dropManagedFields)(object)
+  const cache = new Map<string, T>()
+  const subscribers = new Set<Queue.Queue<InformerEvent<T>, Cause.Done>>()
+  let synced = false
+  let watching = false
+  let lastEventAt = Date.now()
+  let restarts = 0
+  let relists = 0
+  let resourceVersion = ""
+  const syncedLatch = yield* Latch.make(false)
+
+  const publish = (event: InformerEvent<T>) => {
+    for (const queue of subscribers) Queue.offerUnsafe(queue, event)
+  }
+  const upsert = (raw: T) => {
+    const object = transform(raw)
+    const key = objectKey(object)
+    const previous = cache.get(key)
+    cache.set(key, object)
+    if (previous?.metadata.resourceVersion !== object.metadata.resourceVersion) {
+      publish({ type: "Upsert", object, previous })
+    }
+  }
+  const remove = (raw: T) => {
+    const key = objectKey(raw)
+    const previous = cache.get(key)
+    cache.delete(key)
+    publish({ type: "Delete", object: previous ?? transform(raw) })
+  }
+
+  const baseQuery: Query = { labelSelector: options.labelSelector }
+
+  const relist: Effect.Effect<void, KubeError> = Effect.gen(function*() {
+    const seen = new Set<string>()
+    let continueToken: string | undefined = undefined
+    let listVersion = ""
+    do {
+      const page: ListResponse<T> = yield* client.request<ListResponse<T>>({
+        method: "GET",
+        path: options.path,
+        query: { ...baseQuery, limit: options.pageSize ?? 500, continue: continueToken },
+        what: `list ${options.name}`
+      })
+      for (const item of page.items) {
+        seen.add(objectKey(item))
+        upsert(item)
+      }
+      continueToken = page.metadata.continue || undefined
+      listVersion = page.metadata.resourceVersion
+    } while (continueToken !== undefined)
+    for (const [key, object] of [...cache]) if (!seen.has(key)) remove(object)
+    resourceVersion = listVersion
+    relists++
+    lastEventAt = Date.now()
+    if (!synced) {
+      synced = true
+      yield* syncedLatch.open
+    }
+  })
+
+  // One watch connection: apply events until the server closes it (normal after timeoutSeconds).
+  const watchOnce = Effect.gen(function*() {
+    watching = true
+    yield* client
+      .watch(options.path, {
+        ...baseQuery,
+        resourceVersion,
+        allowWatchBookmarks: true,
+        // Spread reconnects of many informers over time.
+        timeoutSeconds: 240 + Math.floor(Math.random() * 120)
+      })
+      .pipe(
+        Stream.runForEach((event) =>
+          Effect.gen(function*() {
+            lastEventAt = Date.now()
+            switch (event.type) {
+              case "ADDED":
+              case "MODIFIED":
+                upsert(event.object as T)
+                break
+              case "DELETED":
+                remove(event.object as T)
+                break
+              case "BOOKMARK":
+                break
+              case "ERROR": {
+                const status = event.object as { code?: number; message?: string }
+                return yield* Effect.fail(
+                  kubeErrorFromStatus(status.code ?? 500, status, `watch ${options.name}`)
+                )
+              }
+            }
+            const version = (event.object as KubeObject | undefined)?.metadata?.resourceVersion
+            if (version !== undefined) resourceVersion = version
+          })
+        )
+      )
+  }).pipe(Effect.ensuring(Effect.sync(() => { watching = false })))
+
+  // Watch until an error; a 410 means our resourceVersion is gone and only a relist helps.
+  const watchUntilError: Effect.Effect<never, KubeError> = watchOnce.pipe(Effect.forever)
+
+  const resyncEvery = Duration.fromInputUnsafe(options.resyncEvery ?? "5 minutes")
+
+  const loop = Effect.gen(function*() {
+    let needRelist = true
+    while (true) {
+      const attempt: Effect.Effect<void, KubeError> = Effect.gen(function*() {
+        if (needRelist) yield* relist
+        needRelist = false
+        yield* watchUntilError
+      }).pipe(
+        Effect.timeoutOption(resyncEvery),
+        Effect.map(() => {
+          needRelist = true
+        })
+      )
+      const outcome = yield* Effect.result(attempt)
+      if (outcome._tag === "Failure") {
+        const error = outcome.failure
+        restarts++
+        needRelist = error._tag === "KubeGone" || needRelist
+        yield* Effect.logWarning("watch restarting").pipe(
+          Effect.annotateLogs({ informer: options.name, error: error._tag, reason: error.message })
+        )
+        if (error._tag !== "KubeGone") yield* Effect.sleep(nextDelay())
+      } else {
+        backoffAttempt = 0
+      }
+    }
+  })
+
+  // Capped (30 s), jittered exponential backoff between failed attempts; reset by a clean resync.
+  let backoffAttempt = 0
+  const nextDelay = () => {
+    backoffAttempt++
+    const base = Math.min(30_000, 200 * 2 ** Math.min(backoffAttempt, 10))
+    return Duration.millis(base / 2 + Math.random() * (base / 2))
+  }
+  yield* Effect.forkScoped(loop)
+
+  const events: Stream.Stream<InformerEvent<T>> = Stream.callback<InformerEvent<T>>((queue) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        for (const object of cache.values()) Queue.offerUnsafe(queue, { type: "Upsert", object, previous: undefined })
+        subscribers.add(queue)
+      }),
+      () => Effect.sync(() => subscribers.delete(queue))
+    )
+  )
+
+  const informer: Informer<T> = {
+    name: options.name,
+    get: (key) => cache.get(key),
+    values: () => cache.values(),
+    size: () => cache.size,
+    events,
+    awaitSynced: syncedLatch.await,
+    health: () => ({ synced, watching, lastEventAt, restarts, relists })
+  }
+  return informer
+})
