@@ -1,0 +1,80 @@
+// Owns `npm run cluster`: a local control plane in the foreground with our CRD installed and its kubeconfig
+// copied where the user asked, until Ctrl-C.
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { applyManifestFile, crdManifestPath } from "./apply-manifests.ts"
+import { startControlPlane } from "./control-plane.ts"
+
+const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
+const defaultKubeconfig = resolve(repositoryRoot, ".cache", "kubeconfig")
+
+const usage = `Usage: npm run cluster -- [--kubeconfig <path>] [--keep-dir]
+
+Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, installs the ImagePullSecret CRD and
+writes an admin kubeconfig to <path> (default: ${defaultKubeconfig}). Ctrl-C stops everything.
+  --keep-dir   keep the run directory (component logs, etcd data) after stopping`
+
+const main = async () => {
+  const { values } = parseArgs({
+    options: {
+      kubeconfig: { type: "string" },
+      "keep-dir": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false }
+    }
+  })
+  if (values.help) {
+    console.log(usage)
+    return
+  }
+  const kubeconfigPath = resolve(values.kubeconfig ?? defaultKubeconfig)
+
+  // During start-up a Ctrl-C simply exits: the lifeline kills whatever was already started.
+  const exitNow = (signal: NodeJS.Signals) => process.exit(signal === "SIGINT" ? 130 : 143)
+  process.on("SIGINT", exitNow)
+  process.on("SIGTERM", exitNow)
+
+  const started = Date.now()
+  console.log("Starting etcd, kube-apiserver and kube-controller-manager ...")
+  const plane = await startControlPlane({ keepDir: values["keep-dir"] })
+  if (existsSync(crdManifestPath)) await applyManifestFile(plane.kubeconfigPath, crdManifestPath)
+  else console.warn(`warning: ${crdManifestPath} does not exist (run \`npm run manifests\`); no CRD installed`)
+  mkdirSync(dirname(kubeconfigPath), { recursive: true })
+  copyFileSync(plane.kubeconfigPath, kubeconfigPath)
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    console.log(`\n${signal}: stopping the control plane ...`)
+    void plane.stop().then(
+      () => {
+        rmSync(kubeconfigPath, { force: true })
+        console.log("stopped")
+        process.exit(0)
+      },
+      (error: unknown) => {
+        console.error(error)
+        process.exit(1)
+      }
+    )
+  }
+  process.removeListener("SIGINT", exitNow)
+  process.removeListener("SIGTERM", exitNow)
+  process.on("SIGINT", stop)
+  process.on("SIGTERM", stop)
+
+  console.log(`apiserver:  ${plane.server}`)
+  console.log(`logs:       ${plane.dir}`)
+  console.log(`kubeconfig: ${kubeconfigPath}`)
+  console.log(`  kubectl --kubeconfig ${kubeconfigPath} get imagepullsecrets`)
+  console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s; press Ctrl-C to stop`)
+  // Keep the process alive until a signal arrives.
+  setInterval(() => {}, 1 << 30)
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error)
+  process.exit(1)
+})

@@ -1,0 +1,19 @@
+// The test kit's public API: a local Kubernetes control plane and helpers to install manifests into it.
+export {
+  type ControlPlane,
+  ControlPlaneError,
+  type ControlPlaneOptions,
+  type ControlPlaneProcessIds,
+  defaultControllers,
+  startControlPlane
+} from "./control-plane.ts"
+export {
+  binaryCacheDir,
+  type ControlPlaneBinaries,
+  ControlPlaneBinariesError,
+  controlPlaneVersions,
+  type ControlPlaneVersions,
+  resolveControlPlaneBinaries,
+  type ResolveBinariesOptions
+} from "./control-plane-binaries.ts"
+export { applyManifestFile, crdManifestPath, waitForCustomResourceDefinition } from "./apply-manifests.ts"
