@@ -1,0 +1,90 @@
+// An in-memory stand-in for the apiserver's object store, for unit tests that need exact control over time and
+// failures: GET, POST (409 when present), PUT (409 on a stale resourceVersion), merge PATCH and DELETE, with
+// per-client switches to make requests fail. End-to-end tests use the real control plane instead.
+import { Effect, Layer, Stream } from "effect"
+import { KubeClient, type KubeRequest } from "../../src/kube-client.ts"
+import { KubeConflict, type KubeError, KubeNotFound, KubeRejected, KubeUnavailable } from "../../src/kube-error.ts"
+
+export interface FakeApiServer {
+  readonly objects: Map<string, any>
+  /** Every request as `VERB path`, in order. */
+  readonly log: Array<string>
+  /** A KubeClient layer over this store; `down()` true makes its requests fail as if the apiserver were unreachable. */
+  readonly layer: (options?: { readonly down?: () => boolean }) => Layer.Layer<KubeClient>
+  readonly client: (options?: { readonly down?: () => boolean }) => KubeClient["Service"]
+}
+
+const mergePatch = (target: any, patch: any): any => {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch
+  const out: any = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...target } : {}
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key]
+    else out[key] = mergePatch(out[key], value)
+  }
+  return out
+}
+
+export const makeFakeApiServer = (): FakeApiServer => {
+  const objects = new Map<string, any>()
+  const log: Array<string> = []
+  let version = 1
+  const copy = <A>(value: A): A => structuredClone(value)
+
+  const handle = (request: KubeRequest): Effect.Effect<any, KubeError> =>
+    Effect.suspend((): Effect.Effect<any, KubeError> => {
+      log.push(`${request.method} ${request.path}`)
+      const what = request.what ?? request.path
+      const existing = objects.get(request.path)
+      switch (request.method) {
+        case "GET":
+          return existing === undefined
+            ? Effect.fail(new KubeNotFound({ message: `${what}: not found` }))
+            : Effect.succeed(copy(existing))
+        case "POST": {
+          const body = copy(request.body as any)
+          const path = `${request.path}/${body.metadata.name}`
+          if (objects.has(path)) return Effect.fail(new KubeConflict({ reason: "AlreadyExists", message: `${what}: already exists` }))
+          body.metadata = { ...body.metadata, resourceVersion: String(version++), uid: `uid-${version}` }
+          objects.set(path, body)
+          return Effect.succeed(copy(body))
+        }
+        case "PUT": {
+          const body = copy(request.body as any)
+          if (existing === undefined) return Effect.fail(new KubeNotFound({ message: `${what}: not found` }))
+          if (body.metadata?.resourceVersion !== undefined && body.metadata.resourceVersion !== existing.metadata.resourceVersion) {
+            return Effect.fail(new KubeConflict({ reason: "Conflict", message: `${what}: the object has been modified` }))
+          }
+          body.metadata = { ...body.metadata, resourceVersion: String(version++), uid: existing.metadata.uid }
+          objects.set(request.path, body)
+          return Effect.succeed(copy(body))
+        }
+        case "PATCH": {
+          if (existing === undefined) return Effect.fail(new KubeNotFound({ message: `${what}: not found` }))
+          if (request.contentType !== "application/merge-patch+json") {
+            return Effect.fail(new KubeRejected({ status: 415, reason: "UnsupportedMediaType", message: what, causes: [] }))
+          }
+          const patched = mergePatch(existing, request.body)
+          patched.metadata = { ...patched.metadata, resourceVersion: String(version++) }
+          objects.set(request.path, patched)
+          return Effect.succeed(copy(patched))
+        }
+        case "DELETE":
+          if (existing === undefined) return Effect.fail(new KubeNotFound({ message: `${what}: not found` }))
+          objects.delete(request.path)
+          return Effect.succeed(copy(existing))
+      }
+    })
+
+  const client = (options: { readonly down?: () => boolean } = {}) =>
+    KubeClient.of({
+      server: "https://fake.invalid",
+      request: (request) =>
+        options.down?.() === true
+          ? Effect.fail(new KubeUnavailable({ message: `${request.what ?? request.path}: connection refused` }))
+          : handle(request),
+      watch: () => Stream.empty,
+      requestCounts: () => ({ total: log.length, byVerb: {} })
+    })
+
+  return { objects, log, client, layer: (options) => Layer.succeed(KubeClient, client(options)) }
+}
