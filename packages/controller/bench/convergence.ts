@@ -1,0 +1,232 @@
+// Benchmark: how fast the controller converges a cluster, against a plain client doing the same writes with the
+// same concurrency, on the local control plane. Prints figures; asserts nothing.
+//
+//   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
+import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
+import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
+import { Effect, ManagedRuntime } from "effect"
+import { execFileSync, fork } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+
+const { values: args } = parseArgs({
+  options: {
+    namespaces: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "16" },
+    rounds: { type: "string", default: "3" },
+    "quiet-seconds": { type: "string", default: "60" },
+    "latency-samples": { type: "string", default: "100" }
+  }
+})
+const namespaceCount = Number(args.namespaces)
+const concurrency = Number(args.concurrency)
+const rounds = Number(args.rounds)
+const quietSeconds = Number(args["quiet-seconds"])
+const latencySamples = Number(args["latency-samples"])
+const repo = join(import.meta.dirname, "..", "..", "..")
+/** The V8 flags the controller image runs with (see Dockerfile), so the benchmark measures what is deployed. */
+const controllerNodeFlags = (process.env.CONTROLLER_NODE_FLAGS ?? "--max-semi-space-size=2 --max-old-space-size=256").split(" ").filter((flag) => flag !== "")
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+const percentile = (values: ReadonlyArray<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+const log = (line: string) => console.log(line)
+
+/** Run `work` over items with at most `limit` in flight. */
+const pool = async <T>(items: ReadonlyArray<T>, limit: number, work: (item: T) => Promise<void>) => {
+  let next = 0
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await work(items[next++]!)
+  }))
+}
+
+log(`tcr-assistant convergence benchmark: ${namespaceCount} namespaces x (default + 1 ServiceAccount), concurrency ${concurrency}, ${rounds} rounds`)
+const started = Date.now()
+const plane = await startControlPlane()
+log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+const runtime = ManagedRuntime.make(KubeClient.layer({ kubeconfig: plane.kubeconfigPath, connections: concurrency }))
+const request = <A = any>(req: KubeRequest) => runtime.runPromise(KubeClient.use((client) => client.request<A>(req)))
+let controller: ReturnType<typeof fork> | undefined
+
+try {
+  execFileSync("kubectl", ["--kubeconfig", plane.kubeconfigPath, "apply", "-f", join(repo, "manifests/crd")], { stdio: "ignore" })
+  execFileSync("kubectl", ["--kubeconfig", plane.kubeconfigPath, "wait", "--for", "condition=established", "crd/imagepullsecrets.tcr.tencentcloudcr.com"], { stdio: "ignore" })
+
+  // --- the cluster ---------------------------------------------------------------------------------------------
+  const namespaces = Array.from({ length: namespaceCount }, (_, i) => `bench-${i}`)
+  let t = Date.now()
+  await pool(namespaces, concurrency, async (ns) => {
+    await request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } })
+    await request({ method: "POST", path: `/api/v1/namespaces/${ns}/serviceaccounts`, body: { metadata: { name: "builder" } } })
+  })
+  const countDefaults = async () => {
+    let count = 0
+    let continueToken: string | undefined
+    do {
+      const page: any = await request({ method: "GET", path: "/api/v1/serviceaccounts", query: { fieldSelector: "metadata.name=default", limit: 2000, continue: continueToken } })
+      count += page.items.filter((sa: any) => sa.metadata.namespace.startsWith("bench-")).length
+      continueToken = page.metadata.continue || undefined
+    } while (continueToken !== undefined)
+    return count
+  }
+  while ((await countDefaults()) < namespaceCount) await sleep(500)
+  log(`created ${namespaceCount} namespaces with their ServiceAccounts in ${((Date.now() - t) / 1000).toFixed(1)} s`)
+
+  // --- the controller, in its own process ---------------------------------------------------------------------
+  const child = fork(join(import.meta.dirname, "controller-worker.ts"), [plane.kubeconfigPath, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...controllerNodeFlags] })
+  controller = child
+  let nextId = 1
+  const pending = new Map<number, (answer: any) => void>()
+  child.on("message", (message: any) => {
+    pending.get(message.id)?.(message)
+    pending.delete(message.id)
+  })
+  await new Promise<void>((resolve) => child.once("message", () => resolve()))
+  const ask = () => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> } }>((resolve) => {
+    const id = nextId++
+    pending.set(id, resolve)
+    child.send({ id, ask: "state" })
+  })
+  const cpuSeconds = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  }
+  const peakRss = () => {
+    const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
+  }
+  while (!(await ask()).quiescent) await sleep(50)
+  const writes = (counts: Record<string, number>) => (counts.POST ?? 0) + (counts.PUT ?? 0) + (counts.PATCH ?? 0) + (counts.DELETE ?? 0)
+
+  // --- rounds: plain client, then controller ---------------------------------------------------------------
+  const plainSeconds: Array<number> = []
+  const controllerSeconds: Array<number> = []
+  const controllerRequests: Array<number> = []
+  const plainRequests: Array<number> = []
+  const controllerCpu: Array<number> = []
+  const listServiceAccounts = async () => {
+    const items: Array<any> = []
+    let continueToken: string | undefined
+    do {
+      const page: any = await request({ method: "GET", path: "/api/v1/serviceaccounts", query: { limit: 500, continue: continueToken } })
+      items.push(...page.items)
+      continueToken = page.metadata.continue || undefined
+    } while (continueToken !== undefined)
+    return items
+  }
+  for (let round = 0; round < rounds; round++) {
+    // Plain client: list once, then create every Secret and patch every ServiceAccount directly.
+    const secretName = `plain-${round}`
+    const before = await runtime.runPromise(KubeClient.use((client) => Effect.sync(() => client.requestCounts().total)))
+    t = performance.now()
+    const accounts = (await listServiceAccounts()).filter((sa) => sa.metadata.namespace.startsWith("bench-"))
+    const byNamespace = new Map<string, Array<any>>()
+    for (const sa of accounts) byNamespace.set(sa.metadata.namespace, [...(byNamespace.get(sa.metadata.namespace) ?? []), sa])
+    await pool(namespaces, concurrency, async (ns) => {
+      await request({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns}/secrets`,
+        body: { metadata: { name: secretName }, type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": Buffer.from("{\"auths\":{}}").toString("base64") } }
+      })
+      for (const sa of byNamespace.get(ns) ?? []) {
+        await request({
+          method: "PATCH",
+          path: `/api/v1/namespaces/${ns}/serviceaccounts/${sa.metadata.name}`,
+          body: [
+            { op: "replace", path: "/metadata/resourceVersion", value: sa.metadata.resourceVersion },
+            sa.imagePullSecrets === undefined
+              ? { op: "add", path: "/imagePullSecrets", value: [{ name: secretName }] }
+              : { op: "add", path: "/imagePullSecrets/-", value: { name: secretName } }
+          ]
+        }).catch(async () => {
+          // Lost a race with the controller's own patch of this ServiceAccount: read and retry, as a client must.
+          const fresh: any = await request({ method: "GET", path: `/api/v1/namespaces/${ns}/serviceaccounts/${sa.metadata.name}` })
+          await request({
+            method: "PATCH",
+            path: `/api/v1/namespaces/${ns}/serviceaccounts/${sa.metadata.name}`,
+            body: [{ op: "replace", path: "/metadata/resourceVersion", value: fresh.metadata.resourceVersion }, { op: "add", path: "/imagePullSecrets/-", value: { name: secretName } }]
+          })
+        })
+      }
+    })
+    plainSeconds.push((performance.now() - t) / 1000)
+    plainRequests.push((await runtime.runPromise(KubeClient.use((client) => Effect.sync(() => client.requestCounts().total)))) - before)
+    while (!(await ask()).quiescent) await sleep(50)
+
+    // Controller: apply one ImagePullSecret for the bench namespaces and wait until it has converged.
+    const name = `bench-${round}`
+    const requestsBefore = (await ask()).requests.total
+    const cpuBefore = cpuSeconds()
+    t = performance.now()
+    await request({
+      method: "POST",
+      path: "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets",
+      body: { apiVersion: "tcr.tencentcloudcr.com/v1", kind: "ImagePullSecret", metadata: { name }, spec: { namespaces: "*", serviceAccounts: "*", docker: { server: "registry.example.com", username: "bench", password: "bench-password" } } }
+    })
+    // Wait for the controller to pick the work up, then for it to finish.
+    while ((await ask()).requests.total === requestsBefore) await sleep(5)
+    while (!(await ask()).quiescent) await sleep(5)
+    controllerSeconds.push((performance.now() - t) / 1000)
+    controllerRequests.push((await ask()).requests.total - requestsBefore)
+    controllerCpu.push(cpuSeconds() - cpuBefore)
+    const status: any = await request({ method: "GET", path: `/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets/${name}` })
+    log(`round ${round + 1}: plain client ${plainSeconds.at(-1)!.toFixed(2)} s (${plainRequests.at(-1)} requests), controller ${controllerSeconds.at(-1)!.toFixed(2)} s (${controllerRequests.at(-1)} requests, ${controllerCpu.at(-1)!.toFixed(2)} s CPU); status ${status.status?.secretsSuccess}/${status.status?.secretsDesired} Secrets, ${status.status?.serviceAccountsSuccess}/${status.status?.serviceAccountsDesired} ServiceAccounts`)
+  }
+
+  // Verify the end state once, from the cluster itself.
+  const accounts = (await listServiceAccounts()).filter((sa) => sa.metadata.namespace.startsWith("bench-"))
+  const missing = accounts.filter((sa) => Array.from({ length: rounds }, (_, r) => `tcr.ipsbench-${r}`).some((n) => !(sa.imagePullSecrets ?? []).some((e: any) => e.name === n)))
+  log(`verified: ${accounts.length} ServiceAccounts, ${missing.length} missing an entry`)
+
+  // --- a quiet minute ------------------------------------------------------------------------------------------
+  const quietBefore = (await ask()).requests.byVerb
+  await sleep(quietSeconds * 1000)
+  const quietAfter = (await ask()).requests.byVerb
+  const quietWrites = writes(quietAfter) - writes(quietBefore)
+  log(`writes during ${quietSeconds} quiet seconds: ${quietWrites}`)
+
+  // --- new-namespace latency ------------------------------------------------------------------------------------
+  const latencies: Array<number> = []
+  const defaultLatencies: Array<number> = []
+  for (let i = 0; i < latencySamples; i++) {
+    const ns = `latency-${i}`
+    const t0 = performance.now()
+    await request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } })
+    let sawDefault = false
+    while (true) {
+      const sa: any = await request({ method: "GET", path: `/api/v1/namespaces/${ns}/serviceaccounts/default` }).catch(() => undefined)
+      if (sa !== undefined && !sawDefault) {
+        sawDefault = true
+        defaultLatencies.push(performance.now() - t0)
+      }
+      if ((sa?.imagePullSecrets ?? []).length >= rounds) break
+      await sleep(2)
+    }
+    latencies.push(performance.now() - t0)
+  }
+
+  // --- summary ---------------------------------------------------------------------------------------------------
+  const plain = median(plainSeconds)
+  const ours = median(controllerSeconds)
+  log("")
+  log("summary (medians over rounds)")
+  log(`  convergence after one ImagePullSecret:   ${ours.toFixed(2)} s   (${median(controllerRequests)} apiserver requests)`)
+  log(`  plain client, same creates and patches:  ${plain.toFixed(2)} s   (${median(plainRequests)} apiserver requests)`)
+  log(`  ratio controller / plain client:         ${(ours / plain).toFixed(2)}x`)
+  log(`  writes during a quiet ${quietSeconds} s:             ${quietWrites}`)
+  log(`  new namespace -> default SA patched:     p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (of which default SA created by kube-controller-manager: p50 ${percentile(defaultLatencies, 50).toFixed(0)} ms)`)
+  log(`  controller peak RSS:                     ${peakRss().toFixed(0)} MiB`)
+  log(`  controller memory now: ${JSON.stringify((await ask() as any).memory)}`)
+} finally {
+  controller?.kill("SIGKILL")
+  await runtime.dispose()
+  await plane.stop()
+}

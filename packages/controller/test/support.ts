@@ -1,0 +1,100 @@
+// Test support for end-to-end controller tests: a typed client on the local control plane, the controller run
+// in-process, and polling for the cluster to reach a state (state is asserted, never the sequence of calls).
+import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
+import { Effect, Fiber, ManagedRuntime } from "effect"
+import { startController, type Controller, type ControllerOptions } from "../src/reconciler.ts"
+
+export const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
+
+export interface TestCluster {
+  readonly kubeconfigPath: string
+  readonly request: <A = any>(request: KubeRequest) => Promise<A>
+  /** The object, or undefined when it does not exist. */
+  readonly get: <A = any>(path: string) => Promise<A | undefined>
+  readonly dispose: () => Promise<void>
+}
+
+export const connect = (kubeconfigPath: string): TestCluster => {
+  const runtime = ManagedRuntime.make(KubeClient.layer({ kubeconfig: kubeconfigPath }))
+  const request = <A>(req: KubeRequest) => runtime.runPromise(KubeClient.use((client) => client.request<A>(req)))
+  return {
+    kubeconfigPath,
+    request,
+    get: <A>(path: string) =>
+      runtime.runPromise(
+        KubeClient.use((client) =>
+          client.request<A>({ method: "GET", path }).pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
+        )
+      ),
+    dispose: () => runtime.dispose()
+  }
+}
+
+export interface RunningController {
+  readonly controller: Controller
+  readonly stop: () => Promise<void>
+}
+
+export const runController = async (kubeconfigPath: string, options: ControllerOptions = {}): Promise<RunningController> => {
+  let resolveStarted: (controller: Controller) => void = () => {}
+  const started = new Promise<Controller>((resolve) => (resolveStarted = resolve))
+  const fiber = Effect.runFork(
+    Effect.gen(function*() {
+      const controller = yield* startController({ statusIntervalMillis: 200, ...options })
+      resolveStarted(controller)
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({ kubeconfig: kubeconfigPath })))
+  )
+  const controller = await started
+  return { controller, stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
+}
+
+/** Poll until `check` returns without throwing; rethrow its last error if it never does within `patienceMillis`. */
+export const eventually = async <A>(check: () => Promise<A> | A, patienceMillis = 60_000): Promise<A> => {
+  const deadline = Date.now() + patienceMillis
+  let delay = 50
+  while (true) {
+    try {
+      return await check()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      delay = Math.min(delay * 2, 500)
+    }
+  }
+}
+
+let counter = 0
+/** A name unique within this test run, valid as a namespace. */
+export const uniqueName = (prefix: string) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`
+
+export const createNamespace = (cluster: TestCluster, name: string) =>
+  cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name } } })
+
+export const createServiceAccount = (cluster: TestCluster, namespace: string, name: string, imagePullSecrets?: ReadonlyArray<string>) =>
+  cluster.request({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
+    body: { metadata: { name }, ...(imagePullSecrets ? { imagePullSecrets: imagePullSecrets.map((n) => ({ name: n })) } : {}) }
+  })
+
+export const serviceAccountEntries = async (cluster: TestCluster, namespace: string, name: string) => {
+  const sa = await cluster.get<{ imagePullSecrets?: Array<{ name: string }> }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}`)
+  return sa === undefined ? undefined : (sa.imagePullSecrets ?? []).map((entry) => entry.name)
+}
+
+export interface DockerSpec {
+  readonly server: string
+  readonly username: string
+  readonly password: string
+}
+
+export const imagePullSecret = (name: string, spec: { namespaces?: string; serviceAccounts?: string; docker: DockerSpec }) => ({
+  apiVersion: "tcr.tencentcloudcr.com/v1",
+  kind: "ImagePullSecret",
+  metadata: { name },
+  spec
+})
+
+export const decodeDockerConfig = (secret: { data?: Record<string, string> }) =>
+  JSON.parse(Buffer.from(secret.data?.[".dockerconfigjson"] ?? "", "base64").toString("utf8"))
