@@ -313,6 +313,16 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       return clientUrl
     })
 
+    const kubeconfigPath = join(dir, "admin.kubeconfig")
+    const controllerManagerKubeconfigPath = join(dir, "kube-controller-manager.kubeconfig")
+    const writeKubeconfigs = (server: string) => {
+      const { ca, admin, controllerManager: client } = certificates
+      writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, "tcr-assistant-admin", admin.certPem,
+        admin.keyPem), { mode: 0o600 })
+      writeFileSync(controllerManagerKubeconfigPath, kubeconfigYaml(server, ca.certPem,
+        "system:kube-controller-manager", client.certPem, client.keyPem), { mode: 0o600 })
+    }
+
     let apiServerArgs: ReadonlyArray<string> = []
     const server = await withFreshPorts(async () => {
       const port = await freePort()
@@ -346,21 +356,9 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       return url
     })
 
-    const kubeconfigPath = join(dir, "admin.kubeconfig")
-    writeFileSync(
-      kubeconfigPath,
-      kubeconfigYaml(server, certificates.ca.certPem, "tcr-assistant-admin", certificates.admin.certPem,
-        certificates.admin.keyPem),
-      { mode: 0o600 }
-    )
-    const controllerManagerKubeconfigPath = join(dir, "kube-controller-manager.kubeconfig")
-    writeFileSync(
-      controllerManagerKubeconfigPath,
-      kubeconfigYaml(server, certificates.ca.certPem, "system:kube-controller-manager",
-        certificates.controllerManager.certPem, certificates.controllerManager.keyPem),
-      { mode: 0o600 }
-    )
-
+    writeKubeconfigs(server)
+    // Started only once the apiserver is ready: kube-controller-manager gives up after waiting 10s for it,
+    // which a loaded machine can exceed.
     controllerManager = startComponent("kube-controller-manager", binaries.kubeControllerManager, [
       `--kubeconfig=${controllerManagerKubeconfigPath}`,
       // No serving endpoint: nothing scrapes it, and it saves a port.

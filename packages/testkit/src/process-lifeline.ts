@@ -72,11 +72,13 @@ const hasSetpriv = () => {
 }
 
 const tellWatchdog = (message: WatchdogMessage) => {
-  const stdin = ensureWatchdog().stdin
-  if (stdin !== null && stdin.writable) stdin.write(`${JSON.stringify(message)}\n`)
+  const stdin = ensureWatchdog()?.stdin
+  if (stdin !== undefined && stdin !== null && stdin.writable) stdin.write(`${JSON.stringify(message)}\n`)
 }
 
 const ensureWatchdog = () => {
+  // The variable exists so tests can prove the parent-death signal alone is enough.
+  if (process.env["TCR_ASSISTANT_TESTKIT_NO_WATCHDOG"] === "1") return undefined
   if (watchdog !== undefined && watchdog.exitCode === null && watchdog.signalCode === null) return watchdog
   // Detached: a Ctrl-C sent to our process group must not kill the watchdog before it has done its job.
   const started = spawn(process.execPath, ["--input-type=commonjs", "-e", watchdogSource], {

@@ -2,7 +2,7 @@
 // controllers we rely on; private ones prove the kit itself (isolation, stop, restart, no orphans).
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -14,6 +14,7 @@ import {
   KubeConfig
 } from "@kubernetes/client-node"
 import { afterAll, assert, beforeAll, describe, inject, it } from "vitest"
+import { resolveControlPlaneBinaries } from "../src/control-plane-binaries.ts"
 import { startControlPlane, type ControlPlane } from "../src/control-plane.ts"
 import { spawnTied } from "../src/process-lifeline.ts"
 import { eventually, processGone } from "./process-state.ts"
@@ -180,18 +181,53 @@ describe("a private control plane", () => {
   })
 })
 
+describe("a control plane whose port was taken", () => {
+  it("starts again on fresh ports", async () => {
+    const scratch = mkdtempSync(join(tmpdir(), "testkit-port-"))
+    try {
+      const binaries = await resolveControlPlaneBinaries()
+      // The first etcd fails the way a lost race for its port does; later ones are the real etcd.
+      const marker = join(scratch, "failed-once")
+      const etcd = join(scratch, "etcd")
+      writeFileSync(etcd, [
+        "#!/bin/sh",
+        `if [ ! -e '${marker}' ]; then`,
+        `  : > '${marker}'`,
+        "  echo 'listen tcp 127.0.0.1:2379: bind: address already in use' >&2",
+        "  exit 1",
+        "fi",
+        `exec '${binaries.etcd}' "$@"`,
+        ""
+      ].join("\n"))
+      chmodSync(etcd, 0o755)
+      const plane = await startControlPlane({ binaries: { ...binaries, etcd } })
+      try {
+        assert.isTrue(existsSync(marker))
+        assert.match(readFileSync(join(plane.dir, "etcd.log"), "utf8"), /address already in use/)
+        const { core } = clients(plane.kubeconfigPath)
+        await core.readNamespace({ name: "default" })
+      } finally {
+        await plane.stop()
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
+
 describe("a control plane whose parent is killed with SIGKILL", () => {
   const fixture = fileURLToPath(new URL("./fixtures/hold-control-plane.ts", import.meta.url))
 
-  // With setpriv (Linux) the kernel's parent-death signal and the watchdog both act; without it the watchdog
-  // alone must do the job.
-  for (const [label, extraEnv] of [
-    ["with the parent-death signal", {}],
-    ["with the watchdog alone", { TCR_ASSISTANT_TESTKIT_NO_PDEATHSIG: "1" }]
+  // Each layer alone must be enough: the kernel's parent-death signal (Linux, through setpriv) and the
+  // watchdog (everywhere; it also removes the run directory).
+  for (const [label, extraEnv, removesDir] of [
+    ["the parent-death signal alone", { TCR_ASSISTANT_TESTKIT_NO_WATCHDOG: "1" }, false],
+    ["the watchdog alone", { TCR_ASSISTANT_TESTKIT_NO_PDEATHSIG: "1" }, true]
   ] as const) {
-    it(`takes etcd, kube-apiserver and kube-controller-manager down ${label}`, async () => {
+    it(`takes etcd, kube-apiserver and kube-controller-manager down with ${label}`, async () => {
       const scratch = mkdtempSync(join(tmpdir(), "testkit-orphan-"))
       const output = join(scratch, "plane.json")
+      let runDir: string | undefined
       try {
         const parent = spawnTied(process.execPath, [fixture, output], {
           env: { ...process.env, ...extraEnv },
@@ -204,14 +240,18 @@ describe("a control plane whose parent is killed with SIGKILL", () => {
               number> & { dir: string })
             : undefined
         })
+        runDir = started.dir
         const pids = [started.etcd, started.kubeApiServer, started.kubeControllerManager]
         for (const pid of pids) assert.isFalse(processGone(pid))
         parent.child.kill("SIGKILL")
         await parent.exited
         await eventually("the children to die", () => (pids.every(processGone) ? true : undefined))
-        await eventually("the run directory to be removed", () => (existsSync(started.dir) ? undefined : true))
+        if (removesDir) {
+          await eventually("the run directory to be removed", () => (existsSync(started.dir) ? undefined : true))
+        }
       } finally {
         rmSync(scratch, { recursive: true, force: true })
+        if (runDir !== undefined && !removesDir) rmSync(runDir, { recursive: true, force: true })
       }
     })
   }
