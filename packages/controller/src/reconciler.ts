@@ -586,6 +586,10 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     queueDepth: () => queue.depth(),
     /** True when caches are synced and nothing is queued, in flight or waiting for a status write. */
     quiescent: () => informers.every((informer) => informer.health().synced) && queue.idle() && dirtyStatus.size === 0,
+    /** Targets waiting out a backoff or a conflict's periodic re-check. */
+    pendingRetries: () => queue.delayed(),
+    /** Retry every waiting target now (tests use it to reach quiescence without waiting out backoff). */
+    retryNow: () => queue.addDelayedNow(),
     machineCount: () => machines.size,
     objectKeyOf: objectKey
   }

@@ -10,6 +10,10 @@ export interface WorkQueue {
   readonly depth: () => number
   /** Nothing queued and nothing being processed (delayed re-adds do not count). */
   readonly idle: () => boolean
+  /** Keys waiting for a delayed re-add. */
+  readonly delayed: () => number
+  /** Add every key waiting for a delayed re-add now: tests reach quiescence without waiting out backoff. */
+  readonly addDelayedNow: () => void
 }
 
 export interface WorkQueueOptions {
@@ -77,7 +81,14 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
     add,
     addAfter,
     depth: () => queued.size + processing.size,
-    idle: () => queued.size === 0 && processing.size === 0
+    idle: () => queued.size === 0 && processing.size === 0,
+    delayed: () => timers.size,
+    addDelayedNow: () => {
+      const keys = [...timers.keys()]
+      for (const { timer } of timers.values()) clearTimeout(timer)
+      timers.clear()
+      for (const key of keys) add(key)
+    }
   }
   return queue
 })
