@@ -28,3 +28,27 @@ export {
   type HostsEntry
 } from "./hosts-config.ts"
 export { HostsFile } from "./hosts-file.ts"
+export {
+  expectedHostsConfigHash,
+  hostsAnnotations,
+  hostsConfigHash,
+  nodeAnnotationsPatch,
+  nodeIsUpToDate,
+  readNodeHostsState,
+  type AppliedRecord,
+  type NodeHostsState
+} from "./applied-state.ts"
+export { HealthServerError, HealthServerLive, healthReply, type HealthServerOptions } from "./health-server.ts"
+export { HostsAgentLive, makeHostsAgent, type HostsAgentOptions } from "./hosts-agent.ts"
+export {
+  defaultConfigMapName,
+  defaultHealthPort,
+  defaultNamespace,
+  HostsUpdaterLive,
+  resolveHostsUpdaterOptions,
+  runHostsUpdater,
+  type HostsUpdaterOptions,
+  type ResolvedHostsUpdaterOptions
+} from "./main.ts"
+export { NodeReporter, reportingComponent, type NodeReporterOptions } from "./node-reporter.ts"
+export { renderMetrics, unreadyReasons, UpdaterStatus, type ApplyOutcome, type UpdaterSnapshot } from "./updater-status.ts"

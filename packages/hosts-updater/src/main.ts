@@ -1,0 +1,75 @@
+// The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
+import { KubeClient } from "@tcr-assistant/kube"
+import { Config, Duration, Effect, Layer } from "effect"
+import { HealthServerLive } from "./health-server.ts"
+import { HostsAgentLive } from "./hosts-agent.ts"
+import { HostsFile } from "./hosts-file.ts"
+import { NodeReporter } from "./node-reporter.ts"
+
+export const defaultNamespace = "tcr-assistant-system"
+export const defaultConfigMapName = "updater-config"
+export const defaultHealthPort = 8081
+
+export interface HostsUpdaterOptions {
+  /** The hosts file to manage; the DaemonSet mounts the node's /etc and points here. */
+  readonly hostsFile: string
+  /** The Node this agent runs on; default: NODE_NAME from the environment (downward API). */
+  readonly nodeName?: string | undefined
+  readonly namespace?: string | undefined
+  readonly configMapName?: string | undefined
+  /** How often the file is checked even without a change; default 30 seconds. */
+  readonly resyncEvery?: Duration.Input | undefined
+  /** Where /healthz, /readyz and /metrics are served; default 0.0.0.0:8081. Port 0 picks a free one. */
+  readonly healthHost?: string | undefined
+  readonly healthPort?: number | undefined
+  /** Default: the standard loading rules, in a pod its service account. */
+  readonly kubeconfig?: string | undefined
+}
+
+export interface ResolvedHostsUpdaterOptions {
+  readonly hostsFile: string
+  readonly nodeName: string
+  readonly namespace: string
+  readonly configMapName: string
+  readonly resyncEvery: Duration.Input
+  readonly healthHost: string
+  readonly healthPort: number
+}
+
+/** Fills in defaults; NODE_NAME is read here, at the edge, and nowhere deeper. */
+export const resolveHostsUpdaterOptions = Effect.fn("resolveHostsUpdaterOptions")(function*(options: HostsUpdaterOptions) {
+  const nodeName = options.nodeName ?? (yield* Config.String("NODE_NAME"))
+  const resolved: ResolvedHostsUpdaterOptions = {
+    hostsFile: options.hostsFile,
+    nodeName,
+    namespace: options.namespace ?? defaultNamespace,
+    configMapName: options.configMapName ?? defaultConfigMapName,
+    resyncEvery: options.resyncEvery ?? "30 seconds",
+    healthHost: options.healthHost ?? "0.0.0.0",
+    healthPort: options.healthPort ?? defaultHealthPort
+  }
+  return resolved
+})
+
+/** The whole agent: the hosts loop, Node reporting and the health server. Needs a KubeClient. */
+export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
+  const agent = HostsAgentLive(options).pipe(
+    Layer.provide(Layer.mergeAll(
+      HostsFile.layer,
+      NodeReporter.layer({ nodeName: options.nodeName })
+    ))
+  )
+  return HealthServerLive({ host: options.healthHost, port: options.healthPort }).pipe(Layer.provideMerge(agent))
+}
+
+/** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
+export const runHostsUpdater = (options: HostsUpdaterOptions) =>
+  Effect.gen(function*() {
+    const resolved = yield* resolveHostsUpdaterOptions(options)
+    yield* Effect.logInfo("starting hosts-updater").pipe(
+      Effect.annotateLogs({ node: resolved.nodeName, file: resolved.hostsFile })
+    )
+    return yield* Layer.launch(
+      HostsUpdaterLive(resolved).pipe(Layer.provide(KubeClient.layer({ kubeconfig: options.kubeconfig })))
+    )
+  })
