@@ -11,17 +11,20 @@ if (kubeconfig === undefined || process.send === undefined) {
   process.exit(2)
 }
 
+// A clean exit on SIGTERM lets --cpu-prof write its profile.
+process.on("SIGTERM", () => process.exit(0))
+
 await Effect.runPromise(
   Effect.gen(function*() {
     const controller = yield* startController({ concurrency })
     const client = yield* KubeClient
-    process.on("message", (message: { id: number; ask: "state" }) => {
+    process.on("message", (message: { id: number; ask: "state" | "memory" }) => {
       process.send!({
         id: message.id,
         quiescent: controller.quiescent(),
         requests: client.requestCounts(),
         machines: controller.machineCount(),
-        memory: process.memoryUsage()
+        ...(message.ask === "memory" ? { memory: process.memoryUsage() } : {})
       })
     })
     process.send!({ id: 0, ready: true })

@@ -90,10 +90,10 @@ try {
     pending.delete(message.id)
   })
   await new Promise<void>((resolve) => child.once("message", () => resolve()))
-  const ask = () => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> } }>((resolve) => {
+  const ask = (what: "state" | "memory" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; memory?: unknown }>((resolve) => {
     const id = nextId++
     pending.set(id, resolve)
-    child.send({ id, ask: "state" })
+    child.send({ id, ask: what })
   })
   const cpuSeconds = () => {
     const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
@@ -224,9 +224,14 @@ try {
   log(`  writes during a quiet ${quietSeconds} s:             ${quietWrites}`)
   log(`  new namespace -> default SA patched:     p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (of which default SA created by kube-controller-manager: p50 ${percentile(defaultLatencies, 50).toFixed(0)} ms)`)
   log(`  controller peak RSS:                     ${peakRss().toFixed(0)} MiB`)
-  log(`  controller memory now: ${JSON.stringify((await ask() as any).memory)}`)
+  log(`  controller memory now: ${JSON.stringify((await ask("memory")).memory)}`)
 } finally {
-  controller?.kill("SIGKILL")
+  if (controller !== undefined && controller.exitCode === null) {
+    const exited = new Promise((resolve) => controller!.once("exit", resolve))
+    controller.kill("SIGTERM")
+    await Promise.race([exited, sleep(5000)])
+    controller.kill("SIGKILL")
+  }
   await runtime.dispose()
   await plane.stop()
 }

@@ -399,7 +399,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       stats.reconciles++
       const target = decodeTargetKey(key)
       const subject = subjectOf(target)
-      let snapshot = machines.get(key) ?? initialTarget(Date.now())
+      let snapshot = machines.get(key) ?? initialTarget()
       // A conflict is someone else's object we do not watch: look at it again before deciding.
       if (targetState(snapshot) === "Conflict") yield* refresh(subject)
       const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
