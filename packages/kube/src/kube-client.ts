@@ -1,8 +1,12 @@
 // The Kubernetes API client service: raw JSON requests over one pooled HTTPS connection set, typed errors, and watch
-// streams. It is the only module that talks HTTP to the apiserver; @kubernetes/client-node supplies kubeconfig
-// loading and authentication (certificates, tokens, exec plugins, in-cluster service account).
-import { KubeConfig } from "@kubernetes/client-node"
+// streams. It is the only module that talks HTTP to the apiserver. @kubernetes/client-node supplies kubeconfig
+// loading and authentication (certificates, tokens, exec plugins); inside a pod with no kubeconfig the service
+// account is read directly, so a deployed agent never loads client-node (about 90 MB of resident memory).
+import type { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Stream } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { homedir } from "node:os"
+import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { Agent, request as undiciRequest } from "undici"
 import { kubeErrorFromStatus, KubeUnavailable, type KubeError } from "./kube-error.ts"
@@ -36,6 +40,8 @@ export interface KubeClientOptions {
   readonly context?: string | undefined
   /** Most connections kept open to the apiserver. */
   readonly connections?: number | undefined
+  /** Where a pod's service account is mounted; default /var/run/secrets/kubernetes.io/serviceaccount. */
+  readonly serviceAccountDir?: string | undefined
 }
 
 export class KubeClient extends Context.Service<KubeClient, {
@@ -48,7 +54,8 @@ export class KubeClient extends Context.Service<KubeClient, {
   static readonly layer = (options: KubeClientOptions = {}) => Layer.effect(KubeClient, makeKubeClient(options))
 }
 
-export const loadKubeConfig = (options: KubeClientOptions): KubeConfig => {
+export const loadKubeConfig = async (options: KubeClientOptions): Promise<KubeConfig> => {
+  const { KubeConfig } = await import("@kubernetes/client-node")
   const config = new KubeConfig()
   if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig)
   else config.loadFromDefault()
@@ -72,38 +79,79 @@ const transportError = (what: string, cause: unknown) =>
 /** Authentication headers are refreshed this often, so rotated service-account tokens are picked up. */
 const headerRefreshMillis = 30_000
 
-export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: KubeClientOptions) {
-  const config = yield* Effect.try({
-    try: () => loadKubeConfig(options),
-    catch: (cause) => new KubeUnavailable({ message: cause instanceof Error ? cause.message : String(cause) })
-  })
+/** Where and how to reach the apiserver. */
+interface Connection {
+  readonly server: string
+  readonly tls: { ca?: any; cert?: any; key?: any; rejectUnauthorized: boolean; servername?: string }
+  readonly headers: () => Promise<Record<string, string>>
+}
+
+const defaultServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/**
+ * The in-cluster connection, when the standard loading rules would pick it: no explicit kubeconfig, no KUBECONFIG,
+ * no ~/.kube/config, and a pod's service account mounted.
+ */
+const inClusterConnection = (options: KubeClientOptions): Connection | undefined => {
+  const serviceAccountDir = options.serviceAccountDir ?? defaultServiceAccountDir
+  const host = process.env.KUBERNETES_SERVICE_HOST
+  const port = process.env.KUBERNETES_SERVICE_PORT
+  if (options.kubeconfig !== undefined || options.context !== undefined || process.env.KUBECONFIG) return undefined
+  if (existsSync(join(homedir(), ".kube", "config")) || !host || !port || !existsSync(join(serviceAccountDir, "token"))) {
+    return undefined
+  }
+  const ca = readFileSync(join(serviceAccountDir, "ca.crt"))
+  return {
+    server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    tls: { ca, rejectUnauthorized: true },
+    // Bound service-account tokens rotate: read the file again at every refresh.
+    headers: async () => ({ authorization: `Bearer ${readFileSync(join(serviceAccountDir, "token"), "utf8").trim()}` })
+  }
+}
+
+const kubeconfigConnection = async (options: KubeClientOptions): Promise<Connection> => {
+  const config = await loadKubeConfig(options)
   const cluster = config.getCurrentCluster()!
-  const server = cluster.server.replace(/\/+$/, "")
   const tlsOptions: { ca?: any; cert?: any; key?: any; rejectUnauthorized?: boolean; headers?: Record<string, any> } = {}
-  yield* Effect.tryPromise({
-    try: () => config.applyToHTTPSOptions(tlsOptions as any),
-    catch: (cause) => transportError("load credentials from kubeconfig", cause)
-  })
-  const agent = new Agent({
-    connections: options.connections ?? 64,
-    keepAliveTimeout: 30_000,
-    connect: {
+  await config.applyToHTTPSOptions(tlsOptions as any)
+  return {
+    server: cluster.server.replace(/\/+$/, ""),
+    tls: {
       ca: tlsOptions.ca,
       cert: tlsOptions.cert,
       key: tlsOptions.key,
       rejectUnauthorized: cluster.skipTLSVerify ? false : tlsOptions.rejectUnauthorized ?? true,
       ...(cluster.tlsServerName ? { servername: cluster.tlsServerName } : {})
+    },
+    headers: async () => {
+      const refreshed: { headers?: Record<string, any> } = {}
+      await config.applyToHTTPSOptions(refreshed as any)
+      return { ...(refreshed.headers as Record<string, string> | undefined) }
     }
+  }
+}
+
+export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: KubeClientOptions) {
+  const connection = yield* Effect.tryPromise({
+    try: async () => inClusterConnection(options) ?? (await kubeconfigConnection(options)),
+    catch: (cause) => new KubeUnavailable({ message: cause instanceof Error ? cause.message : String(cause) })
+  })
+  const server = connection.server
+  const agent = new Agent({
+    connections: options.connections ?? 64,
+    keepAliveTimeout: 30_000,
+    connect: connection.tls
   })
   yield* Effect.addFinalizer(() => Effect.promise(() => agent.close()).pipe(Effect.ignore))
 
-  let headers: Record<string, string> = { ...(tlsOptions.headers as Record<string, string> | undefined) }
+  let headers: Record<string, string> = yield* Effect.tryPromise({
+    try: () => connection.headers(),
+    catch: (cause) => transportError("load credentials", cause)
+  })
   let headersAt = Date.now()
   const authHeaders = async (): Promise<Record<string, string>> => {
     if (Date.now() - headersAt > headerRefreshMillis) {
-      const refreshed: { headers?: Record<string, any> } = {}
-      await config.applyToHTTPSOptions(refreshed as any)
-      headers = { ...(refreshed.headers as Record<string, string> | undefined) }
+      headers = await connection.headers()
       headersAt = Date.now()
     }
     return headers
