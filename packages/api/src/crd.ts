@@ -101,7 +101,13 @@ export const imagePullSecretCrd = () => ({
               apiVersion: { type: "string", description: `APIVersion, ${imagePullSecretApiVersion}.` },
               kind: { type: "string", description: `Kind, ${kind}.` },
               metadata: { type: "object" },
-              spec: structuralOf(ImagePullSecretSpecSchema),
+              spec: {
+                ...structuralOf(ImagePullSecretSpecSchema),
+                // The schema's cross-field check, for the apiserver (the webhook and the controller check it too).
+                "x-kubernetes-validations": [
+                  { rule: "has(self.docker) != has(self.tcr)", message: "exactly one of spec.docker and spec.tcr must be set" }
+                ]
+              },
               status: structuralOf(ImagePullSecretStatusSchema)
             }
           }

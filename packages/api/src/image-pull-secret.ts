@@ -52,6 +52,67 @@ export const DockerCredentialsSchema = Schema.Struct({
   }).check(nonEmpty("password"))
 }).annotate({ description: "Credentials of the registry that the distributed pull Secret carries." })
 
+/** Where the controller finds the Tencent Cloud API keys that may mint tokens for a TCR instance. */
+export const CredentialsSecretRefSchema = Schema.Struct({
+  name: Schema.String.annotate({
+    description: "Name of a Secret with keys secretId and secretKey (and optionally sessionToken)."
+  }).check(
+    Schema.makeFilter<string>((name) => isDns1123Subdomain(name) || `"${name}" is not a valid Secret name`, {
+      expected: "a Secret name",
+      toJsonSchema: () => ({ minLength: 1, maxLength: 253 })
+    })
+  ),
+  namespace: Schema.optionalKey(
+    Schema.String.annotate({ description: "Namespace of the Secret; default tcr-assistant-system." }).check(
+      Schema.makeFilter<string>((ns) => isDns1123Label(ns) || `"${ns}" is not a valid namespace name`, {
+        expected: "a namespace name",
+        toJsonSchema: () => ({ minLength: 1, maxLength: 63 })
+      })
+    )
+  )
+}).annotate({ description: "The Secret holding Tencent Cloud API keys allowed to call CreateInstanceToken." })
+
+export const tcrRegionPattern = "^[a-z]{2,}(-[a-z0-9]+)+$"
+export const tcrInstanceIdPattern = "^tcr-[a-z0-9]+$"
+
+export const TcrSourceSchema = Schema.Struct({
+  region: Schema.String.annotate({ description: "Region of the TCR Enterprise instance, e.g. ap-guangzhou." }).check(
+    Schema.makeFilter<string>((region) => new RegExp(tcrRegionPattern).test(region) || `"${region}" is not a region such as ap-guangzhou`, {
+      expected: "a Tencent Cloud region",
+      toJsonSchema: () => ({ pattern: tcrRegionPattern })
+    })
+  ),
+  instanceId: Schema.String.annotate({ description: "ID of the TCR Enterprise instance, e.g. tcr-abcd1234." }).check(
+    Schema.makeFilter<string>((id) => new RegExp(tcrInstanceIdPattern).test(id) || `"${id}" is not a TCR instance ID such as tcr-abcd1234`, {
+      expected: "a TCR instance ID",
+      toJsonSchema: () => ({ pattern: tcrInstanceIdPattern })
+    })
+  ),
+  server: Schema.optionalKey(
+    Schema.String.annotate({
+      description: "Registry domain the Secret is for; default the instance's public domain (<name>.tencentcloudcr.com)."
+    }).check(
+      Schema.makeFilter<string>((server) => isRegistryServer(server) || `server ${describeRegistryServerProblem(server)}`, {
+        expected: "a registry host[:port]",
+        toJsonSchema: () => ({ pattern: registryServerPattern, maxLength: 253 })
+      })
+    )
+  ),
+  credentialsSecretRef: CredentialsSecretRefSchema
+}).annotate({
+  description:
+    "Obtain registry credentials from a TCR Enterprise instance instead of inline docker credentials: the controller mints temporary instance tokens with the referenced API keys, keeps them out of this object, and renews them before they expire."
+})
+export type TcrSource = typeof TcrSourceSchema.Type
+
+/** The spec must name exactly one source of credentials; also checked apart from field errors (see validation.ts). */
+export const credentialSourceProblem = (spec: { readonly docker?: unknown; readonly tcr?: unknown }) => {
+  if ((spec.docker === undefined) !== (spec.tcr === undefined)) return undefined
+  return spec.docker === undefined
+    ? { field: "docker", message: "one of docker (inline credentials) and tcr (a TCR instance) is required" }
+    : { field: "tcr", message: "docker and tcr are mutually exclusive: set exactly one" }
+}
+
 export const ImagePullSecretSpecSchema = Schema.Struct({
   namespaces: Schema.optionalKey(
     Schema.String.annotate({
@@ -65,8 +126,20 @@ export const ImagePullSecretSpecSchema = Schema.Struct({
         "ServiceAccounts, in each selected namespace, whose imagePullSecrets get the Secret: \"*\" or empty for all, including ones created later; otherwise a comma-separated list of exact names."
     }).check(selectorCheck("ServiceAccount", isDns1123Subdomain, "DNS-1123 subdomain"))
   ),
-  docker: DockerCredentialsSchema
-}).annotate({ description: "Which namespaces and ServiceAccounts receive which registry credentials." })
+  docker: Schema.optionalKey(DockerCredentialsSchema),
+  tcr: Schema.optionalKey(TcrSourceSchema)
+}).annotate({
+  description: "Which namespaces and ServiceAccounts receive which registry credentials: exactly one of docker and tcr."
+}).check(
+  Schema.makeFilter(
+    (spec) => {
+      const problem = credentialSourceProblem(spec)
+      return problem === undefined || { path: [problem.field], issue: problem.message }
+    },
+    // Published in the CRD as a CEL rule instead (see crd.ts).
+    { expected: "exactly one of docker and tcr", toJsonSchema: () => [{}, true] }
+  )
+)
 
 export type ImagePullSecretSpec = typeof ImagePullSecretSpecSchema.Type
 

@@ -1,7 +1,12 @@
 // Pure validation of an ImagePullSecret: every violation at once, each with its field path. Shared by the
 // validating webhook, the CLI and the controller (which refuses to distribute an invalid spec).
 import { Schema } from "effect"
-import { ImagePullSecretSpecSchema, maxImagePullSecretNameLength, type ImagePullSecretSpec } from "./image-pull-secret.ts"
+import {
+  credentialSourceProblem,
+  ImagePullSecretSpecSchema,
+  maxImagePullSecretNameLength,
+  type ImagePullSecretSpec
+} from "./image-pull-secret.ts"
 
 export interface Violation {
   /** Dotted field path from the object root, e.g. `spec.docker.server`. */
@@ -26,10 +31,13 @@ export const validateSpec = (spec: unknown): SpecValidation => {
   const result = standardSpec["~standard"].validate(spec)
   if (result instanceof Promise) throw new Error("ImagePullSecret spec validation must be synchronous")
   if (result.issues === undefined) return { _tag: "Valid", spec: result.value }
-  return {
-    _tag: "Invalid",
-    violations: result.issues.map((issue) => ({ path: formatPath("spec", issue.path), message: issue.message }))
+  const violations = result.issues.map((issue) => ({ path: formatPath("spec", issue.path), message: issue.message }))
+  // A struct's own check runs only once its fields decode; report the cross-field rule with the field errors.
+  const source = typeof spec === "object" ? credentialSourceProblem(spec as Record<string, unknown>) : undefined
+  if (source !== undefined && !violations.some((v) => v.path === `spec.${source.field}` && v.message === source.message)) {
+    violations.push({ path: `spec.${source.field}`, message: source.message })
   }
+  return { _tag: "Invalid", violations }
 }
 
 /** Validate a whole ImagePullSecret object: its name (it becomes part of Secret names) and its spec. */

@@ -7,6 +7,7 @@ import {
   managedSecretName,
   parseSelector,
   type Selector,
+  type TcrSource,
   validateImagePullSecret,
   type Violation
 } from "@tcr-assistant/api"
@@ -35,7 +36,9 @@ export interface Distribution {
   readonly violations: ReadonlyArray<Violation>
   readonly namespaces: Selector
   readonly serviceAccounts: Selector
-  /** The Secret `data`, present only when the spec is valid. */
+  /** Where the credentials come from: inline, or minted from a TCR instance (then `data` waits for a token). */
+  readonly source: { readonly _tag: "Docker" } | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
+  /** The Secret `data` of inline credentials, present only when the spec is valid. */
   readonly data: Readonly<Record<string, string>> | undefined
 }
 
@@ -45,6 +48,7 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     namespaces?: string
     serviceAccounts?: string
     docker?: { server: string; username: string; password: string }
+    tcr?: TcrSource
   }
   return {
     name: object.metadata.name,
@@ -55,6 +59,9 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     violations,
     namespaces: parseSelector(spec.namespaces),
     serviceAccounts: parseSelector(spec.serviceAccounts),
+    source: spec.tcr !== undefined && violations.length === 0
+      ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.tcr)}` }
+      : { _tag: "Docker" },
     data: violations.length === 0 && spec.docker !== undefined ? dockerConfigSecretData(spec.docker) : undefined
   }
 }

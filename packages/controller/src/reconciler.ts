@@ -1,9 +1,9 @@
 // The controller: informers feed a keyed work queue; each key's reconcile reads the caches, asks the pure policy and
 // the target's machine what to do, and executes at most one API request per step. Status is aggregated from the
 // machines and written, coalesced, only when it changed.
-import { group, managedSecretName, plural, selectorMatches, version } from "@tcr-assistant/api"
+import { dockerConfigSecretData, group, managedSecretName, plural, selectorMatches, version } from "@tcr-assistant/api"
 import { KubeClient, makeInformer, objectKey, type Informer, type KubeError, type KubeObject } from "@tcr-assistant/kube"
-import { Effect, Stream } from "effect"
+import { Duration, Effect, FiberMap, Redacted, Stream } from "effect"
 import { toDistribution, type Distribution, type RawImagePullSecret } from "./distribution.ts"
 import {
   type Command,
@@ -19,6 +19,7 @@ import {
   type SecretDesire,
   type ServiceAccountDesire
 } from "./plan.ts"
+import { renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 import { aggregateStatus, type TargetView } from "./status.ts"
 import { decodeTargetKey, encodeTargetKey, type TargetKey } from "./target.ts"
 import { initialTarget, stepTarget, type TargetAction, type TargetEvent, type TargetSnapshot, targetState } from "./target-machine.ts"
@@ -32,6 +33,10 @@ export interface ControllerOptions {
   readonly statusIntervalMillis?: number | undefined
   /** Most not-ready targets listed in a status. */
   readonly maxStatusTargets?: number | undefined
+  /** Mints registry tokens for ImagePullSecrets with spec.tcr; without it such objects report TokenUnavailable. */
+  readonly tokenIssuer?: TokenIssuer | undefined
+  /** Namespace of credentialsSecretRef when the reference names none. */
+  readonly defaultCredentialsNamespace?: string | undefined
   /** Called on every failure worth an Event on the ImagePullSecret. */
   readonly onTargetFailure?: ((ips: string, reason: string, message: string) => void) | undefined
 }
@@ -156,6 +161,101 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     for (const key of membership.get(ips) ?? []) queue.add(key)
   }
 
+  // --- registry tokens for spec.tcr ------------------------------------------------------------------------------
+  interface TokenState {
+    readonly fingerprint: string
+    readonly data: Readonly<Record<string, string>> | undefined
+    readonly error: string | undefined
+  }
+  const tokens = new Map<string, TokenState>()
+  const runTokenLoop = yield* FiberMap.makeRuntime<never, string>()
+
+  const secretDataOf = (distribution: Distribution): Readonly<Record<string, string>> | undefined => {
+    if (distribution.source._tag === "Docker") return distribution.data
+    const state = tokens.get(distribution.name)
+    return state?.fingerprint === distribution.source.fingerprint ? state.data : undefined
+  }
+  const tokenProblemOf = (distribution: Distribution): string | undefined => {
+    if (distribution.source._tag !== "Tcr") return undefined
+    const state = tokens.get(distribution.name)
+    return state?.fingerprint === distribution.source.fingerprint ? state.error : undefined
+  }
+
+  const readApiKeys = (namespace: string, name: string) =>
+    client.request<{ data?: Record<string, string> }>({
+      method: "GET",
+      path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+      what: `read credentials Secret ${namespace}/${name}`
+    }).pipe(
+      Effect.mapError((error) => error.message),
+      Effect.flatMap((secret) => {
+        const value = (key: string) => {
+          const encoded = secret.data?.[key]
+          return encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString("utf8")
+        }
+        const secretId = value("secretId")
+        const secretKey = value("secretKey")
+        if (secretId === undefined || secretKey === undefined) {
+          return Effect.fail(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
+        }
+        return Effect.succeed({ secretId, secretKey, sessionToken: value("sessionToken") })
+      })
+    )
+
+  /** Mint, publish and renew the token of one ImagePullSecret until the loop is replaced or the controller stops. */
+  const tokenLoop = (ips: string, source: Extract<Distribution["source"], { _tag: "Tcr" }>) =>
+    Effect.gen(function*() {
+      let failures = 0
+      while (true) {
+        const issuer = options.tokenIssuer
+        const ref = source.tcr.credentialsSecretRef
+        const attempt = issuer === undefined
+          ? Effect.fail("this controller has no TCR API access configured")
+          : readApiKeys(ref.namespace ?? options.defaultCredentialsNamespace ?? "tcr-assistant-system", ref.name).pipe(
+            Effect.flatMap((keys) => issuer.issue(source.tcr, keys).pipe(Effect.mapError((error) => error.message)))
+          )
+        const issuedAt = Date.now()
+        const outcome = yield* Effect.result(attempt)
+        const previous = tokens.get(ips)
+        const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
+        if (outcome._tag === "Success") {
+          failures = 0
+          const token = outcome.success
+          tokens.set(ips, {
+            fingerprint: source.fingerprint,
+            data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
+            error: undefined
+          })
+          enqueueImagePullSecret(ips)
+          dirtyStatus.add(ips)
+          yield* Effect.logInfo("registry token issued").pipe(
+            Effect.annotateLogs({ kind: "ImagePullSecret", name: ips, expiresAt: token.expiresAt.toISOString() })
+          )
+          yield* Effect.sleep(Duration.millis(renewalDelayMillis(issuedAt, token.expiresAt.getTime())))
+        } else {
+          failures++
+          // Keep distributing the last good token while it lasts; report why a new one cannot be had.
+          tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: outcome.failure })
+          dirtyStatus.add(ips)
+          options.onTargetFailure?.(ips, "TokenUnavailable", outcome.failure)
+          yield* Effect.sleep(Duration.millis(jitter(Math.min(300_000, 1_000 * 2 ** Math.min(failures, 9)))))
+        }
+      }
+    })
+
+  /** Start, restart or stop the token loop to match the ImagePullSecret. */
+  const syncTokenLoop = (ips: string) => {
+    const distribution = imagePullSecrets.get(ips) === undefined ? undefined : distributionOf(ips)
+    if (distribution === undefined || distribution.deleting || distribution.source._tag !== "Tcr") {
+      if (tokens.delete(ips)) runTokenLoop(ips, Effect.void)
+      return
+    }
+    const source = distribution.source
+    if (tokens.get(ips)?.fingerprint === source.fingerprint) return
+    tokens.set(ips, { fingerprint: source.fingerprint, data: undefined, error: undefined })
+    runTokenLoop(ips, tokenLoop(ips, source))
+  }
+
   // --- desires -----------------------------------------------------------------------------------------------------
   const secretDesire = (ips: string, ns: string): SecretDesire => {
     const distribution = distributionOf(ips)
@@ -164,11 +264,16 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     if (distribution !== undefined && distribution.violations.length > 0 && !distribution.deleting) {
       return { _tag: "Skip", reason: "InvalidSpec", message: "the ImagePullSecret spec is invalid; existing objects are left as they are" }
     }
-    if (distribution === undefined || distribution.deleting || namespace === undefined || !selectorMatches(distribution.namespaces, ns) || distribution.data === undefined) {
+    if (distribution === undefined || distribution.deleting || namespace === undefined || !selectorMatches(distribution.namespaces, ns)) {
       return { _tag: "Absent", namespace: ns, name, ips }
     }
+    const data = secretDataOf(distribution)
+    if (data === undefined) {
+      // No token yet (or it cannot be had): leave whatever is there as it is rather than remove working credentials.
+      return { _tag: "Skip", reason: "TokenPending", message: "waiting for a registry token from the TCR instance" }
+    }
     if (isTerminating(namespace)) return { _tag: "Skip", reason: "NamespaceTerminating", message: `namespace ${ns} is being deleted` }
-    return { _tag: "Present", namespace: ns, name, data: distribution.data, owner: distribution.owner }
+    return { _tag: "Present", namespace: ns, name, data, owner: distribution.owner }
   }
 
   const serviceAccountDesire = (ips: string, ns: string, sa: string): ServiceAccountDesire => {
@@ -460,6 +565,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   yield* drain(imagePullSecrets, (event) => {
     const name = event.object.metadata.name
     distributions.delete(name)
+    syncTokenLoop(name)
     if (event.type === "Delete") {
       lastWrittenStatus.delete(name)
     } else {
@@ -510,7 +616,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const desiredCounts = (distribution: Distribution) => {
     let secretsDesired = 0
     let serviceAccountsDesired = 0
-    if (distribution.deleting || distribution.data === undefined) return { secretsDesired, serviceAccountsDesired }
+    if (distribution.deleting || distribution.violations.length > 0) return { secretsDesired, serviceAccountsDesired }
     for (const ns of namespaces.values()) {
       const name = ns.metadata.name
       if (!selectorMatches(distribution.namespaces, name) || isTerminating(ns)) continue
@@ -535,6 +641,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       }
       const status = aggregateStatus({
         distribution,
+        credentialProblem: tokenProblemOf(distribution),
         ...desiredCounts(distribution),
         targets,
         previous: object.status,

@@ -16,6 +16,8 @@ export interface TargetView {
 
 export interface StatusInput {
   readonly distribution: Distribution
+  /** Why credentials from spec.tcr cannot be had right now, if they cannot. */
+  readonly credentialProblem?: string | undefined
   readonly secretsDesired: number
   readonly serviceAccountsDesired: number
   readonly targets: Iterable<TargetView>
@@ -47,6 +49,9 @@ const readyCondition = (input: StatusInput, secretsSuccess: number, serviceAccou
     }
   }
   if (distribution.deleting) return { ...base, status: "False", reason: "Deleting", message: "removing distributed Secrets and ServiceAccount entries" }
+  if (input.credentialProblem !== undefined) {
+    return { ...base, status: "False", reason: "TokenUnavailable", message: `cannot obtain a registry token: ${input.credentialProblem}` }
+  }
   if (failing > 0) {
     return { ...base, status: "False", reason: "TargetsFailing", message: `${failing} targets are failing; see .status.targets` }
   }
