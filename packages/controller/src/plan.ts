@@ -92,20 +92,23 @@ const sameData = (a: Readonly<Record<string, string>> | undefined, b: Readonly<R
   return keysA.length === keysB.length && keysB.every((key) => a?.[key] === b[key])
 }
 
+/** Delete our Secret, on the precondition that it is still the object we looked at. */
+const removeSecret = (where: { readonly namespace: string; readonly name: string }, observed: ObservedSecret): Plan => ({
+  _tag: "Remove",
+  command: {
+    _tag: "DeleteSecret",
+    namespace: where.namespace,
+    name: where.name,
+    uid: observed.metadata.uid ?? "",
+    resourceVersion: observed.metadata.resourceVersion ?? ""
+  }
+})
+
 export const planSecret = (desire: SecretDesire, observed: ObservedSecret | undefined): Plan => {
   if (desire._tag === "Skip") return { _tag: "Skip", reason: desire.reason, message: desire.message }
   if (desire._tag === "Absent") {
     if (observed === undefined || !isOurSecret(observed, desire.ips)) return gone
-    return {
-      _tag: "Remove",
-      command: {
-        _tag: "DeleteSecret",
-        namespace: desire.namespace,
-        name: desire.name,
-        uid: observed.metadata.uid ?? "",
-        resourceVersion: observed.metadata.resourceVersion ?? ""
-      }
-    }
+    return removeSecret(desire, observed)
   }
   if (observed === undefined) {
     return { _tag: "Apply", command: { _tag: "CreateSecret", namespace: desire.namespace, body: desiredSecretBody(desire) } }
@@ -119,16 +122,7 @@ export const planSecret = (desire: SecretDesire, observed: ObservedSecret | unde
   }
   if (observed.type !== undefined && observed.type !== dockerConfigJsonType) {
     // The type of a Secret is immutable: replace our own Secret of the wrong type.
-    return {
-      _tag: "Remove",
-      command: {
-        _tag: "DeleteSecret",
-        namespace: desire.namespace,
-        name: desire.name,
-        uid: observed.metadata.uid ?? "",
-        resourceVersion: observed.metadata.resourceVersion ?? ""
-      }
-    }
+    return removeSecret(desire, observed)
   }
   const owned = observed.metadata.ownerReferences?.some((ref) => ref.uid === desire.owner.uid) ?? false
   if (sameData(observed.data, desire.data) && owned) return inSync

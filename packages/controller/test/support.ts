@@ -1,5 +1,6 @@
 // Test support for end-to-end controller tests: a typed client on the local control plane, the controller run
 // in-process, and polling for the cluster to reach a state (state is asserted, never the sequence of calls).
+import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { Effect, Fiber, ManagedRuntime } from "effect"
 import { startController, type Controller, type ControllerOptions } from "../src/reconciler.ts"
@@ -49,20 +50,7 @@ export const runController = async (kubeconfigPath: string, options: ControllerO
   return { controller, stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
 }
 
-/** Poll until `check` returns without throwing; rethrow its last error if it never does within `patienceMillis`. */
-export const eventually = async <A>(check: () => Promise<A> | A, patienceMillis = 60_000): Promise<A> => {
-  const deadline = Date.now() + patienceMillis
-  let delay = 50
-  while (true) {
-    try {
-      return await check()
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      delay = Math.min(delay * 2, 500)
-    }
-  }
-}
+export { eventually }
 
 let counter = 0
 /** A name unique within this test run, valid as a namespace. */

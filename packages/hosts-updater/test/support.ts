@@ -1,5 +1,6 @@
 // Test support for the hosts-updater end-to-end tests: a client on the local control plane, the agent run in
 // process or as a child process, a cuttable TCP path to the apiserver, and polling for a state.
+import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
@@ -29,20 +30,7 @@ export const connect = (kubeconfigPath: string): TestCluster => {
   }
 }
 
-/** Poll until `check` returns without throwing; rethrow its last error if it never does within `patienceMillis`. */
-export const eventually = async <A>(check: () => Promise<A> | A, patienceMillis = 60_000): Promise<A> => {
-  const deadline = Date.now() + patienceMillis
-  let delay = 20
-  while (true) {
-    try {
-      return await check()
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      delay = Math.min(delay * 2, 200)
-    }
-  }
-}
+export { eventually }
 
 let counter = 0
 export const uniqueName = (prefix: string) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`
