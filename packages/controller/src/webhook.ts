@@ -1,0 +1,249 @@
+// Owns the validating admission webhook for ImagePullSecrets: the pure AdmissionReview v1 handler (the same
+// validation as the API package, every violation with its field path in one message, an internal error denies) and
+// the HTTPS server that serves it with a certificate that can be swapped without a restart.
+import { formatViolations, kind as imagePullSecretKind, validateImagePullSecret } from "@tcr-assistant/api"
+import { Effect } from "effect"
+import { createServer, type Server } from "node:https"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Histogram } from "./metrics.ts"
+
+export const admissionReviewApiVersion = "admission.k8s.io/v1"
+export const webhookPath = "/validate"
+/** The apiserver never sends more than 3 MiB; anything bigger is not an AdmissionReview. */
+const maxBodyBytes = 3 * 1024 * 1024
+
+export type ReviewResult = "allowed" | "denied" | "error" | "malformed"
+
+export interface ReviewOutcome {
+  readonly result: ReviewResult
+  /** HTTP status of the webhook's own answer (200 for every well-formed review, allowed or not). */
+  readonly httpStatus: number
+  readonly body: unknown
+}
+
+interface AdmissionRequest {
+  readonly uid: string
+  readonly kind?: { readonly kind?: string }
+  readonly operation?: string
+  readonly object?: unknown
+  readonly oldObject?: unknown
+}
+
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+
+/** The password as the object carries it; a denial message must never contain it, whatever produced the message. */
+const passwordOf = (object: unknown): string | undefined => {
+  const password = record(record(record(object).spec).docker).password
+  if (typeof password === "string") return password.length >= 3 ? password : undefined
+  if (typeof password === "number" || typeof password === "boolean") return String(password).length >= 3 ? String(password) : undefined
+  return undefined
+}
+
+export const redactCredentials = (message: string, object: unknown): string => {
+  const password = passwordOf(object)
+  return password === undefined ? message : message.split(password).join("[redacted]")
+}
+
+const response = (uid: string, allowed: boolean, status?: { code: number; reason: string; message: string }) => ({
+  apiVersion: admissionReviewApiVersion,
+  kind: "AdmissionReview",
+  response: {
+    uid,
+    allowed,
+    ...(status !== undefined ? { status: { status: "Failure", ...status } } : {})
+  }
+})
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * Decide one AdmissionReview. CREATE is validated; so is an UPDATE that changes the spec or the name. An UPDATE that
+ * leaves both alone (finalizers, labels, the deletion itself) is allowed, so an object stored before the webhook
+ * existed can still be cleaned up.
+ */
+export const reviewAdmission = (review: unknown): ReviewOutcome => {
+  const request = record(record(review).request) as unknown as AdmissionRequest
+  if (record(review).apiVersion !== admissionReviewApiVersion || typeof request.uid !== "string" || request.uid === "") {
+    return {
+      result: "malformed",
+      httpStatus: 400,
+      body: { message: `expected an ${admissionReviewApiVersion} AdmissionReview with a request uid` }
+    }
+  }
+  const uid = request.uid
+  try {
+    if (request.kind?.kind !== undefined && request.kind.kind !== imagePullSecretKind) {
+      return { result: "allowed", httpStatus: 200, body: response(uid, true) }
+    }
+    if (request.operation !== "CREATE" && request.operation !== "UPDATE") {
+      return { result: "allowed", httpStatus: 200, body: response(uid, true) }
+    }
+    const object = request.object
+    if (request.operation === "UPDATE") {
+      const next = record(object)
+      const previous = record(request.oldObject)
+      const deleting = record(next.metadata).deletionTimestamp !== undefined
+      if (deleting || (sameJson(next.spec, previous.spec) && record(next.metadata).name === record(previous.metadata).name)) {
+        return { result: "allowed", httpStatus: 200, body: response(uid, true) }
+      }
+    }
+    const violations = validateImagePullSecret(object)
+    if (violations.length === 0) return { result: "allowed", httpStatus: 200, body: response(uid, true) }
+    return {
+      result: "denied",
+      httpStatus: 200,
+      body: response(uid, false, {
+        code: 422,
+        reason: "Invalid",
+        message: redactCredentials(formatViolations(violations), object)
+      })
+    }
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error)
+    return {
+      result: "error",
+      httpStatus: 200,
+      body: response(uid, false, {
+        code: 500,
+        reason: "InternalError",
+        message: redactCredentials(`internal error while validating the ImagePullSecret: ${detail}`, request.object)
+      })
+    }
+  }
+}
+
+export interface TlsMaterial {
+  readonly certPem: string
+  readonly keyPem: string
+}
+
+export interface WebhookServerOptions {
+  /** Default 0.0.0.0. */
+  readonly host?: string | undefined
+  /** Default 9443, the port kubebuilder projects use; 0 picks a free port. */
+  readonly port?: number | undefined
+}
+
+export interface WebhookStats {
+  readonly requests: Readonly<Record<ReviewResult, number>>
+  readonly latency: Histogram
+}
+
+export interface WebhookServer {
+  /** The port actually bound. */
+  readonly port: number
+  /** Swap the serving certificate; new connections use it at once. */
+  readonly setTls: (tls: TlsMaterial) => void
+  readonly stats: () => WebhookStats
+}
+
+const readBody = (request: IncomingMessage) =>
+  new Promise<string | undefined>((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBodyBytes) {
+        resolve(undefined)
+        request.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    request.on("error", reject)
+  })
+
+const send = (res: ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** Start the HTTPS server in the current scope; it stops (dropping idle connections) when the scope closes. */
+export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
+  options: WebhookServerOptions,
+  tls: TlsMaterial
+) {
+  const requests: Record<ReviewResult, number> = { allowed: 0, denied: 0, error: 0, malformed: 0 }
+  const latency = new Histogram()
+  const logs: Array<Effect.Effect<void>> = []
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now()
+    const path = (req.url ?? "").split("?")[0]
+    if (path !== webhookPath) return send(res, 404, { message: `not found; the webhook is served at ${webhookPath}` })
+    if (req.method !== "POST") return send(res, 405, { message: "use POST" })
+    const text = await readBody(req)
+    const parsed = parseJson(text)
+    const outcome: ReviewOutcome = text === undefined
+      ? { result: "malformed", httpStatus: 413, body: { message: "request body too large" } }
+      : reviewAdmission(parsed)
+    requests[outcome.result]++
+    latency.observe((performance.now() - started) / 1000)
+    send(res, outcome.httpStatus, outcome.body)
+    if (outcome.result !== "allowed") {
+      const name = String(record(record(record(record(parsed).request).object).metadata).name ?? "")
+      const message = String(record(record(record(outcome.body).response).status).message ?? record(outcome.body).message ?? "")
+      logs.push(
+        Effect.logInfo("admission refused").pipe(
+          Effect.annotateLogs({ kind: imagePullSecretKind, name, result: outcome.result, reason: message })
+        )
+      )
+    }
+  }
+
+  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2" }, (req, res) => {
+    handle(req, res).catch(() => {
+      requests.error++
+      if (!res.headersSent) send(res, 500, { message: "internal error" })
+      else res.destroy()
+    })
+  })
+  // A client that sends garbage instead of a TLS handshake must not crash the process.
+  server.on("tlsClientError", () => {})
+  server.on("clientError", (_error, socket) => socket.destroy())
+
+  const port = yield* Effect.callback<number, Error>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(error))
+    server.once("error", onError)
+    server.listen({ host: options.host ?? "0.0.0.0", port: options.port ?? 9443 }, () => {
+      server.off("error", onError)
+      resume(Effect.succeed((server.address() as AddressInfo).port))
+    })
+  }).pipe(Effect.orDie)
+  yield* Effect.addFinalizer(() =>
+    Effect.callback<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeIdleConnections()
+    })
+  )
+  // Log refusals from a fiber: the request handler runs outside Effect.
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.gen(function*() {
+        while (logs.length > 0) yield* logs.shift()!
+        yield* Effect.sleep("200 millis")
+      })
+    )
+  )
+  yield* Effect.logInfo("webhook server listening").pipe(Effect.annotateLogs({ port, path: webhookPath }))
+
+  const webhook: WebhookServer = {
+    port,
+    setTls: (next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem, minVersion: "TLSv1.2" }),
+    stats: () => ({ requests: { ...requests }, latency })
+  }
+  return webhook
+})
+
+const parseJson = (text: string | undefined): unknown => {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
