@@ -1,0 +1,309 @@
+// Owns the webhook's TLS without cert-manager: a self-managed CA and serving certificate kept in the
+// tcr-assistant-webhook-server-cert Secret (created when missing, renewed before expiry), the CA bundle written into
+// the ValidatingWebhookConfiguration, and a periodic re-read so every replica serves the current certificate.
+// Replicas race only through the apiserver: creates that meet 409 and updates with a stale resourceVersion re-read
+// what the winner wrote and use it.
+import { createCertificateAuthority, issueCertificate, type PkiError } from "@tcr-assistant/kube/pki"
+import { KubeClient, type KubeError } from "@tcr-assistant/kube"
+import { Duration, Effect, Schema } from "effect"
+import { createPrivateKey, X509Certificate } from "node:crypto"
+import { isIP } from "node:net"
+import type { TlsMaterial } from "./webhook.ts"
+
+export const defaultWebhookNamespace = "tcr-assistant-system"
+export const webhookSecretName = "tcr-assistant-webhook-server-cert"
+export const webhookServiceName = "tcr-assistant-webhook-service"
+export const webhookConfigurationName = "tcr-assistant-validating-webhook-configuration"
+
+const dayMillis = 24 * 60 * 60 * 1000
+
+export interface WebhookTlsOptions {
+  readonly namespace?: string | undefined
+  readonly secretName?: string | undefined
+  readonly serviceName?: string | undefined
+  /** The ValidatingWebhookConfiguration whose webhooks get the CA bundle; undefined skips the injection. */
+  readonly webhookConfigurationName?: string | undefined
+  /** Names besides the Service's DNS names, e.g. `127.0.0.1` when the apiserver calls a URL. */
+  readonly extraHosts?: ReadonlyArray<string> | undefined
+  /** Default ten years. */
+  readonly caValidityMillis?: number | undefined
+  /** Default one year. */
+  readonly certValidityMillis?: number | undefined
+  /** Renew a certificate (the CA or the serving one) when it has less than this left; default 30 days. */
+  readonly renewBeforeMillis?: number | undefined
+  /** Re-read the Secret this often to pick up another replica's renewal and to renew in time; default 1 minute. */
+  readonly checkIntervalMillis?: number | undefined
+}
+
+export class WebhookTlsError extends Schema.TaggedError<WebhookTlsError>()("WebhookTlsError", {
+  message: Schema.String
+}) {
+  readonly retryable = true
+}
+
+export interface WebhookCertificates extends TlsMaterial {
+  readonly caPem: string
+  /** What the apiserver should trust: the current CA, plus the previous one while it is still valid. */
+  readonly caBundlePem: string
+  readonly notAfter: Date
+}
+
+interface SecretObject {
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly [key: string]: unknown }
+  readonly type?: string
+  readonly data?: Readonly<Record<string, string>>
+  readonly [key: string]: unknown
+}
+
+const fromBase64 = (value: string | undefined) => (value === undefined ? "" : Buffer.from(value, "base64").toString("utf8"))
+const toBase64 = (value: string) => Buffer.from(value, "utf8").toString("base64")
+
+/** Host names and addresses the serving certificate must cover. */
+export const servingHosts = (options: WebhookTlsOptions): ReadonlyArray<string> => {
+  const service = options.serviceName ?? webhookServiceName
+  const namespace = options.namespace ?? defaultWebhookNamespace
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+    ...(options.extraHosts ?? [])
+  ]
+}
+
+/** The material as found in the Secret. */
+export interface StoredTls {
+  readonly ca?: X509Certificate | undefined
+  readonly caPem: string
+  readonly caKeyPem: string
+  readonly previousCaPem: string
+  readonly cert?: X509Certificate | undefined
+  readonly certPem: string
+  readonly keyPem: string
+}
+
+const parseCertificate = (pem: string): X509Certificate | undefined => {
+  if (pem === "") return undefined
+  try {
+    return new X509Certificate(pem)
+  } catch {
+    return undefined
+  }
+}
+
+export const readStoredTls = (secret: SecretObject | undefined): StoredTls => {
+  const data = secret?.data ?? {}
+  const caPem = fromBase64(data["ca.crt"])
+  const certPem = fromBase64(data["tls.crt"])
+  return {
+    ca: parseCertificate(caPem),
+    caPem,
+    caKeyPem: fromBase64(data["ca.key"]),
+    previousCaPem: fromBase64(data["ca-previous.crt"]),
+    cert: parseCertificate(certPem),
+    certPem,
+    keyPem: fromBase64(data["tls.key"])
+  }
+}
+
+const keyMatches = (certificate: X509Certificate, keyPem: string) => {
+  try {
+    return keyPem !== "" && certificate.checkPrivateKey(createPrivateKey(keyPem))
+  } catch {
+    return false
+  }
+}
+
+const covers = (certificate: X509Certificate, host: string) =>
+  isIP(host) !== 0 ? certificate.checkIP(host) !== undefined : certificate.checkHost(host) !== undefined
+
+/** What the stored material needs, decided from the certificates alone. */
+export type TlsPlan = "Keep" | "NewServingCertificate" | "NewAuthority"
+
+export const planTls = (stored: StoredTls, hosts: ReadonlyArray<string>, renewBeforeMillis: number, now: number): TlsPlan => {
+  const { ca, cert } = stored
+  if (ca === undefined || !ca.ca || !keyMatches(ca, stored.caKeyPem)) return "NewAuthority"
+  if (ca.validToDate.getTime() - now < renewBeforeMillis) return "NewAuthority"
+  if (cert === undefined || !keyMatches(cert, stored.keyPem)) return "NewServingCertificate"
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return "NewServingCertificate"
+  if (cert.validToDate.getTime() - now < renewBeforeMillis) return "NewServingCertificate"
+  if (cert.validFromDate.getTime() > now) return "NewServingCertificate"
+  if (!hosts.every((host) => covers(cert, host))) return "NewServingCertificate"
+  return "Keep"
+}
+
+const bundle = (caPem: string, previousCaPem: string, now: number) => {
+  const previous = parseCertificate(previousCaPem)
+  const keepPrevious = previous !== undefined && previous.validToDate.getTime() > now && previousCaPem.trim() !== caPem.trim()
+  return keepPrevious ? `${caPem.trimEnd()}\n${previousCaPem.trimEnd()}\n` : caPem
+}
+
+const materialOf = (stored: StoredTls, now: number): WebhookCertificates => ({
+  certPem: stored.certPem,
+  keyPem: stored.keyPem,
+  caPem: stored.caPem,
+  caBundlePem: bundle(stored.caPem, stored.previousCaPem, now),
+  notAfter: stored.cert?.validToDate ?? new Date(0)
+})
+
+export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: WebhookTlsOptions = {}) {
+  const client = yield* KubeClient
+  const namespace = options.namespace ?? defaultWebhookNamespace
+  const secretName = options.secretName ?? webhookSecretName
+  const hosts = servingHosts(options)
+  const renewBeforeMillis = options.renewBeforeMillis ?? 30 * dayMillis
+  const caValidityDays = (options.caValidityMillis ?? 3650 * dayMillis) / dayMillis
+  const certValidityDays = (options.certValidityMillis ?? 365 * dayMillis) / dayMillis
+  if (Math.min(caValidityDays, certValidityDays) * dayMillis <= renewBeforeMillis) {
+    return yield* Effect.die(new Error("webhook certificates must be valid for longer than renewBeforeMillis"))
+  }
+  const secretsPath = `/api/v1/namespaces/${namespace}/secrets`
+  const secretPath = `${secretsPath}/${secretName}`
+  const secretWhat = `Secret ${namespace}/${secretName}`
+  const tlsError = (error: KubeError | PkiError) => new WebhookTlsError({ message: error.message })
+
+  const issue = (stored: StoredTls, plan: Exclude<TlsPlan, "Keep">) =>
+    Effect.gen(function*() {
+      const ca = plan === "NewAuthority"
+        ? yield* createCertificateAuthority({ commonName: "tcr-assistant-webhook-ca", validityDays: caValidityDays })
+        : { certPem: stored.caPem, keyPem: stored.caKeyPem }
+      const serving = yield* issueCertificate(ca, {
+        commonName: hosts[2] ?? hosts[0]!,
+        dnsNames: hosts.filter((host) => isIP(host) === 0),
+        ipAddresses: hosts.filter((host) => isIP(host) !== 0),
+        usage: "server",
+        validityDays: certValidityDays
+      })
+      const data: Record<string, string> = {
+        "ca.crt": toBase64(ca.certPem),
+        "ca.key": toBase64(ca.keyPem),
+        "tls.crt": toBase64(serving.certPem),
+        "tls.key": toBase64(serving.keyPem)
+      }
+      // A new CA keeps the old one in the bundle until it expires, so replicas still serving the old certificate
+      // stay trusted until they reload.
+      const previous = plan === "NewAuthority" ? stored.caPem : stored.previousCaPem
+      if (previous !== "") data["ca-previous.crt"] = toBase64(previous)
+      return data
+    })
+
+  const secretBody = (existing: SecretObject | undefined, data: Record<string, string>) => ({
+    apiVersion: "v1",
+    kind: "Secret",
+    ...existing,
+    metadata: {
+      ...(existing?.metadata ?? {}),
+      name: secretName,
+      namespace,
+      labels: {
+        ...((existing?.metadata.labels as Record<string, string> | undefined) ?? {}),
+        "app.kubernetes.io/name": "tcr-assistant",
+        "app.kubernetes.io/component": "webhook"
+      }
+    },
+    type: existing?.type ?? "Opaque",
+    data: { ...(existing?.data ?? {}), ...data }
+  })
+
+  /** Read the Secret, write new material if it needs it, and return what is now stored. Losing a race re-reads. */
+  const ensureOnce: Effect.Effect<WebhookCertificates | undefined, KubeError | PkiError> = Effect.gen(function*() {
+    const existing = yield* client
+      .request<SecretObject>({ method: "GET", path: secretPath, what: `read ${secretWhat}` })
+      .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
+    const now = Date.now()
+    const stored = readStoredTls(existing)
+    const plan = planTls(stored, hosts, renewBeforeMillis, now)
+    if (plan === "Keep") return materialOf(stored, now)
+    const data = yield* issue(stored, plan)
+    const body = secretBody(existing, data)
+    const written = yield* (existing === undefined
+      ? client.request<SecretObject>({ method: "POST", path: secretsPath, body, what: `create ${secretWhat}` })
+      : client.request<SecretObject>({ method: "PUT", path: secretPath, body, what: `update ${secretWhat}` })
+    ).pipe(Effect.catchTag("KubeConflict", () => Effect.succeed(undefined)))
+    if (written === undefined) return undefined
+    yield* Effect.logInfo(plan === "NewAuthority" ? "issued a new webhook CA and certificate" : "renewed the webhook certificate").pipe(
+      Effect.annotateLogs({ kind: "Secret", namespace, name: secretName })
+    )
+    return materialOf(readStoredTls(written), Date.now())
+  })
+
+  const ensure = Effect.gen(function*() {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const material = yield* ensureOnce
+      if (material !== undefined) return material
+    }
+    return yield* new WebhookTlsError({ message: `${secretWhat} kept changing under us` })
+  }).pipe(Effect.mapError((error) => (error._tag === "WebhookTlsError" ? error : tlsError(error))))
+
+  interface WebhookConfiguration {
+    readonly metadata: { readonly resourceVersion?: string }
+    readonly webhooks?: ReadonlyArray<{ readonly name: string; readonly clientConfig?: { readonly caBundle?: string } }>
+  }
+
+  /** Make every webhook of our configuration trust the bundle; true when it already did or now does. */
+  const injectCaBundle = (caBundlePem: string) =>
+    Effect.gen(function*() {
+      const name = options.webhookConfigurationName
+      if (name === undefined) return true
+      const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${name}`
+      const what = `ValidatingWebhookConfiguration ${name}`
+      const configuration = yield* client
+        .request<WebhookConfiguration>({ method: "GET", path, what: `read ${what}` })
+        .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
+      if (configuration === undefined) return false
+      const caBundle = toBase64(caBundlePem)
+      const webhooks = configuration.webhooks ?? []
+      if (webhooks.every((webhook) => webhook.clientConfig?.caBundle === caBundle)) return true
+      const updated = {
+        ...configuration,
+        webhooks: webhooks.map((webhook) => ({ ...webhook, clientConfig: { ...webhook.clientConfig, caBundle } }))
+      }
+      const written = yield* client
+        .request({ method: "PUT", path, body: updated, what: `update ${what}` })
+        .pipe(Effect.as(true), Effect.catchTag("KubeConflict", () => Effect.succeed(false)))
+      if (written) yield* Effect.logInfo("wrote the CA bundle").pipe(Effect.annotateLogs({ kind: "ValidatingWebhookConfiguration", name }))
+      return written
+    }).pipe(Effect.mapError(tlsError))
+
+  let current = yield* ensure
+  let bundleInjected = yield* injectCaBundle(current.caBundlePem).pipe(
+    Effect.catch((error) => Effect.logWarning("could not write the CA bundle").pipe(Effect.annotateLogs({ error: error.message }), Effect.as(false)))
+  )
+  const listeners = new Set<(material: WebhookCertificates) => void>()
+
+  const refresh = Effect.gen(function*() {
+    const next = yield* ensure
+    const changed = next.certPem !== current.certPem || next.keyPem !== current.keyPem
+    const bundleChanged = next.caBundlePem !== current.caBundlePem
+    current = next
+    if (changed) {
+      for (const listener of listeners) listener(next)
+      yield* Effect.logInfo("loaded a new webhook certificate").pipe(
+        Effect.annotateLogs({ kind: "Secret", namespace, name: secretName, notAfter: next.notAfter.toISOString() })
+      )
+    }
+    if (bundleChanged || !bundleInjected) bundleInjected = yield* injectCaBundle(next.caBundlePem)
+  }).pipe(
+    Effect.catch((error: WebhookTlsError) =>
+      Effect.logWarning("webhook certificate check failed").pipe(
+        Effect.annotateLogs({ kind: "Secret", namespace, name: secretName, error: error.message })
+      )
+    )
+  )
+
+  const checkEvery = Duration.millis(options.checkIntervalMillis ?? 60_000)
+  yield* Effect.forkScoped(Effect.forever(Effect.sleep(checkEvery).pipe(Effect.andThen(refresh))))
+
+  return {
+    current: () => current,
+    /** Called with the new material whenever the serving certificate changes. */
+    subscribe: (listener: (material: WebhookCertificates) => void) => {
+      listeners.add(listener)
+    },
+    /** Expiry of the serving certificate, for metrics. */
+    notAfter: () => current.notAfter,
+    bundleInjected: () => bundleInjected
+  }
+})
+
+export type WebhookTls = Effect.Success<ReturnType<typeof makeWebhookTls>>

@@ -1,0 +1,104 @@
+// Webhook TLS material: what needs renewing is decided from the certificates alone; the Secret is created when
+// missing, kept when good, renewed before expiry with the same CA, and the CA bundle is written into the webhook
+// configuration.
+import { assert, describe, it } from "@effect/vitest"
+import { createCertificateAuthority, issueCertificate } from "@tcr-assistant/kube/pki"
+import { Effect } from "effect"
+import { X509Certificate } from "node:crypto"
+import { makeFakeApiServer } from "../../kube/test/support/fake-apiserver.ts"
+import { makeWebhookTls, planTls, readStoredTls, servingHosts, type WebhookTlsOptions } from "../src/webhook-tls.ts"
+
+const dayMillis = 24 * 60 * 60 * 1000
+const secretPath = "/api/v1/namespaces/tcr-assistant-system/secrets/tcr-assistant-webhook-server-cert"
+const vwcPath = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tcr-assistant-validating-webhook-configuration"
+const b64 = (text: string) => Buffer.from(text).toString("base64")
+
+const secretWith = (data: Record<string, string>) => ({
+  metadata: { name: "tcr-assistant-webhook-server-cert", namespace: "tcr-assistant-system" },
+  data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, b64(value)]))
+})
+
+describe("planTls", () => {
+  const hosts = servingHosts({})
+
+  it.effect("keeps good material and renews what is missing, foreign, expiring or too narrow", () =>
+    Effect.gen(function*() {
+      const ca = yield* createCertificateAuthority({ commonName: "ca", validityDays: 3650 })
+      const otherCa = yield* createCertificateAuthority({ commonName: "other", validityDays: 3650 })
+      const issue = (authority: typeof ca, days: number, dnsNames = hosts) =>
+        issueCertificate(authority, { commonName: "w", dnsNames, usage: "server", validityDays: days })
+      const good = yield* issue(ca, 365)
+      const now = Date.now()
+      const plan = (data: Record<string, string>) => planTls(readStoredTls(secretWith(data)), hosts, 30 * dayMillis, now)
+      const caData = { "ca.crt": ca.certPem, "ca.key": ca.keyPem }
+      assert.strictEqual(plan({ ...caData, "tls.crt": good.certPem, "tls.key": good.keyPem }), "Keep")
+      assert.strictEqual(plan({}), "NewAuthority")
+      assert.strictEqual(plan({ "ca.crt": ca.certPem, "ca.key": otherCa.keyPem }), "NewAuthority")
+      assert.strictEqual(plan(caData), "NewServingCertificate")
+      const foreign = yield* issue(otherCa, 365)
+      assert.strictEqual(plan({ ...caData, "tls.crt": foreign.certPem, "tls.key": foreign.keyPem }), "NewServingCertificate")
+      const expiring = yield* issue(ca, 10)
+      assert.strictEqual(plan({ ...caData, "tls.crt": expiring.certPem, "tls.key": expiring.keyPem }), "NewServingCertificate")
+      const narrow = yield* issue(ca, 365, ["elsewhere.example"])
+      assert.strictEqual(plan({ ...caData, "tls.crt": narrow.certPem, "tls.key": narrow.keyPem }), "NewServingCertificate")
+      assert.strictEqual(plan({ ...caData, "tls.crt": good.certPem, "tls.key": foreign.keyPem }), "NewServingCertificate")
+      const oldCa = yield* createCertificateAuthority({ commonName: "old", validityDays: 20 })
+      assert.strictEqual(plan({ "ca.crt": oldCa.certPem, "ca.key": oldCa.keyPem }), "NewAuthority")
+    }))
+})
+
+describe("makeWebhookTls", () => {
+  // The refresh fiber lives in the test's scope.
+  const start = (fake: ReturnType<typeof makeFakeApiServer>, options: WebhookTlsOptions) =>
+    makeWebhookTls(options).pipe(Effect.provide(fake.layer()))
+
+  it.live("creates the Secret, injects the CA bundle, and a second replica reuses what the first wrote", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      fake.objects.set(vwcPath, {
+        metadata: { name: "tcr-assistant-validating-webhook-configuration", resourceVersion: "1" },
+        webhooks: [{ name: "vimagepullsecret.tcr.tencentcloudcr.com", clientConfig: { service: { name: "x" } } }]
+      })
+      const options = { webhookConfigurationName: "tcr-assistant-validating-webhook-configuration", extraHosts: ["127.0.0.1"] }
+      const first = yield* start(fake, options)
+      const second = yield* start(fake, options)
+      assert.strictEqual(second.current().certPem, first.current().certPem)
+      const secret = fake.objects.get(secretPath)
+      assert.deepStrictEqual(Object.keys(secret.data).sort(), ["ca.crt", "ca.key", "tls.crt", "tls.key"])
+      assert.strictEqual(secret.type, "Opaque")
+      const cert = new X509Certificate(first.current().certPem)
+      assert.isDefined(cert.checkHost("tcr-assistant-webhook-service.tcr-assistant-system.svc"))
+      assert.isDefined(cert.checkIP("127.0.0.1"))
+      assert.isTrue(cert.checkIssued(new X509Certificate(first.current().caPem)))
+      const vwc = fake.objects.get(vwcPath)
+      assert.strictEqual(vwc.webhooks[0].clientConfig.caBundle, b64(first.current().caBundlePem))
+      assert.deepStrictEqual(vwc.webhooks[0].clientConfig.service, { name: "x" })
+      assert.isTrue(first.bundleInjected())
+    }))
+
+  it.live("renews the serving certificate before it expires, keeps the CA, and tells subscribers", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      const tls = yield* start(fake, { certValidityMillis: 4_000, renewBeforeMillis: 2_500, checkIntervalMillis: 200 })
+      const initial = tls.current()
+      const seen: Array<string> = []
+      tls.subscribe((material) => seen.push(material.certPem))
+      for (let i = 0; i < 300 && seen.length === 0; i++) yield* Effect.sleep("50 millis")
+      assert.strictEqual(seen.length >= 1, true, "no renewal within 15 s")
+      assert.notStrictEqual(tls.current().certPem, initial.certPem)
+      assert.strictEqual(tls.current().caPem, initial.caPem)
+      assert.isAbove(tls.notAfter().getTime(), initial.notAfter.getTime())
+    }))
+
+  it.live("replaces a CA about to expire and keeps the old one in the bundle meanwhile", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      const old = yield* createCertificateAuthority({ commonName: "old", validityDays: 5 })
+      fake.objects.set(secretPath, { ...secretWith({ "ca.crt": old.certPem, "ca.key": old.keyPem }), type: "Opaque" })
+      fake.objects.get(secretPath).metadata.resourceVersion = "1"
+      const tls = yield* start(fake, {})
+      assert.notStrictEqual(tls.current().caPem, old.certPem)
+      assert.include(tls.current().caBundlePem, tls.current().caPem.trim())
+      assert.include(tls.current().caBundlePem, old.certPem.trim())
+    }))
+})
