@@ -23,6 +23,7 @@ import { renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 import { aggregateStatus, type TargetView } from "./status.ts"
 import { decodeTargetKey, encodeTargetKey, type TargetKey } from "./target.ts"
 import { initialTarget, stepTarget, type TargetAction, type TargetEvent, type TargetSnapshot, targetState } from "./target-machine.ts"
+import { Histogram } from "./metrics.ts"
 import { makeWorkQueue } from "./work-queue.ts"
 import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 
@@ -48,6 +49,10 @@ export interface ControllerStats {
   statusWrites: number
   /** Reconcile durations in seconds, for the histogram. */
   readonly durations: Array<number>
+  /** Reconcile durations as a Prometheus histogram (it never drops observations, unlike `durations`). */
+  readonly reconcileSeconds: Histogram
+  /** ServiceAccount patches that lost a race (409, or a failed resourceVersion test), counted apart for metrics. */
+  serviceAccountConflicts: number
 }
 
 type Namespace = KubeObject & { readonly status?: { readonly phase?: string } }
@@ -76,7 +81,15 @@ const isTerminating = (namespace: Namespace) =>
 
 export const startController = Effect.fn("Controller.start")(function*(options: ControllerOptions = {}) {
   const client = yield* KubeClient
-  const stats: ControllerStats = { reconciles: 0, conflicts: 0, failures: 0, statusWrites: 0, durations: [] }
+  const stats: ControllerStats = {
+    reconciles: 0,
+    conflicts: 0,
+    failures: 0,
+    statusWrites: 0,
+    durations: [],
+    reconcileSeconds: new Histogram(),
+    serviceAccountConflicts: 0
+  }
 
   const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: ipsPath })
   const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces" })
@@ -533,6 +546,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
             actions = feed({ type: "PLANNED", plan: subject.plan(), now })
             break
           case "Stale":
+            if (target.kind === "ServiceAccount") stats.serviceAccountConflicts++
             actions = feed({ type: "STALE", now })
             break
           case "Terminating":
@@ -552,7 +566,9 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       }
       if (actions.some((action) => action.type === "execute" || action.type === "refresh")) queue.add(key)
       store(key, target, snapshot)
-      stats.durations.push((performance.now() - started) / 1000)
+      const seconds = (performance.now() - started) / 1000
+      stats.durations.push(seconds)
+      stats.reconcileSeconds.observe(seconds)
       if (stats.durations.length > 10_000) stats.durations.splice(0, 5_000)
     })
 
