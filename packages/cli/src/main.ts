@@ -6,6 +6,8 @@ import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { KubeClient } from "@tcr-assistant/kube"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { withUsageExitCode } from "./addon-failure.ts"
+import { installCommand } from "./install.ts"
 import { renderAllManifests } from "./render.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
@@ -74,11 +76,12 @@ const render = Command.make(
 
 const root = Command.make("tcr-assistant").pipe(
   Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render])
+  Command.withSubcommands([controller, hostsUpdater, render, installCommand])
 )
 
 root.pipe(
   Command.run({ version: "0.1.0" }),
+  withUsageExitCode,
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
 )

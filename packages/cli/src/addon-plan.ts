@@ -1,0 +1,447 @@
+// What `install` will do, decided from what the cloud and the cluster hold: which domains get an ImagePullSecret,
+// whether the token is reused or a new one is created, which VPC link's IP the hosts entries carry, and which of
+// our CRs go away. Pure: every input is data, and a refusal says why and what to do about it.
+import { isDns1123Subdomain, maxImagePullSecretNameLength, validateSpec } from "@tcr-assistant/api"
+import { type CustomDomain, defaultDomainOf, defaultTokenDescription, type LongTermToken, privateDomainOf, type TcrInstance, type VpcLink } from "@tcr-assistant/tcr"
+import { Result } from "effect"
+import {
+  type DomainKind,
+  type InstallRecord,
+  isInstalledByUs,
+  type ObservedImagePullSecret,
+  readInstallRecord
+} from "./addon-record.ts"
+
+/** Which of the instance's domains the cluster uses (`--domains`). */
+export interface DomainSelection {
+  readonly default: boolean
+  readonly private: boolean
+  /** "all": every custom domain bound to the instance; otherwise exactly these (possibly none). */
+  readonly custom: "all" | ReadonlyArray<string>
+}
+
+export const defaultDomainSelection = "default,private"
+
+/** `default`, `private`, `custom` (every bound custom domain) and custom domain names, comma-separated. */
+export const parseDomainSelection = (raw: string): Result.Result<DomainSelection, string> => {
+  const items = raw.split(",").map((item) => item.trim().toLowerCase()).filter((item) => item !== "")
+  if (items.length === 0) {
+    return Result.fail("--domains is empty: name at least one of default, private, custom or a custom domain")
+  }
+  let wantDefault = false
+  let wantPrivate = false
+  let allCustom = false
+  const names: Array<string> = []
+  const unknown: Array<string> = []
+  for (const item of items) {
+    if (item === "default") wantDefault = true
+    else if (item === "private") wantPrivate = true
+    else if (item === "custom") allCustom = true
+    else if (item.includes(".") && isDns1123Subdomain(item)) names.push(item)
+    else unknown.push(item)
+  }
+  if (unknown.length > 0) {
+    return Result.fail(
+      `--domains: ${unknown.map((item) => JSON.stringify(item)).join(", ")} ${unknown.length === 1 ? "is" : "are"} not default, private, custom or a domain name`
+    )
+  }
+  return Result.succeed({ default: wantDefault, private: wantPrivate, custom: allCustom ? "all" : [...new Set(names)] })
+}
+
+/** Problems with `--namespaces` / `--service-accounts`, found before anything is read or written. */
+export const selectorProblems = (namespaces: string, serviceAccounts: string): ReadonlyArray<string> => {
+  const validation = validateSpec({
+    namespaces,
+    serviceAccounts,
+    docker: { server: "registry.example.com", username: "user", password: "password" }
+  })
+  if (validation._tag === "Valid") return []
+  return validation.violations.map((violation) => {
+    const flag = violation.path === "spec.namespaces"
+      ? "--namespaces"
+      : violation.path === "spec.serviceAccounts"
+      ? "--service-accounts"
+      : violation.path
+    return `${flag}: ${violation.message}`
+  })
+}
+
+export interface InstallOptions {
+  readonly region: string
+  readonly instanceId: string
+  readonly clusterId: string
+  readonly namespaces: string
+  readonly serviceAccounts: string
+  /** The new token's description; default `TKE cluster (<cluster id>) dedicated access credential`. */
+  readonly description: string | undefined
+  readonly privateResolution: boolean
+  /** The VPC whose access link the hosts entries use; needed only when several links are running. */
+  readonly vpcId: string | undefined
+  readonly domains: DomainSelection
+}
+
+/** The token a previous install recorded on its CRs, if any. */
+export interface PreviousToken {
+  readonly region: string
+  readonly instanceId: string
+  readonly tokenId: string
+  readonly username: string
+  /** A CR of ours whose spec carries the token value, to copy it from. */
+  readonly carriedBy: string
+}
+
+/** What the cluster's CRs say about an earlier install. */
+export const previousInstall = (existing: ReadonlyArray<ObservedImagePullSecret>): {
+  readonly records: ReadonlyArray<InstallRecord>
+  readonly token: PreviousToken | undefined
+} => {
+  const records = existing.filter(isInstalledByUs).map(readInstallRecord)
+  const carrier = records.find((record) =>
+    record.region !== undefined && record.instanceId !== undefined && record.tokenId !== undefined &&
+    record.username !== undefined && record.hasPassword
+  )
+  return {
+    records,
+    token: carrier === undefined ? undefined : {
+      region: carrier.region!,
+      instanceId: carrier.instanceId!,
+      tokenId: carrier.tokenId!,
+      username: carrier.username!,
+      carriedBy: carrier.name
+    }
+  }
+}
+
+export interface PlanInput {
+  readonly options: InstallOptions
+  readonly instance: TcrInstance
+  readonly vpcLinks: ReadonlyArray<VpcLink>
+  /** The instance's custom domains; read only when the selection asks for custom domains. */
+  readonly customDomains: ReadonlyArray<CustomDomain>
+  /** The instance's long-term tokens; read only when a previous install recorded one on this instance. */
+  readonly tokens: ReadonlyArray<LongTermToken> | undefined
+  /** Every ImagePullSecret in the cluster. */
+  readonly existing: ReadonlyArray<ObservedImagePullSecret>
+  readonly now: Date
+}
+
+export interface PlannedDomain {
+  readonly domain: string
+  readonly kind: DomainKind
+}
+
+export type TokenPlan =
+  | {
+    readonly action: "reuse"
+    readonly tokenId: string
+    readonly username: string
+    /** The CR of ours the token value is copied from. */
+    readonly carriedBy: string
+  }
+  | { readonly action: "create"; readonly description: string; readonly reason: string }
+
+export type ImagePullSecretAction = "create" | "update" | "unchanged"
+
+export interface PlannedImagePullSecret {
+  readonly name: string
+  readonly action: ImagePullSecretAction
+  readonly domain: string
+  readonly kind: DomainKind
+  readonly namespaces: string
+  readonly serviceAccounts: string
+}
+
+export interface HostsEntry {
+  readonly address: string
+  readonly names: ReadonlyArray<string>
+}
+
+export type PrivateResolutionPlan =
+  | { readonly enabled: false }
+  | {
+    readonly enabled: true
+    readonly vpcId: string
+    readonly accessIp: string
+    readonly entries: ReadonlyArray<HostsEntry>
+  }
+
+export interface InstallPlan {
+  readonly instance: { readonly id: string; readonly name: string; readonly region: string; readonly status: string }
+  readonly clusterId: string
+  readonly domains: ReadonlyArray<PlannedDomain>
+  readonly token: TokenPlan
+  /** A token an earlier install created and this one replaces; revoked once the new one is in place. */
+  readonly replacedToken: { readonly tokenId: string; readonly instanceId: string; readonly region: string } | undefined
+  readonly imagePullSecrets: ReadonlyArray<PlannedImagePullSecret>
+  /** Our CRs for domains no longer enabled. */
+  readonly removeImagePullSecrets: ReadonlyArray<string>
+  readonly privateResolution: PrivateResolutionPlan
+  /** The `hosts` value of updater-config (empty when private resolution is off). */
+  readonly hosts: string
+  /** Things the user should know that do not stop the install. */
+  readonly notes: ReadonlyArray<string>
+}
+
+/** Why install will not go ahead; `hint` says what to do instead. */
+export interface InstallRefusal {
+  readonly reason:
+    | "InstanceNotRunning"
+    | "NoRunningVpcLink"
+    | "AmbiguousVpcLink"
+    | "UnknownVpcLink"
+    | "NoCustomDomain"
+    | "UnknownCustomDomain"
+    | "NoDomain"
+    | "DomainNameTooLong"
+    | "NameTaken"
+    | "StillDeleting"
+  readonly message: string
+  readonly hint: string
+}
+
+const refuse = (reason: InstallRefusal["reason"], message: string, hint: string) =>
+  Result.fail<InstallRefusal>({ reason, message, hint })
+
+const describeLinks = (links: ReadonlyArray<VpcLink>) =>
+  links.length === 0
+    ? "it has no VPC access link"
+    : `its links: ${links.map((link) => `${link.vpcId} ${link.accessIp || "(no IP)"} ${link.status || "(no status)"}`).join(", ")}`
+
+const consoleLinkHint =
+  "connect the cluster's VPC to the instance in the TCR console (Access Control > Private Network Access), wait until the link is Running and run install again, or install with --private-resolution off"
+
+const planDomains = (
+  input: PlanInput
+): Result.Result<{ readonly domains: ReadonlyArray<PlannedDomain>; readonly notes: ReadonlyArray<string> }, InstallRefusal> => {
+  const { instance, options } = input
+  const selection = options.domains
+  const domains: Array<PlannedDomain> = []
+  const notes: Array<string> = []
+  const instanceDomain = { name: instance.name, publicDomain: instance.publicDomain }
+  if (selection.default) domains.push({ domain: defaultDomainOf(instanceDomain), kind: "default" })
+  if (selection.private) domains.push({ domain: privateDomainOf(instanceDomain), kind: "private" })
+  const bound = new Map(input.customDomains.map((custom) => [custom.domain.toLowerCase(), custom]))
+  const usable = (custom: CustomDomain) => custom.status.toUpperCase() === "SUCCESS"
+  if (selection.custom === "all") {
+    if (input.customDomains.length === 0) {
+      return refuse(
+        "NoCustomDomain",
+        `--domains asks for custom domains, but no custom domain is bound to TCR instance ${instance.id}`,
+        "bind one in the TCR console (Domain Management), or leave custom out of --domains"
+      )
+    }
+    for (const custom of input.customDomains) {
+      if (usable(custom)) domains.push({ domain: custom.domain.toLowerCase(), kind: "custom" })
+      else notes.push(`custom domain ${custom.domain} is skipped: its status is ${custom.status}, not SUCCESS`)
+    }
+  } else {
+    for (const name of selection.custom) {
+      const custom = bound.get(name)
+      if (custom === undefined) {
+        const known = input.customDomains.map((domain) => domain.domain).join(", ")
+        return refuse(
+          "UnknownCustomDomain",
+          `${name} is not a custom domain of TCR instance ${instance.id} (${known === "" ? "it has none" : `it has ${known}`})`,
+          "bind it in the TCR console (Domain Management) first, or correct --domains"
+        )
+      }
+      if (!usable(custom)) {
+        return refuse(
+          "UnknownCustomDomain",
+          `custom domain ${name} of TCR instance ${instance.id} is ${custom.status}, not SUCCESS`,
+          "wait until its binding succeeds in the TCR console, or leave it out of --domains"
+        )
+      }
+      domains.push({ domain: name, kind: "custom" })
+    }
+  }
+  const unique = domains.filter((entry, index) => domains.findIndex((other) => other.domain === entry.domain) === index)
+  if (unique.length === 0) {
+    return refuse("NoDomain", "no domain is left to configure", "choose at least one domain with --domains")
+  }
+  const tooLong = unique.find((entry) => entry.domain.length > maxImagePullSecretNameLength)
+  if (tooLong !== undefined) {
+    return refuse(
+      "DomainNameTooLong",
+      `domain ${tooLong.domain} is longer than ${maxImagePullSecretNameLength} characters, too long to name its ImagePullSecret`,
+      "leave it out of --domains"
+    )
+  }
+  return Result.succeed({ domains: unique, notes })
+}
+
+const planPrivateResolution = (
+  input: PlanInput,
+  domains: ReadonlyArray<PlannedDomain>
+): Result.Result<PrivateResolutionPlan, InstallRefusal> => {
+  const { options, instance, vpcLinks } = input
+  if (!options.privateResolution) return Result.succeed({ enabled: false })
+  const running = vpcLinks.filter((link) => link.running && link.accessIp !== "")
+  let link: VpcLink
+  if (options.vpcId !== undefined) {
+    const named = vpcLinks.find((candidate) => candidate.vpcId === options.vpcId)
+    if (named === undefined) {
+      return refuse(
+        "UnknownVpcLink",
+        `private resolution needs a VPC access link, and TCR instance ${instance.id} has none to ${options.vpcId} (${describeLinks(vpcLinks)})`,
+        consoleLinkHint
+      )
+    }
+    if (!named.running || named.accessIp === "") {
+      return refuse(
+        "NoRunningVpcLink",
+        `the VPC access link of TCR instance ${instance.id} to ${named.vpcId} is ${named.status || "in an unknown state"}, not Running`,
+        consoleLinkHint
+      )
+    }
+    link = named
+  } else if (running.length === 0) {
+    return refuse(
+      "NoRunningVpcLink",
+      `private resolution needs a Running VPC access link, and TCR instance ${instance.id} has none (${describeLinks(vpcLinks)})`,
+      consoleLinkHint
+    )
+  } else if (running.length > 1 && new Set(running.map((candidate) => candidate.accessIp)).size > 1) {
+    return refuse(
+      "AmbiguousVpcLink",
+      `TCR instance ${instance.id} has ${running.length} Running VPC access links (${describeLinks(running)})`,
+      "pass --vpc-id with the VPC of the cluster"
+    )
+  } else {
+    link = running[0]!
+  }
+  return Result.succeed({
+    enabled: true,
+    vpcId: link.vpcId,
+    accessIp: link.accessIp,
+    entries: domains.map((entry) => ({ address: link.accessIp, names: [entry.domain] }))
+  })
+}
+
+/** The `hosts` value of updater-config: a comment saying where the entries come from, then one line per domain. */
+export const renderHostsValue = (instance: PlanInput["instance"], plan: PrivateResolutionPlan): string => {
+  if (!plan.enabled) return ""
+  const lines = [
+    `# Private-network resolution of TCR instance ${instance.id} (${instance.name}) through ${plan.vpcId}, written by tcr-assistant install`,
+    ...plan.entries.map((entry) => `${entry.address} ${entry.names.join(" ")}`)
+  ]
+  return `${lines.join("\n")}\n`
+}
+
+const tokenUsable = (token: LongTermToken, now: Date): boolean =>
+  token.enabled && (token.expiresAt === undefined || token.expiresAt.getTime() > now.getTime())
+
+const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly replaced: InstallPlan["replacedToken"]; readonly notes: ReadonlyArray<string> } => {
+  const { options } = input
+  const description = options.description ?? defaultTokenDescription(options.clusterId)
+  const previous = previousInstall(input.existing).token
+  if (previous === undefined) {
+    return { token: { action: "create", description, reason: "no token recorded by an earlier install" }, replaced: undefined, notes: [] }
+  }
+  const sameInstance = previous.instanceId === options.instanceId && previous.region === options.region
+  const replaced = { tokenId: previous.tokenId, instanceId: previous.instanceId, region: previous.region }
+  if (!sameInstance) {
+    return {
+      token: { action: "create", description, reason: `the earlier install used instance ${previous.instanceId} in ${previous.region}` },
+      replaced,
+      notes: []
+    }
+  }
+  const current = input.tokens?.find((token) => token.id === previous.tokenId)
+  if (current !== undefined && tokenUsable(current, input.now)) {
+    const notes = options.description !== undefined && options.description !== current.description
+      ? [`token ${current.id} keeps its description "${current.description}" (a token's description cannot be changed)`]
+      : []
+    return {
+      token: { action: "reuse", tokenId: previous.tokenId, username: previous.username, carriedBy: previous.carriedBy },
+      replaced: undefined,
+      notes
+    }
+  }
+  const why = current === undefined
+    ? `token ${previous.tokenId} no longer exists`
+    : !current.enabled
+    ? `token ${previous.tokenId} is disabled`
+    : `token ${previous.tokenId} has expired`
+  return {
+    token: { action: "create", description, reason: why },
+    replaced: current === undefined ? undefined : replaced,
+    notes: []
+  }
+}
+
+/** Decides the whole install, or refuses with the reason. */
+export const planInstall = (input: PlanInput): Result.Result<InstallPlan, InstallRefusal> => {
+  const { instance, options } = input
+  if (instance.status !== "Running") {
+    return refuse(
+      "InstanceNotRunning",
+      `TCR instance ${instance.id} (${instance.name}) in ${options.region} is ${instance.status}, not Running`,
+      "wait until the instance is Running (see the TCR console) and run install again"
+    )
+  }
+  const domainResult = planDomains(input)
+  if (Result.isFailure(domainResult)) return Result.fail(domainResult.failure)
+  const { domains } = domainResult.success
+  const resolution = planPrivateResolution(input, domains)
+  if (Result.isFailure(resolution)) return Result.fail(resolution.failure)
+
+  const byName = new Map(input.existing.map((object) => [object.metadata.name, object]))
+  const token = planToken(input)
+  const imagePullSecrets: Array<PlannedImagePullSecret> = []
+  for (const entry of domains) {
+    const existing = byName.get(entry.domain)
+    if (existing !== undefined && !isInstalledByUs(existing)) {
+      return refuse(
+        "NameTaken",
+        `ImagePullSecret ${entry.domain} already exists and was not created by tcr-assistant install; it is left untouched`,
+        `delete or rename it (kubectl delete imagepullsecret ${entry.domain}), or leave its domain out of --domains`
+      )
+    }
+    if (existing !== undefined && existing.metadata.deletionTimestamp !== undefined) {
+      return refuse(
+        "StillDeleting",
+        `ImagePullSecret ${entry.domain} is still being deleted (its distributed Secrets are being removed)`,
+        "wait until it is gone (kubectl get imagepullsecrets) and run install again; if it stays, check that the controller is running"
+      )
+    }
+    let action: ImagePullSecretAction = "create"
+    if (existing !== undefined) {
+      const record = readInstallRecord(existing)
+      const sameToken = token.token.action === "reuse" && record.tokenId === token.token.tokenId && record.hasPassword
+      const same = sameToken && record.server === entry.domain && record.namespaces === options.namespaces &&
+        record.serviceAccounts === options.serviceAccounts && record.instanceId === options.instanceId &&
+        record.region === options.region && record.clusterId === options.clusterId && record.domainKind === entry.kind
+      action = same ? "unchanged" : "update"
+    }
+    imagePullSecrets.push({
+      name: entry.domain,
+      action,
+      domain: entry.domain,
+      kind: entry.kind,
+      namespaces: options.namespaces,
+      serviceAccounts: options.serviceAccounts
+    })
+  }
+  const wanted = new Set(domains.map((entry) => entry.domain))
+  const removeImagePullSecrets = input.existing
+    .filter((object) => isInstalledByUs(object) && !wanted.has(object.metadata.name))
+    .filter((object) => object.metadata.deletionTimestamp === undefined)
+    .map((object) => object.metadata.name)
+    .sort()
+
+  return Result.succeed({
+    instance: { id: instance.id, name: instance.name, region: options.region, status: instance.status },
+    clusterId: options.clusterId,
+    domains,
+    token: token.token,
+    replacedToken: token.replaced !== undefined && token.replaced.tokenId !== (token.token.action === "reuse" ? token.token.tokenId : undefined)
+      ? token.replaced
+      : undefined,
+    imagePullSecrets,
+    removeImagePullSecrets,
+    privateResolution: resolution.success,
+    hosts: renderHostsValue(instance, resolution.success),
+    notes: [...domainResult.success.notes, ...token.notes]
+  })
+}
