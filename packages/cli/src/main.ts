@@ -9,6 +9,7 @@ import { Command, Flag } from "effect/cli"
 import { withUsageExitCode } from "./addon-failure.ts"
 import { installCommand } from "./install.ts"
 import { renderAllManifests } from "./render.ts"
+import { statusCommand } from "./status.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -76,7 +77,7 @@ const render = Command.make(
 
 const root = Command.make("tcr-assistant").pipe(
   Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render, installCommand])
+  Command.withSubcommands([controller, hostsUpdater, render, installCommand, statusCommand])
 )
 
 root.pipe(
