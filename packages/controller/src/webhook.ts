@@ -2,7 +2,7 @@
 // validation as the API package, every violation with its field path in one message, an internal error denies) and
 // the HTTPS server that serves it with a certificate that can be swapped without a restart.
 import { formatViolations, kind as imagePullSecretKind, validateImagePullSecret } from "@tcr-assistant/api"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -119,6 +119,13 @@ export interface TlsMaterial {
   readonly keyPem: string
 }
 
+/** The webhook could not be served, typically because the port is taken. */
+export class WebhookServerError extends Schema.TaggedError<WebhookServerError>()("WebhookServerError", {
+  message: Schema.String
+}) {
+  readonly retryable = false
+}
+
 export interface WebhookServerOptions {
   /** Default 0.0.0.0. */
   readonly host?: string | undefined
@@ -155,6 +162,15 @@ const readBody = (request: IncomingMessage) =>
     request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
     request.on("error", reject)
   })
+
+const parseJson = (text: string | undefined): unknown => {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
 
 const send = (res: ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body)
@@ -206,14 +222,16 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   server.on("tlsClientError", () => {})
   server.on("clientError", (_error, socket) => socket.destroy())
 
-  const port = yield* Effect.callback<number, Error>((resume) => {
-    const onError = (error: Error) => resume(Effect.fail(error))
+  const host = options.host ?? "0.0.0.0"
+  const port = yield* Effect.callback<number, WebhookServerError>((resume) => {
+    const onError = (error: Error) =>
+      resume(Effect.fail(new WebhookServerError({ message: `listen on ${host}:${options.port ?? 9443}: ${error.message}` })))
     server.once("error", onError)
-    server.listen({ host: options.host ?? "0.0.0.0", port: options.port ?? 9443 }, () => {
+    server.listen({ host, port: options.port ?? 9443 }, () => {
       server.off("error", onError)
       resume(Effect.succeed((server.address() as AddressInfo).port))
     })
-  }).pipe(Effect.orDie)
+  })
   yield* Effect.addFinalizer(() =>
     Effect.callback<void>((resume) => {
       server.close(() => resume(Effect.void))
@@ -238,12 +256,3 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   }
   return webhook
 })
-
-const parseJson = (text: string | undefined): unknown => {
-  if (text === undefined) return undefined
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}

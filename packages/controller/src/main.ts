@@ -1,0 +1,214 @@
+// The controller-manager program: its options and its layer graph. The apiserver client feeds leader election, the
+// event recorder and the admission webhook (served by every replica); the probe and metrics server watches them
+// all; the controller itself runs only while this replica holds the lease. It runs until interrupted, and fails
+// (so the process exits non-zero and Kubernetes restarts it) when the lease is lost.
+import { apiVersion as imagePullSecretApiVersion, kind as imagePullSecretKind } from "@tcr-assistant/api"
+import { KubeClient, type KubeError } from "@tcr-assistant/kube"
+import { EventRecorder } from "@tcr-assistant/kube/events"
+import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
+import { jsonLogging, type LogLine } from "@tcr-assistant/kube/logging"
+import { Context, Effect, Layer, References } from "effect"
+import type { LogLevel } from "effect/LogLevel"
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import { controllerManagerMetrics } from "./controller-metrics.ts"
+import { type HealthServerError, informerProblem, startHealthServer, type StalenessLimits } from "./health.ts"
+import { renderPrometheus } from "./metrics.ts"
+import { type Controller, startController } from "./reconciler.ts"
+import type { TokenIssuer } from "./registry-token.ts"
+import { startWebhookServer, type WebhookServer, type WebhookServerError } from "./webhook.ts"
+import {
+  defaultWebhookNamespace,
+  makeWebhookTls,
+  type WebhookTls,
+  webhookConfigurationName,
+  type WebhookTlsError
+} from "./webhook-tls.ts"
+
+export interface ControllerManagerOptions {
+  /** Default: the standard loading rules (KUBECONFIG, ~/.kube/config, in a pod its service account). */
+  readonly kubeconfig?: string | undefined
+  readonly context?: string | undefined
+  /** The add-on's own namespace: the leader Lease, the webhook Secret, TCR API keys by default. */
+  readonly namespace?: string | undefined
+  /** Unique per replica (leader election, event source); default `<hostname>_<uuid>`. */
+  readonly identity?: string | undefined
+  /** Apiserver requests in flight at once; default 16. */
+  readonly concurrency?: number | undefined
+  readonly statusIntervalMillis?: number | undefined
+  /** Mints registry tokens for ImagePullSecrets that name a TCR instance. */
+  readonly tokenIssuer?: TokenIssuer | undefined
+  readonly leaderElection?: {
+    /** Default true. Off: this process always leads (one replica only!). */
+    readonly enabled?: boolean | undefined
+    /** Default tcr-assistant-controller-manager. */
+    readonly leaseName?: string | undefined
+    readonly leaseDurationMillis?: number | undefined
+    readonly renewDeadlineMillis?: number | undefined
+    readonly retryPeriodMillis?: number | undefined
+  } | undefined
+  readonly webhook?: {
+    /** Default true. */
+    readonly enabled?: boolean | undefined
+    /** Default 0.0.0.0:9443. */
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly serviceName?: string | undefined
+    readonly secretName?: string | undefined
+    /** The ValidatingWebhookConfiguration that gets the CA bundle; null: none. */
+    readonly configurationName?: string | null | undefined
+    /** Extra names or IPs in the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL). */
+    readonly extraHosts?: ReadonlyArray<string> | undefined
+    readonly certValidityMillis?: number | undefined
+    readonly renewBeforeMillis?: number | undefined
+    readonly checkIntervalMillis?: number | undefined
+  } | undefined
+  /** /healthz, /readyz and /metrics; default 0.0.0.0:8080. */
+  readonly health?: { readonly host?: string | undefined; readonly port?: number | undefined } | undefined
+  readonly readiness?: StalenessLimits | undefined
+  readonly log?: {
+    /** Default Info. */
+    readonly level?: LogLevel | undefined
+    /** Default true: one JSON object per line. False keeps Effect's default logger. */
+    readonly json?: boolean | undefined
+    readonly write?: LogLine | undefined
+  } | undefined
+}
+
+export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
+
+/** The webhook as this replica serves it: the server and its self-managed certificate. */
+export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
+  readonly server: WebhookServer
+  readonly tls: WebhookTls
+} | undefined>()("@tcr-assistant/controller/AdmissionWebhook") {
+  static readonly layer = (options: NonNullable<ControllerManagerOptions["webhook"]> & { readonly namespace: string }) =>
+    Layer.effect(
+      AdmissionWebhook,
+      Effect.gen(function*() {
+        const tls = yield* makeWebhookTls({
+          namespace: options.namespace,
+          serviceName: options.serviceName,
+          secretName: options.secretName,
+          webhookConfigurationName: options.configurationName === null
+            ? undefined
+            : options.configurationName ?? webhookConfigurationName,
+          extraHosts: options.extraHosts,
+          certValidityMillis: options.certValidityMillis,
+          renewBeforeMillis: options.renewBeforeMillis,
+          checkIntervalMillis: options.checkIntervalMillis
+        })
+        const server = yield* startWebhookServer({ host: options.host, port: options.port }, tls.current())
+        tls.subscribe((material) => server.setTls(material))
+        return { server, tls }
+      })
+    )
+
+  static readonly layerDisabled = Layer.succeed(AdmissionWebhook, undefined)
+}
+
+const controllerManager = (options: ControllerManagerOptions, identity: string) =>
+  Effect.gen(function*() {
+    const client = yield* KubeClient
+    const elector = yield* LeaderElector
+    const events = yield* EventRecorder
+    const webhook = yield* AdmissionWebhook
+    let running: Controller | undefined
+
+    const imagePullSecretUid = (name: string) =>
+      running?.informers.find((informer) => informer.name === "imagepullsecrets")?.get(name)?.metadata.uid as string | undefined
+
+    const readinessProblems = () => {
+      if (!elector.isLeader()) return undefined
+      if (running === undefined) return "controller starting"
+      const now = Date.now()
+      const problems = running.informers.flatMap((informer) => {
+        const problem = informerProblem(informer.health(), now, options.readiness)
+        return problem === undefined ? [] : [`${informer.name}: ${problem}`]
+      })
+      return problems.length === 0 ? undefined : problems.join("; ")
+    }
+
+    yield* startHealthServer(options.health ?? {}, {
+      liveness: [{ name: "ping", check: () => undefined }],
+      readiness: [
+        {
+          name: "webhook",
+          check: () => (webhook === undefined || webhook.tls.notAfter().getTime() > Date.now() ? undefined : "serving certificate expired")
+        },
+        { name: "informers", check: readinessProblems }
+      ],
+      metrics: () =>
+        renderPrometheus(controllerManagerMetrics({
+          controller: () => running,
+          requestCounts: client.requestCounts,
+          isLeader: elector.isLeader,
+          webhook: () => webhook?.server.stats(),
+          certificateNotAfter: () => webhook?.tls.notAfter(),
+          events: events.stats,
+          now: Date.now
+        }))
+    })
+
+    const leaderWork = Effect.gen(function*() {
+      running = yield* startController({
+        concurrency: options.concurrency,
+        statusIntervalMillis: options.statusIntervalMillis,
+        tokenIssuer: options.tokenIssuer,
+        defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace,
+        onTargetFailure: (ips, reason, message) =>
+          events.emit({
+            involvedObject: { apiVersion: imagePullSecretApiVersion, kind: imagePullSecretKind, name: ips, uid: imagePullSecretUid(ips) },
+            type: "Warning",
+            reason,
+            message
+          })
+      })
+      yield* Effect.logInfo("controller started")
+      return yield* Effect.never
+    }).pipe(
+      Effect.scoped,
+      Effect.ensuring(Effect.sync(() => {
+        running = undefined
+      }))
+    )
+
+    yield* Effect.logInfo("controller-manager started").pipe(
+      Effect.annotateLogs({ identity, leaderElection: options.leaderElection?.enabled ?? true, webhook: webhook !== undefined })
+    )
+    return yield* elector.runAsLeader(leaderWork)
+  })
+
+/**
+ * Run the controller-manager until interrupted (SIGTERM: stop the controller, release the lease, close the servers).
+ * Fails with LeadershipLost when the lease could not be renewed: the process must then exit non-zero.
+ */
+export const runControllerManager = (options: ControllerManagerOptions = {}): Effect.Effect<never, ControllerManagerError> => {
+  const identity = options.identity ?? `${hostname()}_${randomUUID()}`
+  const namespace = options.namespace ?? defaultWebhookNamespace
+  const election = options.leaderElection ?? {}
+  const webhook = options.webhook ?? {}
+  const kube = KubeClient.layer({ kubeconfig: options.kubeconfig, context: options.context, connections: options.concurrency })
+  const services = Layer.mergeAll(
+    election.enabled === false
+      ? LeaderElector.layerAlwaysLeader(identity)
+      : LeaderElector.layer({
+        namespace,
+        name: election.leaseName,
+        identity,
+        leaseDurationMillis: election.leaseDurationMillis,
+        renewDeadlineMillis: election.renewDeadlineMillis,
+        retryPeriodMillis: election.retryPeriodMillis
+      }),
+    EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
+    webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
+  ).pipe(Layer.provideMerge(kube))
+  const logging = options.log?.json === false
+    ? Layer.succeed(References.MinimumLogLevel, options.log.level ?? "Info")
+    : jsonLogging({ level: options.log?.level, write: options.log?.write })
+  return controllerManager(options, identity).pipe(
+    Effect.scoped,
+    Effect.provide(services),
+    Effect.provide(logging)
+  )
+}

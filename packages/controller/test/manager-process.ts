@@ -1,0 +1,76 @@
+// Test support: controller-manager child processes (fixtures/controller-manager-entry.ts) tied to the test process,
+// with their JSON log lines collected and their probe and metrics endpoints at hand.
+import { parsePrometheus } from "@tcr-assistant/controller/metrics"
+import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
+import { eventually } from "@tcr-assistant/testkit/eventually"
+import { request } from "node:http"
+import { fileURLToPath } from "node:url"
+import type { ControllerManagerOptions } from "../src/main.ts"
+
+const entry = fileURLToPath(new URL("./fixtures/controller-manager-entry.ts", import.meta.url))
+
+export interface ManagerProcess {
+  readonly name: string
+  readonly tied: TiedChild
+  /** Everything the process printed on stdout and stderr so far. */
+  readonly output: () => string
+  /** Its JSON log records (lines that are not JSON are skipped). */
+  readonly logs: () => ReadonlyArray<Record<string, any>>
+  /** Port of /healthz, /readyz and /metrics, once it logged it. */
+  readonly healthPort: () => Promise<number>
+  readonly get: (path: string) => Promise<{ readonly status: number; readonly body: string }>
+  readonly metrics: () => Promise<ReadonlyMap<string, number>>
+  readonly exited: () => boolean
+}
+
+const httpGet = (port: number, path: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, timeout: 10_000 }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk: string) => (body += chunk))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("timeout", () => req.destroy(new Error("timeout")))
+    req.on("error", reject)
+    req.end()
+  })
+
+export const startManagerProcess = (name: string, options: ControllerManagerOptions): ManagerProcess => {
+  const tied = spawnTied(process.execPath, [entry, JSON.stringify({ health: { host: "127.0.0.1", port: 0 }, ...options })], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env }
+  })
+  let output = ""
+  tied.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+  tied.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+  let exited = false
+  void tied.exited.then(() => (exited = true))
+  const logs = () =>
+    output.split("\n").flatMap((line) => {
+      try {
+        const record = JSON.parse(line)
+        return typeof record === "object" && record !== null ? [record] : []
+      } catch {
+        return []
+      }
+    })
+  const healthPort = () =>
+    eventually(() => {
+      if (exited) throw new Error(`${name} exited before serving health:\n${output}`)
+      const record = logs().find((entry) => entry.msg === "serving /healthz, /readyz and /metrics")
+      if (record === undefined) throw new Error(`${name} has not logged its health port yet:\n${output}`)
+      return record.port as number
+    }, 120_000)
+  const get = async (path: string) => httpGet(await healthPort(), path)
+  return {
+    name,
+    tied,
+    output: () => output,
+    logs,
+    healthPort,
+    get,
+    metrics: async () => parsePrometheus((await get("/metrics")).body),
+    exited: () => exited
+  }
+}
