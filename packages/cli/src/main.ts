@@ -10,6 +10,7 @@ import { withUsageExitCode } from "./addon-failure.ts"
 import { installCommand } from "./install.ts"
 import { renderAllManifests } from "./render.ts"
 import { statusCommand } from "./status.ts"
+import { uninstallCommand } from "./uninstall.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -77,7 +78,7 @@ const render = Command.make(
 
 const root = Command.make("tcr-assistant").pipe(
   Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render, installCommand, statusCommand])
+  Command.withSubcommands([controller, hostsUpdater, render, installCommand, statusCommand, uninstallCommand])
 )
 
 root.pipe(
