@@ -1,0 +1,333 @@
+// The pure install plan: what install decides from the instance, its links, domains and tokens, and the cluster's CRs.
+import { fc, test as propertyTest } from "@fast-check/vitest"
+import { hostsConfigFromData } from "@tcr-assistant/hosts-updater"
+import type { CustomDomain, LongTermToken, TcrInstance, VpcLink } from "@tcr-assistant/tcr"
+import { Result } from "effect"
+import { describe, expect, test } from "vitest"
+import {
+  type InstallOptions,
+  type InstallPlan,
+  type InstallRefusal,
+  parseDomainSelection,
+  type PlanInput,
+  planInstall,
+  selectorProblems
+} from "../src/addon-plan.ts"
+import { installedByLabel, installedByValue, type ObservedImagePullSecret, recordAnnotations } from "../src/addon-record.ts"
+
+const instance: TcrInstance = {
+  id: "tcr-abc12345",
+  name: "demo",
+  status: "Running",
+  region: "ap-guangzhou",
+  publicDomain: "demo.tencentcloudcr.com",
+  registryType: "standard",
+  internalEndpoint: undefined,
+  createdAt: undefined
+}
+
+const link = (vpcId: string, accessIp: string, status = "Running"): VpcLink => ({
+  vpcId,
+  subnetId: `subnet-${vpcId}`,
+  status,
+  accessIp,
+  running: status === "Running"
+})
+
+const custom = (domain: string, status = "SUCCESS"): CustomDomain => ({ instanceId: instance.id, domain, certId: "cert", status })
+
+const options = (overrides: Partial<InstallOptions> = {}): InstallOptions => ({
+  region: "ap-guangzhou",
+  instanceId: instance.id,
+  clusterId: "cls-one",
+  namespaces: "*",
+  serviceAccounts: "*",
+  description: undefined,
+  privateResolution: false,
+  vpcId: undefined,
+  domains: { default: true, private: true, custom: [] },
+  ...overrides
+})
+
+const now = new Date("2026-01-01T00:00:00Z")
+
+const input = (overrides: Partial<PlanInput> = {}): PlanInput => ({
+  options: options(),
+  instance,
+  vpcLinks: [link("vpc-1", "10.0.0.5")],
+  customDomains: [],
+  tokens: undefined,
+  existing: [],
+  now,
+  ...overrides
+})
+
+const ours = (
+  name: string,
+  record: { tokenId?: string; instanceId?: string; namespaces?: string; kind?: string; deleting?: boolean } = {}
+): ObservedImagePullSecret => ({
+  metadata: {
+    name,
+    labels: { [installedByLabel]: installedByValue },
+    annotations: {
+      [recordAnnotations.region]: "ap-guangzhou",
+      [recordAnnotations.instanceId]: record.instanceId ?? instance.id,
+      [recordAnnotations.tokenId]: record.tokenId ?? "tok-1",
+      [recordAnnotations.clusterId]: "cls-one",
+      [recordAnnotations.domainKind]: record.kind ?? (name.includes("-vpc") ? "private" : "default")
+    },
+    ...(record.deleting ? { deletionTimestamp: "2026-01-01T00:00:00Z" } : {})
+  },
+  spec: {
+    namespaces: record.namespaces ?? "*",
+    serviceAccounts: "*",
+    docker: { server: name, username: "100012345678", password: "the-token" }
+  }
+})
+
+const token = (id: string, overrides: Partial<LongTermToken> = {}): LongTermToken => ({
+  id,
+  instanceId: instance.id,
+  description: "TKE cluster (cls-one) dedicated access credential",
+  enabled: true,
+  createdAt: undefined,
+  expiresAt: new Date("2030-01-01T00:00:00Z"),
+  ...overrides
+})
+
+const planned = (planInput: PlanInput): InstallPlan => {
+  const result = planInstall(planInput)
+  if (Result.isFailure(result)) throw new Error(`refused: ${result.failure.message}`)
+  return result.success
+}
+
+const refused = (planInput: PlanInput): InstallRefusal => {
+  const result = planInstall(planInput)
+  if (Result.isSuccess(result)) throw new Error("expected a refusal")
+  return result.failure
+}
+
+describe("parseDomainSelection", () => {
+  test("keywords and custom domain names", () => {
+    expect(parseDomainSelection("default,private")).toEqual(Result.succeed({ default: true, private: true, custom: [] }))
+    expect(parseDomainSelection(" private , custom ")).toEqual(Result.succeed({ default: false, private: true, custom: "all" }))
+    expect(parseDomainSelection("default,Registry.Example.com")).toEqual(
+      Result.succeed({ default: true, private: false, custom: ["registry.example.com"] })
+    )
+  })
+
+  test("rejects empty selections and unknown words", () => {
+    expect(Result.isFailure(parseDomainSelection(" , "))).toBe(true)
+    const unknown = parseDomainSelection("default,public")
+    expect(Result.isFailure(unknown) && unknown.failure).toContain('"public"')
+  })
+})
+
+test("selectorProblems names the flag and the bad name", () => {
+  expect(selectorProblems("*", "*")).toEqual([])
+  expect(selectorProblems("a,b", "default,builder")).toEqual([])
+  const problems = selectorProblems("Bad_NS", "ok")
+  expect(problems).toHaveLength(1)
+  expect(problems[0]).toMatch(/^--namespaces: "Bad_NS" is not a valid namespace name/)
+})
+
+describe("a first install", () => {
+  test("creates a token with the seeds' description and one ImagePullSecret per domain", () => {
+    const plan = planned(input())
+    expect(plan.token).toEqual({
+      action: "create",
+      description: "TKE cluster (cls-one) dedicated access credential",
+      reason: "no token recorded by an earlier install"
+    })
+    expect(plan.imagePullSecrets.map((entry) => [entry.name, entry.kind, entry.action])).toEqual([
+      ["demo.tencentcloudcr.com", "default", "create"],
+      ["demo-vpc.tencentcloudcr.com", "private", "create"]
+    ])
+    expect(plan.removeImagePullSecrets).toEqual([])
+    expect(plan.privateResolution).toEqual({ enabled: false })
+    expect(plan.hosts).toBe("")
+    expect(plan.replacedToken).toBeUndefined()
+  })
+
+  test("a description given replaces the default one", () => {
+    const plan = planned(input({ options: options({ description: "pulls for prod" }) }))
+    expect(plan.token).toMatchObject({ action: "create", description: "pulls for prod" })
+  })
+
+  test("private resolution maps every enabled domain to the running link's IP, in hosts syntax the agent accepts", () => {
+    const plan = planned(input({
+      options: options({ privateResolution: true, domains: { default: true, private: true, custom: "all" } }),
+      vpcLinks: [link("vpc-old", "10.9.9.9", "Failed"), link("vpc-1", "10.0.0.5")],
+      customDomains: [custom("registry.example.com"), custom("pending.example.com", "CREATING")]
+    }))
+    expect(plan.privateResolution).toMatchObject({ enabled: true, vpcId: "vpc-1", accessIp: "10.0.0.5" })
+    const parsed = hostsConfigFromData({ hosts: plan.hosts })
+    expect(Result.isSuccess(parsed) && parsed.success.entries).toEqual([
+      { address: "10.0.0.5", names: ["demo.tencentcloudcr.com"] },
+      { address: "10.0.0.5", names: ["demo-vpc.tencentcloudcr.com"] },
+      { address: "10.0.0.5", names: ["registry.example.com"] }
+    ])
+    expect(plan.imagePullSecrets.map((entry) => entry.name)).toEqual([
+      "demo.tencentcloudcr.com",
+      "demo-vpc.tencentcloudcr.com",
+      "registry.example.com"
+    ])
+    expect(plan.notes).toEqual(["custom domain pending.example.com is skipped: its status is CREATING, not SUCCESS"])
+  })
+})
+
+describe("refusals say why and what to do", () => {
+  test("an instance that is not Running", () => {
+    const refusal = refused(input({ instance: { ...instance, status: "Isolate" } }))
+    expect(refusal.reason).toBe("InstanceNotRunning")
+    expect(refusal.message).toContain("is Isolate, not Running")
+  })
+
+  test("private resolution without a running VPC link lists the links and their states", () => {
+    const refusal = refused(input({
+      options: options({ privateResolution: true }),
+      vpcLinks: [link("vpc-1", "10.0.0.5", "Creating")]
+    }))
+    expect(refusal.reason).toBe("NoRunningVpcLink")
+    expect(refusal.message).toContain("vpc-1 10.0.0.5 Creating")
+    expect(refusal.hint).toContain("--private-resolution off")
+    expect(refused(input({ options: options({ privateResolution: true }), vpcLinks: [] })).message).toContain(
+      "it has no VPC access link"
+    )
+  })
+
+  test("without private resolution the links do not matter", () => {
+    expect(planned(input({ vpcLinks: [] })).privateResolution).toEqual({ enabled: false })
+  })
+
+  test("several running links need --vpc-id, which then picks one", () => {
+    const links = [link("vpc-1", "10.0.0.5"), link("vpc-2", "10.1.0.5")]
+    expect(refused(input({ options: options({ privateResolution: true }), vpcLinks: links })).reason).toBe("AmbiguousVpcLink")
+    const plan = planned(input({ options: options({ privateResolution: true, vpcId: "vpc-2" }), vpcLinks: links }))
+    expect(plan.privateResolution).toMatchObject({ vpcId: "vpc-2", accessIp: "10.1.0.5" })
+    expect(refused(input({ options: options({ privateResolution: true, vpcId: "vpc-3" }), vpcLinks: links })).reason).toBe(
+      "UnknownVpcLink"
+    )
+  })
+
+  test("custom domains that are not bound", () => {
+    const all = { default: true, private: false, custom: "all" as const }
+    expect(refused(input({ options: options({ domains: all }) })).reason).toBe("NoCustomDomain")
+    const named = { default: false, private: false, custom: ["other.example.com"] }
+    const refusal = refused(input({ options: options({ domains: named }), customDomains: [custom("registry.example.com")] }))
+    expect(refusal.reason).toBe("UnknownCustomDomain")
+    expect(refusal.message).toContain("it has registry.example.com")
+  })
+
+  test("an ImagePullSecret of the same name that install did not create", () => {
+    const foreign: ObservedImagePullSecret = { metadata: { name: "demo.tencentcloudcr.com" }, spec: {} }
+    const refusal = refused(input({ existing: [foreign] }))
+    expect(refusal.reason).toBe("NameTaken")
+    expect(refusal.message).toContain("left untouched")
+  })
+
+  test("one of ours still being deleted", () => {
+    expect(refused(input({ existing: [ours("demo.tencentcloudcr.com", { deleting: true })] })).reason).toBe("StillDeleting")
+  })
+})
+
+describe("running install again", () => {
+  const installed = [ours("demo.tencentcloudcr.com"), ours("demo-vpc.tencentcloudcr.com")]
+
+  test("the same options reuse the token and change nothing", () => {
+    const plan = planned(input({ existing: installed, tokens: [token("tok-1")] }))
+    expect(plan.token).toEqual({ action: "reuse", tokenId: "tok-1", username: "100012345678", carriedBy: "demo.tencentcloudcr.com" })
+    expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
+    expect(plan.replacedToken).toBeUndefined()
+  })
+
+  test("other namespaces update the ImagePullSecrets in place", () => {
+    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ namespaces: "team-a,team-b" }) }))
+    expect(plan.token.action).toBe("reuse")
+    expect(plan.imagePullSecrets.map((entry) => [entry.action, entry.namespaces])).toEqual([
+      ["update", "team-a,team-b"],
+      ["update", "team-a,team-b"]
+    ])
+  })
+
+  test("a domain no longer enabled has its ImagePullSecret removed; others' are never removed", () => {
+    const foreign: ObservedImagePullSecret = { metadata: { name: "someone-else" }, spec: {} }
+    const plan = planned(input({
+      existing: [...installed, foreign],
+      tokens: [token("tok-1")],
+      options: options({ domains: { default: true, private: false, custom: [] } })
+    }))
+    expect(plan.imagePullSecrets.map((entry) => entry.name)).toEqual(["demo.tencentcloudcr.com"])
+    expect(plan.removeImagePullSecrets).toEqual(["demo-vpc.tencentcloudcr.com"])
+  })
+
+  test("a disabled or expired token is replaced, and revoked afterwards; a vanished one is just replaced", () => {
+    const disabled = planned(input({ existing: installed, tokens: [token("tok-1", { enabled: false })] }))
+    expect(disabled.token).toMatchObject({ action: "create", reason: "token tok-1 is disabled" })
+    expect(disabled.replacedToken).toEqual({ tokenId: "tok-1", instanceId: instance.id, region: "ap-guangzhou" })
+    expect(disabled.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+
+    const expired = planned(input({ existing: installed, tokens: [token("tok-1", { expiresAt: new Date("2025-01-01") })] }))
+    expect(expired.token).toMatchObject({ action: "create", reason: "token tok-1 has expired" })
+
+    const vanished = planned(input({ existing: installed, tokens: [token("tok-2")] }))
+    expect(vanished.token).toMatchObject({ action: "create", reason: "token tok-1 no longer exists" })
+    expect(vanished.replacedToken).toBeUndefined()
+  })
+
+  test("another instance gets a new token, and the old one is revoked afterwards", () => {
+    const other = [ours("old.tencentcloudcr.com", { instanceId: "tcr-old00000", tokenId: "tok-old" })]
+    const plan = planned(input({ existing: other }))
+    expect(plan.token.action).toBe("create")
+    expect(plan.replacedToken).toEqual({ tokenId: "tok-old", instanceId: "tcr-old00000", region: "ap-guangzhou" })
+    expect(plan.removeImagePullSecrets).toEqual(["old.tencentcloudcr.com"])
+  })
+
+  test("a new description cannot rename the reused token, and the plan says so", () => {
+    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ description: "new words" }) }))
+    expect(plan.notes).toEqual([
+      `token tok-1 keeps its description "TKE cluster (cls-one) dedicated access credential" (a token's description cannot be changed)`
+    ])
+  })
+})
+
+const domainName = fc.stringMatching(/^[a-z][a-z0-9]{0,6}\.example\.com$/)
+
+propertyTest.prop({
+  ourNames: fc.uniqueArray(domainName, { maxLength: 4 }),
+  foreignNames: fc.uniqueArray(domainName, { maxLength: 3 }),
+  customNames: fc.uniqueArray(domainName, { maxLength: 3 }),
+  useDefault: fc.boolean(),
+  usePrivate: fc.boolean(),
+  allCustom: fc.boolean(),
+  privateResolution: fc.boolean()
+})(
+  "a plan never touches an ImagePullSecret install did not create, and writes and removes exactly ours",
+  ({ ourNames, foreignNames, customNames, useDefault, usePrivate, allCustom, privateResolution }) => {
+    const foreign = foreignNames.filter((name) => !ourNames.includes(name))
+    const existing = [
+      ...ourNames.map((name) => ours(name, { kind: "custom" })),
+      ...foreign.map((name): ObservedImagePullSecret => ({ metadata: { name }, spec: {} }))
+    ]
+    const result = planInstall(input({
+      existing,
+      tokens: [token("tok-1")],
+      customDomains: customNames.map((name) => custom(name)),
+      options: options({ privateResolution, domains: { default: useDefault, private: usePrivate, custom: allCustom ? "all" : [] } })
+    }))
+    if (Result.isFailure(result)) {
+      expect(["NameTaken", "NoDomain", "NoCustomDomain"]).toContain(result.failure.reason)
+      return
+    }
+    const plan = result.success
+    const written = plan.imagePullSecrets.map((entry) => entry.name)
+    for (const name of foreign) {
+      expect(written).not.toContain(name)
+      expect(plan.removeImagePullSecrets).not.toContain(name)
+    }
+    expect(new Set([...written, ...plan.removeImagePullSecrets])).toEqual(new Set([...written, ...ourNames]))
+    expect(plan.removeImagePullSecrets.filter((name) => written.includes(name))).toEqual([])
+    const hostNames = plan.privateResolution.enabled ? plan.privateResolution.entries.flatMap((entry) => entry.names) : []
+    expect(hostNames).toEqual(privateResolution ? written : [])
+  }
+)
