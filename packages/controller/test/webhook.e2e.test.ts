@@ -1,0 +1,210 @@
+// The validating webhook for real: kube-apiserver calls it at a 127.0.0.1 URL, trusting the CA bundle that the
+// webhook's own TLS code wrote into the ValidatingWebhookConfiguration; kubectl shows its message; certificates are
+// renewed and hot-reloaded while the apiserver keeps calling; replicas racing for the Secret agree on one.
+import { KubeClient } from "@tcr-assistant/kube"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { connect as tlsConnect } from "node:tls"
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
+import { AdmissionWebhook } from "../src/main.ts"
+import { makeWebhookTls } from "../src/webhook-tls.ts"
+import { connect, eventually, ipsPath, type TestCluster, uniqueName } from "./support.ts"
+
+const namespace = "tcr-assistant-system"
+const runId = uniqueName("wh")
+const vwcName = `tcr-assistant-e2e-${runId}`
+const vwcPath = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${vwcName}`
+const selectorLabel = "tcr-assistant.test/webhook"
+const password = "wh-e2e-S3NTINEL-pass"
+
+let cluster: TestCluster
+let runtime: ManagedRuntime.ManagedRuntime<AdmissionWebhook, unknown>
+let port = 0
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+// Asynchronous on purpose: the webhook server runs in this process, and a synchronous spawn would block it.
+const kubectl = (args: ReadonlyArray<string>, input?: string) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn("kubectl", ["--kubeconfig", inject("kubeconfigPath"), ...args], { stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("error", reject)
+    child.on("close", (status) => resolve({ status, stdout, stderr }))
+    child.stdin.end(input ?? "")
+  })
+
+const manifest = (name: string, spec: Record<string, unknown>, labelled = true) =>
+  JSON.stringify({
+    apiVersion: "tcr.tencentcloudcr.com/v1",
+    kind: "ImagePullSecret",
+    metadata: { name, labels: labelled ? { [selectorLabel]: runId } : {} },
+    spec
+  })
+
+const peerSerial = () =>
+  new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()?.serialNumber ?? "")
+      socket.end()
+    })
+    socket.on("error", reject)
+  })
+
+const percentile = (values: ReadonlyArray<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+beforeAll(async () => {
+  cluster = connect(inject("kubeconfigPath"))
+  await cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: namespace } } }).catch((error: { _tag?: string }) => {
+    if (error._tag !== "KubeConflict") throw error
+  })
+  port = await freePort()
+  // Only objects carrying this run's label are sent to the webhook, so other test files never depend on it.
+  await cluster.request({
+    method: "POST",
+    path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+    body: {
+      metadata: { name: vwcName },
+      webhooks: [{
+        name: "vimagepullsecret.tcr.tencentcloudcr.com",
+        clientConfig: { url: `https://127.0.0.1:${port}/validate` },
+        rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
+        objectSelector: { matchLabels: { [selectorLabel]: runId } },
+        failurePolicy: "Fail",
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        timeoutSeconds: 5
+      }]
+    }
+  })
+  runtime = ManagedRuntime.make(
+    AdmissionWebhook.layer({
+      namespace,
+      host: "127.0.0.1",
+      port,
+      extraHosts: ["127.0.0.1"],
+      secretName: `${runId}-cert`,
+      configurationName: vwcName,
+      // Short-lived certificates, so renewal and hot reload happen while the apiserver keeps calling.
+      certValidityMillis: 30_000,
+      renewBeforeMillis: 20_000,
+      checkIntervalMillis: 500
+    }).pipe(Layer.provide(KubeClient.layer({ kubeconfig: inject("kubeconfigPath") })))
+  )
+  await runtime.runPromise(Effect.service(AdmissionWebhook))
+  await eventually(async () => {
+    const vwc = await cluster.get<any>(vwcPath)
+    expect(vwc.webhooks[0].clientConfig.caBundle).toBeTruthy()
+  })
+})
+
+afterAll(async () => {
+  await cluster?.request({ method: "DELETE", path: vwcPath }).catch(() => undefined)
+  await runtime?.dispose()
+  await cluster?.dispose()
+})
+
+describe("the apiserver calls the webhook", () => {
+  test("kubectl apply of an invalid object fails with every violation; a valid one passes", async () => {
+    const name = uniqueName("wh-bad")
+    const denied = await kubectl(["apply", "-f", "-"], manifest(name, {
+      namespaces: "good, Bad_Name",
+      serviceAccounts: "-dash",
+      docker: { server: "example.tencentcloudcr.com", username: "u", password }
+    }))
+    expect(denied.status).not.toBe(0)
+    expect(denied.stderr).toContain('admission webhook "vimagepullsecret.tcr.tencentcloudcr.com" denied the request')
+    expect(denied.stderr).toContain("spec.namespaces:")
+    expect(denied.stderr).toContain("spec.serviceAccounts:")
+    expect(denied.stderr).not.toContain(password)
+    expect(await cluster.get(`${ipsPath}/${name}`)).toBeUndefined()
+
+    const good = uniqueName("wh-good")
+    const allowed = await kubectl(["apply", "-f", "-"], manifest(good, { namespaces: "*", docker: { server: "example.tencentcloudcr.com", username: "u", password } }))
+    expect(allowed.stderr).toBe("")
+    expect(allowed.status).toBe(0)
+    expect(await cluster.get(`${ipsPath}/${good}`)).toBeDefined()
+
+    // Editing it into an invalid spec is refused; editing only its labels is not.
+    const edit = await kubectl(["apply", "-f", "-"], manifest(good, { namespaces: "*", docker: { server: "https://example.tencentcloudcr.com/x", username: "u", password } }))
+    expect(edit.status).not.toBe(0)
+    expect(edit.stderr).toContain("spec.docker.server:")
+    expect((await kubectl(["label", "imagepullsecret", good, "team=a"])).status).toBe(0)
+    expect((await kubectl(["delete", "imagepullsecret", good, "--wait=false"])).status).toBe(0)
+  })
+
+  test("the webhook is not called for objects outside its selector, and counts what it answered", async () => {
+    const webhook = await runtime.runPromise(Effect.service(AdmissionWebhook))
+    const before = webhook!.server.stats().requests
+    const name = uniqueName("wh-free")
+    // Structurally valid for the CRD but invalid for the webhook; unlabelled, so it is created.
+    expect((await kubectl(["apply", "--dry-run=server", "-f", "-"], manifest(name, { namespaces: "Bad_Name", docker: { server: "r.example.com", username: "u", password } }, false))).status).toBe(0)
+    expect(webhook!.server.stats().requests).toEqual(before)
+  })
+
+  test("latency: the apiserver's create with and without the webhook in the path", async () => {
+    const webhook = await runtime.runPromise(Effect.service(AdmissionWebhook))
+    const create = async (labelled: boolean) => {
+      const started = performance.now()
+      await cluster.request({
+        method: "POST",
+        path: ipsPath,
+        query: { dryRun: "All" },
+        body: JSON.parse(manifest(uniqueName("wh-lat"), { namespaces: "*", docker: { server: "r.example.com", username: "u", password } }, labelled))
+      })
+      return performance.now() - started
+    }
+    const rounds = 100
+    const withWebhook: Array<number> = []
+    const without: Array<number> = []
+    for (let i = 0; i < rounds; i++) {
+      withWebhook.push(await create(true))
+      without.push(await create(false))
+    }
+    const served = webhook!.server.stats().latency.snapshot()
+    console.log(
+      `apiserver create (dry run), ${rounds} each: with webhook p50 ${percentile(withWebhook, 50).toFixed(1)} ms, ` +
+        `p99 ${percentile(withWebhook, 99).toFixed(1)} ms; without p50 ${percentile(without, 50).toFixed(1)} ms, ` +
+        `p99 ${percentile(without, 99).toFixed(1)} ms; webhook handler mean ${((served.sum / served.count) * 1000).toFixed(2)} ms over ${served.count} reviews`
+    )
+    expect(served.count).toBeGreaterThanOrEqual(rounds)
+  })
+
+  test("the serving certificate is renewed and hot-reloaded while the apiserver keeps calling", async () => {
+    const first = await peerSerial()
+    await eventually(async () => expect(await peerSerial()).not.toBe(first), 120_000)
+    const name = uniqueName("wh-after")
+    const denied = await kubectl(["apply", "-f", "-"], manifest(name, { namespaces: "Bad_Name", docker: { server: "r.example.com", username: "u", password } }))
+    expect(denied.stderr).toContain("denied the request: spec.namespaces:")
+    const allowed = await kubectl(["apply", "--dry-run=server", "-f", "-"], manifest(name, { namespaces: "*", docker: { server: "r.example.com", username: "u", password } }))
+    expect(allowed.status).toBe(0)
+  })
+})
+
+describe("replicas sharing the webhook Secret", () => {
+  test("concurrent starts against a missing Secret end with one certificate for all", async () => {
+    const secretName = uniqueName("wh-race")
+    const tls = Effect.scoped(makeWebhookTls({ namespace, secretName, webhookConfigurationName: undefined, extraHosts: ["127.0.0.1"] }).pipe(
+      Effect.map((started) => started.current().certPem)
+    ))
+    const replicas = await Effect.runPromise(
+      Effect.all([tls, tls, tls, tls], { concurrency: "unbounded" }).pipe(Effect.provide(KubeClient.layer({ kubeconfig: inject("kubeconfigPath") })))
+    )
+    expect(new Set(replicas).size).toBe(1)
+    const stored = await cluster.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${secretName}`)
+    expect(Buffer.from(stored!.data["tls.crt"]!, "base64").toString()).toBe(replicas[0])
+  })
+})
