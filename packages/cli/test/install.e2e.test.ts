@@ -1,0 +1,269 @@
+// The CLI end to end, run as a user runs it (child processes), against a private control plane and the TCR API
+// double, with the controller and a hosts-updater (on a temporary hosts file, for a Node we create) running as the
+// CLI's own subcommands: install, reconfigure in place, status, every failure path, and uninstall --revoke-token.
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import {
+  type CliResult,
+  type CliWorld,
+  createNamespace,
+  createNode,
+  decodeDockerConfig,
+  eventually,
+  expectNoCredentials,
+  imagePullSecretNames,
+  namespacesWithSecret,
+  readText,
+  serviceAccountEntries,
+  startCliWorld,
+  writeText
+} from "./install-e2e-support.ts"
+
+let world: CliWorld
+let hostsPath: string
+const originalHosts = "127.0.0.1 localhost\n# the user's own entry\n192.168.1.9 build-cache.internal\n"
+const nodeName = "node-e2e-1"
+const domain = "demo.tencentcloudcr.com"
+const privateDomain = "demo-vpc.tencentcloudcr.com"
+const configMapPath = "/api/v1/namespaces/tcr-assistant-system/configmaps/updater-config"
+const figures: Record<string, number> = {}
+
+const base = (instanceId = world.instance.id) => [
+  "install",
+  "--region",
+  "ap-guangzhou",
+  "--instance-id",
+  instanceId,
+  "--cluster-id",
+  "cls-e2e0001",
+  "--kubeconfig",
+  world.kubeconfigPath
+]
+
+/** Every credential the CLI must keep out of its output: each token the double issued, and the API key. */
+const secrets = () => [...world.double.tokens().map((token) => token.token), world.double.secretKey]
+
+const ok = (result: CliResult) => {
+  expect(result.stderr).not.toMatch(/^\s+at /m)
+  expect(result.code, `stderr:\n${result.stderr}`).toBe(0)
+  expectNoCredentials(result, secrets())
+  return result
+}
+
+/** What install must not have touched when it fails: our CRs, updater-config and the double's tokens. */
+const snapshot = async () => ({
+  // The controller writes status meanwhile; generation, labels, annotations and spec are what install owns.
+  imagePullSecrets: (await world.cluster.list(`/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets`)).map((object: any) => ({
+    name: object.metadata.name,
+    generation: object.metadata.generation,
+    labels: object.metadata.labels,
+    annotations: object.metadata.annotations,
+    spec: object.spec
+  })),
+  configMap: (await world.cluster.get<any>(configMapPath))?.metadata.resourceVersion,
+  tokens: world.double.tokens().map((token) => token.id)
+})
+
+const userSecret = {
+  metadata: { name: "users-own", namespace: "team-a" },
+  type: "kubernetes.io/dockerconfigjson",
+  data: { ".dockerconfigjson": Buffer.from(JSON.stringify({ auths: {} })).toString("base64") }
+}
+
+beforeAll(async () => {
+  world = await startCliWorld()
+  hostsPath = join(world.dir, "hosts")
+  writeText(hostsPath, originalHosts)
+  for (const namespace of ["team-a", "team-b", "team-c"]) await createNamespace(world.cluster, namespace)
+  await world.cluster.request({ method: "POST", path: "/api/v1/namespaces/team-a/secrets", body: userSecret })
+  await world.cluster.request({
+    method: "POST",
+    path: "/api/v1/namespaces/team-a/serviceaccounts",
+    body: { metadata: { name: "builder" }, imagePullSecrets: [{ name: "users-own" }] }
+  })
+  await createNode(world.cluster, nodeName)
+  world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath])
+  world.spawn("hosts-updater", [
+    "hosts-updater",
+    "--kubeconfig",
+    world.kubeconfigPath,
+    "--hosts-file",
+    hostsPath,
+    "--node-name",
+    nodeName,
+    "--health-port",
+    "0"
+  ])
+  // Every namespace gets its default ServiceAccount from the controller manager; wait so counts are stable.
+  await eventually(async () => expect(await serviceAccountEntries(world.cluster, "team-c", "default")).toEqual([]))
+})
+
+afterAll(async () => {
+  console.log("figures (ms):", JSON.stringify(figures))
+  await world?.stop()
+})
+
+describe("tcr-assistant install, status and uninstall", () => {
+  test("install distributes the token for both domains and fills updater-config and the node's hosts file", async () => {
+    const result = ok(await world.cli([...base(), "--private-resolution", "on"]))
+    figures["install"] = result.millis
+    expect(result.stderr).toContain("creating a long-term token")
+    expect(result.stderr).toContain(`applied ImagePullSecret ${domain} (created)`)
+
+    const [token] = world.double.tokens(world.instance.id)
+    expect(world.double.tokens()).toHaveLength(1)
+    expect(token).toMatchObject({ type: "longterm", description: "TKE cluster (cls-e2e0001) dedicated access credential" })
+    expect(await imagePullSecretNames(world.cluster)).toEqual([privateDomain, domain])
+
+    for (const server of [domain, privateDomain]) {
+      const secretName = `tcr.ips${server}`
+      await eventually(async () => {
+        const namespaces = await namespacesWithSecret(world.cluster, secretName)
+        for (const namespace of ["default", "team-a", "team-b", "team-c"]) expect(namespaces).toContain(namespace)
+      })
+      const secret = await world.cluster.get(`/api/v1/namespaces/team-b/secrets/${secretName}`)
+      const auth = decodeDockerConfig(secret).auths[server]!
+      expect(world.double.checkToken(auth.username, auth.password)).toBe("valid")
+      await eventually(async () =>
+        expect(await serviceAccountEntries(world.cluster, "team-a", "builder")).toEqual(expect.arrayContaining(["users-own", secretName]))
+      )
+    }
+
+    const configMap = await world.cluster.get<any>(configMapPath)
+    expect(configMap.data.hosts).toContain(`10.0.8.15 ${domain}`)
+    expect(configMap.data.hosts).toContain(`10.0.8.15 ${privateDomain}`)
+    await eventually(() => {
+      const hosts = readText(hostsPath)
+      expect(hosts.startsWith(originalHosts)).toBe(true)
+      expect(hosts).toContain(`10.0.8.15 ${domain}\n`)
+      expect(hosts).toContain(`10.0.8.15 ${privateDomain}\n`)
+    })
+  })
+
+  test("--dry-run prints the plan as data and changes nothing in the cloud or the cluster", async () => {
+    const before = await snapshot()
+    const calls = world.double.calls().length
+    const result = ok(await world.cli([...base(), "--namespaces", "team-a", "--dry-run", "-o", "json"]))
+    const plan = JSON.parse(result.stdout)
+    expect(plan.dryRun).toBe(true)
+    expect(plan.token).toMatchObject({ action: "reuse", tokenId: before.tokens[0] })
+    expect(plan.imagePullSecrets.map((entry: any) => [entry.name, entry.action])).toEqual([
+      [domain, "update"],
+      [privateDomain, "update"]
+    ])
+    expect(plan.objects).toContain("CustomResourceDefinition imagepullsecrets.tcr.tencentcloudcr.com")
+    expect(await snapshot()).toEqual(before)
+    const actions = world.double.calls().slice(calls).map((call) => call.action)
+    expect(actions.filter((action) => action === "CreateInstanceToken" || action === "DeleteInstanceToken")).toEqual([])
+  })
+
+  test("install again with other options converges in place, reusing the token", async () => {
+    const tokenBefore = world.double.tokens()[0]!.id
+    const result = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default", "--private-resolution", "off"]))
+    figures["reconfigure"] = result.millis
+    expect(result.stderr).toContain(`reuse long-term token ${tokenBefore}`)
+    expect(world.double.tokens().map((token) => token.id)).toEqual([tokenBefore])
+    await eventually(async () => {
+      expect(await imagePullSecretNames(world.cluster)).toEqual([domain])
+      expect(await namespacesWithSecret(world.cluster, `tcr.ips${domain}`)).toEqual(["team-a", "team-b"])
+      expect(await namespacesWithSecret(world.cluster, `tcr.ips${privateDomain}`)).toEqual([])
+      expect(await serviceAccountEntries(world.cluster, "team-a", "builder")).toEqual(["users-own", `tcr.ips${domain}`])
+      expect(await serviceAccountEntries(world.cluster, "team-c", "default")).toEqual([])
+    })
+    expect((await world.cluster.get<any>(configMapPath)).data.hosts).toBe("")
+    await eventually(() => expect(readText(hostsPath)).toBe(originalHosts))
+
+    const again = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default"]))
+    expect(again.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
+    expect(world.double.tokens()).toHaveLength(1)
+  })
+
+  test("status reports counts, readiness and which nodes applied the current hosts config", async () => {
+    ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default,private", "--private-resolution", "on"]))
+    const report = await eventually(async () => {
+      const result = ok(await world.cli(["status", "--kubeconfig", world.kubeconfigPath, "-o", "json"]))
+      const parsed = JSON.parse(result.stdout)
+      expect(parsed.imagePullSecrets.map((entry: any) => [entry.name, entry.ready])).toEqual([
+        [privateDomain, "True"],
+        [domain, "True"]
+      ])
+      expect(parsed.hosts.nodes).toEqual([expect.objectContaining({ name: nodeName, state: "UpToDate" })])
+      return parsed
+    })
+    expect(report.installation).toMatchObject({ instanceId: world.instance.id, region: "ap-guangzhou", clusterId: "cls-e2e0001" })
+    expect(report.imagePullSecrets[0]).toMatchObject({
+      namespaces: "team-a,team-b",
+      secrets: { ready: 2, desired: 2 },
+      serviceAccountEntries: { ready: 3, desired: 3 },
+      failingTargets: []
+    })
+    expect(report.hosts.entries).toBe(2)
+
+    const text = ok(await world.cli(["status", "--kubeconfig", world.kubeconfigPath]))
+    expect(text.stdout).toContain(`${domain}: Ready; Secrets 2/2, ServiceAccounts 3/3`)
+    expect(text.stdout).toContain(`${nodeName}: up to date since`)
+    expect(text.stdout).toContain("1 of 1 reporting node applied the current config")
+  })
+
+  test("every failure path says what went wrong and what to do, and changes nothing", async () => {
+    const before = await snapshot()
+    const failing = async (
+      args: ReadonlyArray<string>,
+      env: NodeJS.ProcessEnv,
+      expected: RegExp,
+      instanceId = world.instance.id
+    ) => {
+      const result = await world.cli([...base(instanceId), "--namespaces", "team-c", ...args], env)
+      expect(result.code, result.stderr).toBe(1)
+      expect(result.stderr).toMatch(expected)
+      expect(result.stderr).toMatch(/^next: /m)
+      expect(result.stderr).not.toMatch(/^\s+at /m)
+      expectNoCredentials(result, [...secrets(), "wrong-key-S3NTINEL"])
+      expect(await snapshot()).toEqual(before)
+      return result
+    }
+
+    await failing([], { TENCENTCLOUD_SECRET_KEY: "wrong-key-S3NTINEL" }, /Tencent Cloud refused the request: .*AuthFailure/)
+    await failing([], {}, /TCR instance tcr-missing0 does not exist in region ap-guangzhou/, "tcr-missing0")
+
+    world.double.setVpcLinkStatus(world.instance.id, "vpc-cluster", "Creating")
+    await failing(["--private-resolution", "on"], {}, /install refused: .*vpc-cluster 10\.0\.8\.15 Creating/)
+    world.double.setVpcLinkStatus(world.instance.id, "vpc-cluster", "Running")
+
+    world.double.injectFailure("DescribeInstances", { code: "RequestLimitExceeded", message: "Your request rate is too high." }, 100)
+    const limited = await failing([], {}, /rate limit/)
+    world.double.clearInjectedFailures()
+    figures["rateLimitedFailure"] = limited.millis
+
+    const usage = await world.cli(["install", "--region", "ap-guangzhou"])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain("Missing required flag")
+    const badNamespaces = await world.cli([...base(), "--namespaces", "Team_A"])
+    expect(badNamespaces.code).toBe(2)
+    expect(badNamespaces.stderr).toContain('"Team_A" is not a valid namespace name')
+    expect(await snapshot()).toEqual(before)
+  })
+
+  test("uninstall --revoke-token leaves nothing of ours and everything of the user's", async () => {
+    const result = ok(await world.cli(["uninstall", "--revoke-token", "--kubeconfig", world.kubeconfigPath]))
+    figures["uninstall"] = result.millis
+    expect(world.double.tokens()).toEqual([])
+
+    expect(await world.cluster.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/imagepullsecrets.tcr.tencentcloudcr.com"))
+      .toBeUndefined()
+    expect(await world.cluster.get("/api/v1/namespaces/tcr-assistant-system")).toBeUndefined()
+    expect(await world.cluster.list("/api/v1/secrets", { labelSelector: "app.kubernetes.io/managed-by=tcr-assistant" })).toEqual([])
+    for (const namespace of ["default", "team-a", "team-b", "team-c"]) {
+      for (const entry of (await serviceAccountEntries(world.cluster, namespace, "default")) ?? []) expect(entry).not.toMatch(/^tcr\.ips/)
+    }
+    expect(await serviceAccountEntries(world.cluster, "team-a", "builder")).toEqual(["users-own"])
+    expect(await world.cluster.get("/api/v1/namespaces/team-a/secrets/users-own")).toBeDefined()
+    const node = await world.cluster.get<any>(`/api/v1/nodes/${nodeName}`)
+    expect(Object.keys(node.metadata.annotations ?? {}).filter((key) => key.startsWith("tcr.tencentcloudcr.com/"))).toEqual([])
+    expect(readText(hostsPath)).toBe(originalHosts)
+
+    const status = await world.cli(["status", "--kubeconfig", world.kubeconfigPath])
+    expect(status.code).toBe(1)
+    expect(status.stderr).toContain("tcr-assistant is not installed in this cluster")
+  })
+})
