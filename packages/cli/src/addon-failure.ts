@@ -59,6 +59,12 @@ export const tcrFailure = (error: TcrError): CommandFailed => {
 
 /** A failed Kubernetes API call. */
 export const kubeFailure = (error: KubeError): CommandFailed => {
+  if (error.message.includes("failed calling webhook")) {
+    return failure(
+      `the add-on's validating webhook did not answer: ${error.message}`,
+      "check that the controller runs (kubectl -n tcr-assistant-system get pods); when it runs outside the cluster, install with --webhook-url pointing at it"
+    )
+  }
   switch (error._tag) {
     case "KubeUnavailable":
       return failure(

@@ -97,3 +97,24 @@ export const installObjects = (hosts: string): ReadonlyArray<Manifest> => {
   if (!rendered.some(isAddonNamespace)) objects.push(addonNamespaceObject)
   return ordered(objects)
 }
+
+export const isAdmissionObject = (object: Manifest) =>
+  object.kind === "ValidatingWebhookConfiguration" || object.kind === "MutatingWebhookConfiguration"
+
+/**
+ * The objects with every webhook's clientConfig pointing at `url` instead of the in-cluster Service: for a
+ * controller that serves the webhook from outside the cluster (the apiserver must reach that URL, and the
+ * controller's certificate must name its host).
+ */
+export const withWebhookUrl = (objects: ReadonlyArray<Manifest>, url: string): ReadonlyArray<Manifest> =>
+  objects.map((object) => {
+    if (!isAdmissionObject(object)) return object
+    const webhooks = (object["webhooks"] as ReadonlyArray<Record<string, unknown>> | undefined) ?? []
+    return {
+      ...object,
+      webhooks: webhooks.map((webhook) => {
+        const { service: _service, ...clientConfig } = (webhook["clientConfig"] as Record<string, unknown> | undefined) ?? {}
+        return { ...webhook, clientConfig: { ...clientConfig, url } }
+      })
+    }
+  })

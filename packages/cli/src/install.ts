@@ -32,7 +32,7 @@ import {
   secretKeyFlag,
   tcrLayer
 } from "./addon-flags.ts"
-import { installObjects } from "./addon-manifests.ts"
+import { installObjects, isAdmissionObject, withWebhookUrl } from "./addon-manifests.ts"
 import {
   defaultDomainSelection,
   type InstallOptions,
@@ -58,6 +58,8 @@ export interface InstallCommandOptions {
   readonly credentials: TcrCredentials
   readonly dryRun: boolean
   readonly output: OutputFormat
+  /** Where the apiserver reaches the webhook when the controller runs outside the cluster. */
+  readonly webhookUrl: string | undefined
 }
 
 /** The credential an ImagePullSecret carries: the long-term token's user name and value. */
@@ -202,7 +204,8 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     return yield* failure(`install refused: ${planned.failure.message}`, `nothing was changed; ${planned.failure.hint}`)
   }
   const plan = planned.success
-  const objects = installObjects(plan.hosts)
+  const rendered = installObjects(plan.hosts)
+  const objects = command.webhookUrl === undefined ? rendered : withWebhookUrl(rendered, command.webhookUrl)
   for (const line of describePlan(plan, objects.length)) yield* progress(line)
 
   if (command.dryRun) {
@@ -232,12 +235,17 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   }
 
   let wroteImagePullSecret = false
+  // Admission comes last, after our CRs: on a first install the controller that serves the webhook is still
+  // starting, and the CRs must not wait for it.
+  const applyAll = (list: ReadonlyArray<Manifest>) =>
+    Effect.forEach(list, (object) =>
+      Effect.gen(function*() {
+        yield* applyObject(object)
+        yield* progress(`applied ${describeObject(object)}`)
+        if (object.kind === "CustomResourceDefinition") yield* waitForCrdEstablished(object.metadata.name)
+      }), { discard: true })
   const apply = Effect.gen(function*() {
-    for (const object of objects) {
-      yield* applyObject(object)
-      yield* progress(`applied ${describeObject(object)}`)
-      if (object.kind === "CustomResourceDefinition") yield* waitForCrdEstablished(object.metadata.name)
-    }
+    yield* applyAll(objects.filter((object) => !isAdmissionObject(object)))
     for (const entry of plan.imagePullSecrets) {
       wroteImagePullSecret = true
       yield* applyObject(imagePullSecretObject(entry, options, credential))
@@ -247,6 +255,7 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
       yield* deleteObject(imagePullSecretPath(name), `delete ImagePullSecret ${name}`)
       yield* progress(`deleted ImagePullSecret ${name} (the controller removes its Secrets)`)
     }
+    yield* applyAll(objects.filter(isAdmissionObject))
   })
   yield* apply.pipe(
     Effect.tapError(() =>
@@ -320,6 +329,12 @@ export const installCommand = Command.make(
       Flag.withDescription("The cluster's VPC, to pick its access link when the instance has several"),
       Flag.optional
     ),
+    webhookUrl: Flag.String("webhook-url").pipe(
+      Flag.withDescription(
+        "Point the validating webhook at this https URL instead of the in-cluster Service (for a controller running outside the cluster)"
+      ),
+      Flag.optional
+    ),
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan and change nothing"), Flag.withDefault(false)),
     output: outputFlag,
     kubeconfig: kubeconfigFlag,
@@ -334,6 +349,9 @@ export const installCommand = Command.make(
       const clusterId = yield* requireNonEmpty("cluster-id", flags.clusterId)
       const problems = selectorProblems(flags.namespaces, flags.serviceAccounts)
       if (problems.length > 0) return yield* usageFailure(problems.join("; "))
+      if (Option.isSome(flags.webhookUrl) && !/^https:\/\/[^/\s]+/.test(flags.webhookUrl.value)) {
+        return yield* usageFailure("--webhook-url must be an https:// URL")
+      }
       const domains = parseDomainSelection(flags.domains)
       if (Result.isFailure(domains)) return yield* usageFailure(domains.failure)
       const credentials = yield* resolveCredentials(flags)
@@ -351,7 +369,8 @@ export const installCommand = Command.make(
         },
         credentials,
         dryRun: flags.dryRun,
-        output: flags.output
+        output: flags.output,
+        webhookUrl: Option.getOrUndefined(flags.webhookUrl)
       }).pipe(Effect.provide([kubeLayer(flags), tcrLayer]))
     }).pipe(Effect.catch(reportFailure))
 ).pipe(

@@ -41,7 +41,7 @@ import {
   secretKeyFlag,
   tcrLayer
 } from "./addon-flags.ts"
-import { addonNamespace, installObjects, updaterConfig, updaterConfigName } from "./addon-manifests.ts"
+import { addonNamespace, installObjects, isAdmissionObject, updaterConfig, updaterConfigName } from "./addon-manifests.ts"
 import { previousInstall } from "./addon-plan.ts"
 import { imagePullSecretPath, isInstalledByUs, type ObservedImagePullSecret } from "./addon-record.ts"
 import type { NodeObject, WorkloadObject } from "./addon-status.ts"
@@ -297,6 +297,13 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
     if (options.revokeToken && record !== undefined) yield* progress(`would revoke token ${record.tokenId}`)
     yield* progress("dry run: nothing was changed")
     return
+  }
+
+  // The webhook goes first: without a controller to serve it, it would refuse releasing the finalizers.
+  for (const object of objects.filter(isAdmissionObject)) {
+    if (yield* deleteObject(yield* objectPath(object), `delete ${describeObject(object)}`)) {
+      yield* progress(`deleted ${describeObject(object)}`)
+    }
   }
 
   if (names.size > 0) {
