@@ -1,8 +1,9 @@
 // Flags and services shared by install, status and uninstall: which cluster, how to print data, and the Tencent
 // Cloud credentials (flags or the standard environment variables, always Redacted, never printed).
 import { KubeClient } from "@tcr-assistant/kube"
+import { redactLogValue } from "@tcr-assistant/kube/logging"
 import { TcrApi, tcrApiOptionsConfig, TcrCredentials } from "@tcr-assistant/tcr"
-import { Console, Effect, Layer, Option, type Redacted } from "effect"
+import { Console, Effect, Layer, Logger, Option, type Redacted, References } from "effect"
 import { Flag } from "effect/cli"
 import { stringify } from "yaml"
 import { failure, usageFailure } from "./addon-failure.ts"
@@ -92,3 +93,19 @@ export const printData = (format: "json" | "yaml", data: unknown) =>
 /** Rejects flags given an empty value where one is required. */
 export const requireNonEmpty = (flag: string, value: string) =>
   value.trim() === "" ? Effect.fail(usageFailure(`--${flag} must not be empty`)) : Effect.succeed(value.trim())
+
+const logText = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(redactLogValue(value)))
+
+/**
+ * Log lines of the libraries these commands use (a TCR call being retried, say) as one plain line each on stderr,
+ * so that stdout carries only the result: `warning: TCR API call failed, retrying (action=... code=...)`.
+ */
+export const operatorLogging = Logger.layer([
+  Logger.make<unknown, void>((options) => {
+    const message = (Array.isArray(options.message) ? options.message : [options.message]).map(logText).join(" ")
+    const safe = redactLogValue(options.fiber.getRef(References.CurrentLogAnnotations)) as Record<string, unknown>
+    const annotations = Object.entries(safe).map(([key, value]) => `${key}=${logText(value)}`)
+    const level = options.logLevel === "Warn" ? "warning" : options.logLevel.toLowerCase()
+    process.stderr.write(`${level}: ${message}${annotations.length === 0 ? "" : ` (${annotations.join(" ")})`}\n`)
+  })
+])

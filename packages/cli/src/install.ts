@@ -21,6 +21,7 @@ import {
   instanceIdFlag,
   kubeconfigFlag,
   kubeLayer,
+  operatorLogging,
   type OutputFormat,
   outputFlag,
   printData,
@@ -371,7 +372,7 @@ export const installCommand = Command.make(
         dryRun: flags.dryRun,
         output: flags.output,
         webhookUrl: Option.getOrUndefined(flags.webhookUrl)
-      }).pipe(Effect.provide([kubeLayer(flags), tcrLayer]))
+      }).pipe(Effect.provide([kubeLayer(flags), tcrLayer, operatorLogging]))
     }).pipe(Effect.catch(reportFailure))
 ).pipe(
   Command.withDescription(

@@ -4,7 +4,7 @@ import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { checkReachable, getObject, listImagePullSecrets, listObjects } from "./addon-cluster.ts"
 import { failure, reportFailure } from "./addon-failure.ts"
-import { contextFlag, kubeconfigFlag, kubeLayer, type OutputFormat, outputFlag, printData } from "./addon-flags.ts"
+import { contextFlag, kubeconfigFlag, kubeLayer, operatorLogging, type OutputFormat, outputFlag, printData } from "./addon-flags.ts"
 import { addonNamespace, renderedAddonObjects, updaterConfigName } from "./addon-manifests.ts"
 import { describeStatus, type NodeObject, statusReport, type WorkloadObject } from "./addon-status.ts"
 
@@ -64,7 +64,7 @@ export const runStatus = Effect.fn("status")(function*(output: OutputFormat) {
 export const statusCommand = Command.make(
   "status",
   { output: outputFlag, kubeconfig: kubeconfigFlag, context: contextFlag },
-  (flags) => runStatus(flags.output).pipe(Effect.provide(kubeLayer(flags)), Effect.catch(reportFailure))
+  (flags) => runStatus(flags.output).pipe(Effect.provide([kubeLayer(flags), operatorLogging]), Effect.catch(reportFailure))
 ).pipe(
   Command.withDescription(
     "Show each ImagePullSecret's distribution (counts and failing targets) and which nodes have applied the current hosts config"

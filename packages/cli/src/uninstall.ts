@@ -35,6 +35,7 @@ import {
   contextFlag,
   kubeconfigFlag,
   kubeLayer,
+  operatorLogging,
   progress,
   resolveCredentials,
   secretIdFlag,
@@ -400,7 +401,7 @@ export const uninstallCommand = Command.make(
         timeout: Duration.seconds(flags.timeout),
         stallTimeout: Duration.seconds(Math.min(30, flags.timeout))
       }
-      yield* runUninstall(options).pipe(Effect.provide([kubeLayer(flags), tcrLayer]))
+      yield* runUninstall(options).pipe(Effect.provide([kubeLayer(flags), tcrLayer, operatorLogging]))
     }).pipe(Effect.catch(reportFailure))
 ).pipe(
   Command.withDescription(

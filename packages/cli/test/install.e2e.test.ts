@@ -233,6 +233,8 @@ describe("tcr-assistant install, status and uninstall", () => {
     world.double.injectFailure("DescribeInstances", { code: "RequestLimitExceeded", message: "Your request rate is too high." }, 100)
     const limited = await failing([], {}, /rate limit/)
     world.double.clearInjectedFailures()
+    expect(limited.stderr).toMatch(/^warning: TCR API call failed, retrying \(action=DescribeInstances code=RequestLimitExceeded/m)
+    expect(limited.stdout).toBe("")
     figures["rateLimitedFailure"] = limited.millis
 
     const usage = await world.cli(["install", "--region", "ap-guangzhou"])
