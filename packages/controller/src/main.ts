@@ -114,6 +114,9 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
     const events = yield* EventRecorder
     const webhook = yield* AdmissionWebhook
     let running: Controller | undefined
+    // The controller reports failures through a plain callback: log them in this program's context.
+    const context = yield* Effect.context<never>()
+    const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
 
     const imagePullSecretUid = (name: string) =>
       running?.informers.find((informer) => informer.name === "imagepullsecrets")?.get(name)?.metadata.uid as string | undefined
@@ -156,13 +159,15 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         statusIntervalMillis: options.statusIntervalMillis,
         tokenIssuer: options.tokenIssuer,
         defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace,
-        onTargetFailure: (ips, reason, message) =>
+        onTargetFailure: (ips, reason, message) => {
+          log(Effect.logWarning("target failed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name: ips, reason, error: message })))
           events.emit({
             involvedObject: { apiVersion: imagePullSecretApiVersion, kind: imagePullSecretKind, name: ips, uid: imagePullSecretUid(ips) },
             type: "Warning",
             reason,
             message
           })
+        }
       })
       yield* Effect.logInfo("controller started")
       return yield* Effect.never

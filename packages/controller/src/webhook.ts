@@ -185,7 +185,9 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
 ) {
   const requests: Record<ReviewResult, number> = { allowed: 0, denied: 0, error: 0, malformed: 0 }
   const latency = new Histogram()
-  const logs: Array<Effect.Effect<void>> = []
+  // The request handler runs outside Effect: its log lines are forked into the context the server started in.
+  const context = yield* Effect.context<never>()
+  const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now()
@@ -200,12 +202,16 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
     requests[outcome.result]++
     latency.observe((performance.now() - started) / 1000)
     send(res, outcome.httpStatus, outcome.body)
-    if (outcome.result !== "allowed") {
-      const name = String(record(record(record(record(parsed).request).object).metadata).name ?? "")
+    const request = record(record(parsed).request)
+    const name = String(record(record(request.object).metadata).name ?? "")
+    const operation = String(request.operation ?? "")
+    if (outcome.result === "allowed") {
+      log(Effect.logDebug("admission allowed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name, operation })))
+    } else {
       const message = String(record(record(record(outcome.body).response).status).message ?? record(outcome.body).message ?? "")
-      logs.push(
+      log(
         Effect.logInfo("admission refused").pipe(
-          Effect.annotateLogs({ kind: imagePullSecretKind, name, result: outcome.result, reason: message })
+          Effect.annotateLogs({ kind: imagePullSecretKind, name, operation, result: outcome.result, reason: message })
         )
       )
     }
@@ -237,15 +243,6 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
       server.close(() => resume(Effect.void))
       server.closeIdleConnections()
     })
-  )
-  // Log refusals from a fiber: the request handler runs outside Effect.
-  yield* Effect.forkScoped(
-    Effect.forever(
-      Effect.gen(function*() {
-        while (logs.length > 0) yield* logs.shift()!
-        yield* Effect.sleep("200 millis")
-      })
-    )
   )
   yield* Effect.logInfo("webhook server listening").pipe(Effect.annotateLogs({ port, path: webhookPath }))
 

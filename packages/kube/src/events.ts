@@ -227,10 +227,17 @@ export const makeEventRecorder = Effect.fn("EventRecorder.make")(function*(optio
         body: event,
         what: `create Event ${metadata.namespace}/${metadata.name}`
       })
-      .pipe(Effect.tap((created) => Effect.sync(() => {
-        counts.created++
-        correlator.sent(key, created)
-      })))
+      .pipe(
+        Effect.tap((created) => Effect.sync(() => {
+          counts.created++
+          correlator.sent(key, created)
+        })),
+        Effect.tap((created) =>
+          Effect.logDebug("recorded an event").pipe(
+            Effect.annotateLogs({ kind: "Event", namespace: metadata.namespace, name: created.metadata.name, count: created.count ?? 1 })
+          )
+        )
+      )
   }
 
   const send = (input: EventInput): Effect.Effect<void, KubeError> => {
