@@ -227,3 +227,32 @@ export const describeStatus = (report: StatusReport): ReadonlyArray<string> => {
   }
   return lines
 }
+
+/**
+ * Whether the add-on has caught up with its configuration: each named ImagePullSecret Ready on its current spec,
+ * and every node that reports (at least as many as the hosts-updater DaemonSet schedules) holding the current
+ * hosts config. Otherwise what is still missing, in words.
+ */
+export const convergence = (
+  report: StatusReport,
+  imagePullSecrets: ReadonlyArray<string>
+): { readonly done: true } | { readonly done: false; readonly detail: string } => {
+  const missing: Array<string> = []
+  for (const name of imagePullSecrets) {
+    const entry = report.imagePullSecrets.find((candidate) => candidate.name === name)
+    if (entry === undefined) missing.push(`ImagePullSecret ${name} does not exist`)
+    else if (entry.ready !== "True") {
+      missing.push(
+        `ImagePullSecret ${name} is not Ready (Secrets ${entry.secrets.ready}/${entry.secrets.desired}, ServiceAccounts ${entry.serviceAccountEntries.ready}/${entry.serviceAccountEntries.desired}${
+          entry.message === undefined || entry.ready === "Unknown" ? "" : `: ${entry.message}`
+        })`
+      )
+    }
+  }
+  const reporting = report.hosts.nodes.filter((node) => node.state !== "NotReporting")
+  const behind = reporting.filter((node) => node.state !== "UpToDate").map((node) => node.name)
+  if (behind.length > 0) missing.push(`node(s) ${behind.join(", ")} have not applied the current hosts config`)
+  const scheduled = report.workloads.find((workload) => workload.kind === "DaemonSet")?.desired ?? 0
+  if (reporting.length < scheduled) missing.push(`${reporting.length} of ${scheduled} hosts-updater nodes have reported`)
+  return missing.length === 0 ? { done: true } : { done: false, detail: missing.join("; ") }
+}

@@ -3,7 +3,7 @@
 // one ImagePullSecret per enabled domain, and updater-config. Running it again with other options reconfigures in
 // place. `--dry-run` stops after the plan: nothing is written to the cloud or the cluster.
 import { type IssuedToken, TcrApi, type TcrCredentials } from "@tcr-assistant/tcr"
-import { Effect, Option, Redacted, Result } from "effect"
+import { Duration, Effect, Option, Redacted, Result } from "effect"
 import { Command, Flag } from "effect/cli"
 import {
   applyObject,
@@ -34,6 +34,8 @@ import {
   tcrLayer
 } from "./addon-flags.ts"
 import { installObjects, isAdmissionObject, withWebhookUrl } from "./addon-manifests.ts"
+import { convergence } from "./addon-status.ts"
+import { readStatus } from "./status.ts"
 import {
   defaultDomainSelection,
   type InstallOptions,
@@ -59,6 +61,8 @@ export interface InstallCommandOptions {
   readonly credentials: TcrCredentials
   readonly dryRun: boolean
   readonly output: OutputFormat
+  /** When set, wait this long for the ImagePullSecrets to be Ready and the nodes to apply the hosts config. */
+  readonly wait: Duration.Duration | undefined
   /** Where the apiserver reaches the webhook when the controller runs outside the cluster. */
   readonly webhookUrl: string | undefined
 }
@@ -286,6 +290,25 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     )
   }
 
+  if (command.wait !== undefined) {
+    yield* progress("waiting for the controller to distribute the credentials and for the nodes to apply the hosts config")
+    const names = plan.imagePullSecrets.map((entry) => entry.name)
+    yield* pollUntil(
+      "the add-on catching up with the new configuration",
+      Effect.map(readStatus(), (report) => {
+        const state = convergence(report, names)
+        return state.done ? { _tag: "Done" as const, value: undefined } : { _tag: "Waiting" as const, detail: state.detail }
+      }),
+      { timeout: command.wait, interval: "1 second" }
+    ).pipe(
+      Effect.catchTag("WaitTimedOut", (timedOut) =>
+        Effect.fail(failure(
+          `the configuration is applied, but ${timedOut.detail} after ${timedOut.seconds}s`,
+          "see tcr-assistant status; check the controller and hosts-updater pods (kubectl -n tcr-assistant-system get pods)"
+        )))
+    )
+    yield* progress("  every ImagePullSecret is Ready and every reporting node holds the current hosts config")
+  }
   yield* progress("installed; `tcr-assistant status` shows the distribution and the nodes' hosts state")
   if (command.output !== "text") {
     yield* printData(command.output, { dryRun: false, ...planData(plan, objects), tokenId: credential.tokenId })
@@ -336,6 +359,11 @@ export const installCommand = Command.make(
       ),
       Flag.optional
     ),
+    wait: Flag.Boolean("wait").pipe(
+      Flag.withDescription("Wait until every ImagePullSecret is Ready and every reporting node holds the new hosts config"),
+      Flag.withDefault(false)
+    ),
+    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Seconds --wait may take"), Flag.withDefault(300)),
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan and change nothing"), Flag.withDefault(false)),
     output: outputFlag,
     kubeconfig: kubeconfigFlag,
@@ -353,6 +381,7 @@ export const installCommand = Command.make(
       if (Option.isSome(flags.webhookUrl) && !/^https:\/\/[^/\s]+/.test(flags.webhookUrl.value)) {
         return yield* usageFailure("--webhook-url must be an https:// URL")
       }
+      if (flags.timeout <= 0) return yield* usageFailure("--timeout must be a positive number of seconds")
       const domains = parseDomainSelection(flags.domains)
       if (Result.isFailure(domains)) return yield* usageFailure(domains.failure)
       const credentials = yield* resolveCredentials(flags)
@@ -371,7 +400,8 @@ export const installCommand = Command.make(
         credentials,
         dryRun: flags.dryRun,
         output: flags.output,
-        webhookUrl: Option.getOrUndefined(flags.webhookUrl)
+        webhookUrl: Option.getOrUndefined(flags.webhookUrl),
+        wait: flags.wait ? Duration.seconds(flags.timeout) : undefined
       }).pipe(Effect.provide([kubeLayer(flags), tcrLayer, operatorLogging]))
     }).pipe(Effect.catch(reportFailure))
 ).pipe(

@@ -104,40 +104,34 @@ afterAll(async () => {
 })
 
 describe("tcr-assistant install, status and uninstall", () => {
-  test("install distributes the token for both domains and fills updater-config and the node's hosts file", async () => {
-    const result = ok(await world.cli([...base(), "--private-resolution", "on"]))
-    figures["install"] = result.millis
+  test("install --wait returns once the token is distributed for both domains and the node's hosts file is filled", async () => {
+    const result = ok(await world.cli([...base(), "--private-resolution", "on", "--wait"]))
+    figures["install --wait"] = result.millis
     expect(result.stderr).toContain("creating a long-term token")
     expect(result.stderr).toContain(`applied ImagePullSecret ${domain} (created)`)
+    expect(result.stderr).toContain("every ImagePullSecret is Ready and every reporting node holds the current hosts config")
 
+    // No polling below: --wait promised all of it.
     const [token] = world.double.tokens(world.instance.id)
     expect(world.double.tokens()).toHaveLength(1)
     expect(token).toMatchObject({ type: "longterm", description: "TKE cluster (cls-e2e0001) dedicated access credential" })
     expect(await imagePullSecretNames(world.cluster)).toEqual([privateDomain, domain])
-
     for (const server of [domain, privateDomain]) {
       const secretName = `tcr.ips${server}`
-      await eventually(async () => {
-        const namespaces = await namespacesWithSecret(world.cluster, secretName)
-        for (const namespace of ["default", "team-a", "team-b", "team-c"]) expect(namespaces).toContain(namespace)
-      })
+      const namespaces = await namespacesWithSecret(world.cluster, secretName)
+      for (const namespace of ["default", "team-a", "team-b", "team-c"]) expect(namespaces).toContain(namespace)
       const secret = await world.cluster.get(`/api/v1/namespaces/team-b/secrets/${secretName}`)
       const auth = decodeDockerConfig(secret).auths[server]!
       expect(world.double.checkToken(auth.username, auth.password)).toBe("valid")
-      await eventually(async () =>
-        expect(await serviceAccountEntries(world.cluster, "team-a", "builder")).toEqual(expect.arrayContaining(["users-own", secretName]))
-      )
+      expect(await serviceAccountEntries(world.cluster, "team-a", "builder")).toEqual(expect.arrayContaining(["users-own", secretName]))
     }
-
     const configMap = await world.cluster.get<any>(configMapPath)
     expect(configMap.data.hosts).toContain(`10.0.8.15 ${domain}`)
     expect(configMap.data.hosts).toContain(`10.0.8.15 ${privateDomain}`)
-    await eventually(() => {
-      const hosts = readText(hostsPath)
-      expect(hosts.startsWith(originalHosts)).toBe(true)
-      expect(hosts).toContain(`10.0.8.15 ${domain}\n`)
-      expect(hosts).toContain(`10.0.8.15 ${privateDomain}\n`)
-    })
+    const hosts = readText(hostsPath)
+    expect(hosts.startsWith(originalHosts)).toBe(true)
+    expect(hosts).toContain(`10.0.8.15 ${domain}\n`)
+    expect(hosts).toContain(`10.0.8.15 ${privateDomain}\n`)
   })
 
   test("--dry-run prints the plan as data and changes nothing in the cloud or the cluster", async () => {

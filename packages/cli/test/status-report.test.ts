@@ -2,7 +2,7 @@
 import { expectedHostsConfigHash, hostsAnnotations } from "@tcr-assistant/hosts-updater"
 import { describe, expect, test } from "vitest"
 import { installedByLabel, installedByValue, type ObservedImagePullSecret } from "../src/addon-record.ts"
-import { describeStatus, statusReport } from "../src/addon-status.ts"
+import { convergence, describeStatus, statusReport } from "../src/addon-status.ts"
 
 const hosts = "10.0.0.5 demo.tencentcloudcr.com\n"
 const currentHash = expectedHostsConfigHash({ hosts })!
@@ -91,5 +91,35 @@ describe("statusReport", () => {
   test("an invalid hosts value is reported, not thrown", () => {
     const invalid = statusReport({ imagePullSecrets: [], workloads: [], updaterConfig: { hosts: "not-an-ip name\n" }, nodes: [] })
     expect(invalid.hosts.invalid).toContain("line 1")
+  })
+})
+
+describe("convergence", () => {
+  const ready = (name: string) =>
+    ips(name, {
+      observedGeneration: 2,
+      secretsDesired: 1,
+      secretsSuccess: 1,
+      conditions: [{ type: "Ready", status: "True", reason: "Synced", message: "ok", lastTransitionTime: "2026-01-01T00:00:00Z" }]
+    })
+  const upToDate = node("node-a", { [hostsAnnotations.configHash]: currentHash })
+  const input = { workloads: [], updaterConfig: { hosts }, nodes: [upToDate] }
+
+  test("done when every named ImagePullSecret is Ready and every reporting node is up to date", () => {
+    expect(convergence(statusReport({ ...input, imagePullSecrets: [ready("a.example.com")] }), ["a.example.com"])).toEqual({ done: true })
+  })
+
+  test("otherwise says what is missing", () => {
+    const report = statusReport({
+      ...input,
+      imagePullSecrets: [ips("a.example.com", { observedGeneration: 1 })],
+      nodes: [upToDate, node("node-b", { [hostsAnnotations.configHash]: "sha256:old" }), node("node-c")],
+      workloads: [{ kind: "DaemonSet", name: "hosts-updater", object: { status: { desiredNumberScheduled: 3 } } }]
+    })
+    const state = convergence(report, ["a.example.com", "b.example.com"])
+    expect(state.done).toBe(false)
+    expect(!state.done && state.detail).toBe(
+      "ImagePullSecret a.example.com is not Ready (Secrets 0/0, ServiceAccounts 0/0); ImagePullSecret b.example.com does not exist; node(s) node-b have not applied the current hosts config; 2 of 3 hosts-updater nodes have reported"
+    )
   })
 })
