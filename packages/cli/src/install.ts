@@ -239,6 +239,7 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     yield* progress(`  token ${created.tokenId} (user ${created.username})`)
   }
 
+  // Once a CR carries a new token, it stays even if a later step fails: the next install reuses it.
   let wroteImagePullSecret = false
   // Admission comes last, after our CRs: on a first install the controller that serves the webhook is still
   // starting, and the CRs must not wait for it.
@@ -252,8 +253,8 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   const apply = Effect.gen(function*() {
     yield* applyAll(objects.filter((object) => !isAdmissionObject(object)))
     for (const entry of plan.imagePullSecrets) {
-      wroteImagePullSecret = true
       yield* applyObject(imagePullSecretObject(entry, options, credential))
+      wroteImagePullSecret = true
       yield* progress(`applied ImagePullSecret ${entry.name} (${entry.action === "unchanged" ? "unchanged" : `${entry.action}d`})`)
     }
     for (const name of plan.removeImagePullSecrets) {

@@ -231,6 +231,11 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect(limited.stdout).toBe("")
     figures["rateLimitedFailure"] = limited.millis
 
+    for (const command of ["install", "status", "uninstall"]) {
+      const help = await world.cli([command, "--help"])
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain(`tcr-assistant ${command} [flags]`)
+    }
     const usage = await world.cli(["install", "--region", "ap-guangzhou"])
     expect(usage.code).toBe(2)
     expect(usage.stderr).toContain("Missing required flag")
