@@ -149,7 +149,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const setOverride = (informer: Informer<any>, key: string, object: KubeObject | null, fallbackRevision: bigint) => {
     overrides.set(`${informer.name}:${key}`, {
       object,
-      resourceVersion: object === null ? fallbackRevision : revision(object)
+      // A deletion is newer than the version it was seen against: only a later version may replace it.
+      resourceVersion: object === null ? fallbackRevision + 1n : revision(object)
     })
   }
 
@@ -398,7 +399,11 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     })()
     return (run as Effect.Effect<KubeObject | null, KubeError>).pipe(
       Effect.map((object): Outcome => ({ _tag: "Done", object })),
-      Effect.catch((error: KubeError) => Effect.succeed(classify(error)))
+      Effect.catch((error: KubeError) =>
+        // Creating in a namespace that is gone is not a success: wait quietly for the namespace informer to notice,
+        // rather than planning the same create again at once.
+        Effect.succeed<Outcome>(command._tag === "CreateSecret" && error._tag === "KubeNotFound" ? { _tag: "Terminating" } : classify(error))
+      )
     )
   }
 
@@ -483,10 +488,11 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       machines.delete(key)
       const members = membership.get(target.ips)
       members?.delete(key)
-      if (members !== undefined && members.size === 0) {
-        membership.delete(target.ips)
-        // The last object is gone: the ImagePullSecret may release its finalizer now.
-        if (imagePullSecrets.get(target.ips)?.metadata.deletionTimestamp !== undefined) enqueue({ kind: "ImagePullSecret", ips: target.ips })
+      if (members !== undefined && members.size === 0) membership.delete(target.ips)
+      // Any removal may be the last object the finalizer waits for: it counts objects in the caches, which also
+      // change for targets that have no machine left, so waiting for the last member to go is not enough.
+      if (target.kind !== "ImagePullSecret" && imagePullSecrets.get(target.ips)?.metadata.deletionTimestamp !== undefined) {
+        enqueue({ kind: "ImagePullSecret", ips: target.ips })
       }
     } else {
       machines.set(key, snapshot)
@@ -520,9 +526,13 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       let snapshot = machines.get(key) ?? initialTarget()
       // A conflict is someone else's object we do not watch: look at it again before deciding.
       if (targetState(snapshot) === "Conflict") yield* refresh(subject)
+      // Applying and Removing mean "request in flight" and ignore new plans; a reconcile that stops before sending
+      // its request must not store them, or the target never moves again. It stores the state before that plan.
+      let resumable = snapshot
       const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
         const [next, actions] = stepTarget(snapshot, event)
         snapshot = next
+        if (!actions.some((action) => action.type === "execute")) resumable = next
         return actions
       }
       let actions = feed({ type: "PLANNED", plan: subject.plan(), now: Date.now() })
@@ -565,7 +575,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         }
       }
       if (actions.some((action) => action.type === "execute" || action.type === "refresh")) queue.add(key)
-      store(key, target, snapshot)
+      store(key, target, actions.some((action) => action.type === "execute") ? resumable : snapshot)
       const seconds = (performance.now() - started) / 1000
       stats.durations.push(seconds)
       stats.reconcileSeconds.observe(seconds)
@@ -576,7 +586,17 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
 
   // --- informer events -> keys ----------------------------------------------------------------------------------------
   const drain = <T extends KubeObject>(informer: Informer<T>, handle: (event: { type: "Upsert" | "Delete"; object: T; previous?: T | undefined }) => void) =>
-    informer.events.pipe(Stream.runForEach((event) => Effect.sync(() => handle(event))), Effect.forkScoped)
+    informer.events.pipe(
+      Stream.runForEach((event) =>
+        Effect.sync(() => {
+          // An override is dropped lazily once the cache is as new, which an empty cache never is: a deletion seen
+          // after our last write must not leave that write standing in for the object.
+          if (event.type === "Delete") overrides.delete(`${informer.name}:${objectKey(event.object)}`)
+          handle(event)
+        })
+      ),
+      Effect.forkScoped
+    )
 
   yield* drain(imagePullSecrets, (event) => {
     const name = event.object.metadata.name
@@ -602,7 +622,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   yield* drain(namespaces, (event) => {
     const previous = event.type === "Upsert" ? event.previous : undefined
     if (previous !== undefined && isTerminating(previous) === isTerminating(event.object)) return
-    if (event.type === "Delete") serviceAccountsByNamespace.delete(event.object.metadata.name)
+    // The ServiceAccount index follows the ServiceAccount informer alone: informers are not ordered with each other,
+    // and a namespace deleted and created again may already have new ServiceAccounts there.
     enqueueNamespace(event.object.metadata.name)
     for (const ips of imagePullSecrets.values()) dirtyStatus.add(ips.metadata.name)
   })
@@ -612,6 +633,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     let names = serviceAccountsByNamespace.get(ns)
     if (event.type === "Delete") {
       names?.delete(name)
+      if (names?.size === 0) serviceAccountsByNamespace.delete(ns)
     } else {
       if (names === undefined) serviceAccountsByNamespace.set(ns, (names = new Set()))
       names.add(name)
@@ -684,6 +706,9 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
               lastWrittenStatus.set(ips, text)
             })
           ),
+          // The object is gone (the informer has not seen it yet): its Delete event ends the matter; retrying at
+          // every status interval until then would only hammer the apiserver.
+          Effect.catchTag("KubeNotFound", () => Effect.void),
           Effect.catch((error: KubeError) =>
             Effect.sync(() => dirtyStatus.add(ips)).pipe(
               Effect.andThen(Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ imagePullSecret: ips, error: error.message })))
