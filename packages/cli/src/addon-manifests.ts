@@ -1,9 +1,8 @@
-// The objects `install` applies and `uninstall` removes: every manifest the add-on renders (manifests.ts), in an
+// The objects `install` applies and `uninstall` removes: every object the add-on renders (manifests.ts), in an
 // order the apiserver accepts, with updater-config carrying the hosts entries of this install.
 import { defaultConfigMapName, defaultNamespace, hostsConfigKey } from "@tcr-assistant/hosts-updater"
-import { parseAllDocuments } from "yaml"
 import type { Manifest } from "./addon-cluster.ts"
-import { renderManifests } from "./manifests.ts"
+import { manifestObjectFiles } from "./manifests.ts"
 
 export const addonNamespace = defaultNamespace
 export const updaterConfigName = defaultConfigMapName
@@ -39,11 +38,8 @@ const isManifest = (value: unknown): value is Manifest =>
 /** Every object of the add-on as rendered, in apply order (ImagePullSecret samples excluded). */
 export const renderedAddonObjects = (): ReadonlyArray<Manifest> => {
   const objects: Array<Manifest> = []
-  for (const content of renderManifests().values()) {
-    for (const document of parseAllDocuments(content)) {
-      const value: unknown = document.toJS()
-      if (isManifest(value) && value.kind !== "ImagePullSecret") objects.push(value)
-    }
+  for (const file of manifestObjectFiles()) {
+    for (const value of file.objects) if (isManifest(value) && value.kind !== "ImagePullSecret") objects.push(value)
   }
   const unique = objects.filter((object, index) =>
     objects.findIndex((other) =>

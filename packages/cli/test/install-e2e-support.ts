@@ -1,12 +1,15 @@
 // Support for the CLI's end-to-end tests: a private control plane and TCR API double, the CLI run for real as a
 // child process (install, status, uninstall, and the controller and hosts-updater it ships), a client to read the
 // cluster, and polling until it reaches a state.
+import { AdmissionWebhook } from "@tcr-assistant/controller/main"
+import { webhookPath } from "@tcr-assistant/controller/webhook"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { type DoubleInstance, startTcrDouble, type TcrDouble } from "@tcr-assistant/testkit/tcr-double"
-import { Effect, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -183,4 +186,44 @@ export const expectNoCredentials = (result: CliResult, secrets: ReadonlyArray<st
       throw new Error("a credential appeared in the CLI's output")
     }
   }
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+export interface RunningWebhook {
+  /** For `install --webhook-url`. */
+  readonly url: string
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * The add-on's validating webhook, served from this process at a 127.0.0.1 URL (no kubelet runs pods here, so the
+ * in-cluster Service has no endpoints). It keeps its certificate in the add-on's namespace, created here if missing,
+ * and writes the CA bundle into the add-on's webhook configuration as soon as install creates it.
+ */
+export const startWebhook = async (world: CliWorld): Promise<RunningWebhook> => {
+  await world.cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: "tcr-assistant-system" } } })
+    .catch((error: { _tag?: string }) => {
+      if (error._tag !== "KubeConflict") throw error
+    })
+  const port = await freePort()
+  const runtime = ManagedRuntime.make(
+    AdmissionWebhook.layer({
+      namespace: "tcr-assistant-system",
+      host: "127.0.0.1",
+      port,
+      extraHosts: ["127.0.0.1"],
+      checkIntervalMillis: 500
+    }).pipe(Layer.provide(KubeClient.layer({ kubeconfig: world.kubeconfigPath })))
+  )
+  await runtime.runPromise(Effect.service(AdmissionWebhook))
+  return { url: `https://127.0.0.1:${port}${webhookPath}`, stop: () => runtime.dispose() }
 }

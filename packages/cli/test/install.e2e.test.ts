@@ -15,11 +15,14 @@ import {
   namespacesWithSecret,
   readText,
   serviceAccountEntries,
+  type RunningWebhook,
   startCliWorld,
+  startWebhook,
   writeText
 } from "./install-e2e-support.ts"
 
 let world: CliWorld
+let webhook: RunningWebhook
 let hostsPath: string
 const originalHosts = "127.0.0.1 localhost\n# the user's own entry\n192.168.1.9 build-cache.internal\n"
 const nodeName = "node-e2e-1"
@@ -37,7 +40,9 @@ const base = (instanceId = world.instance.id) => [
   "--cluster-id",
   "cls-e2e0001",
   "--kubeconfig",
-  world.kubeconfigPath
+  world.kubeconfigPath,
+  "--webhook-url",
+  webhook.url
 ]
 
 /** Every credential the CLI must keep out of its output: each token the double issued, and the API key. */
@@ -82,6 +87,7 @@ beforeAll(async () => {
     body: { metadata: { name: "builder" }, imagePullSecrets: [{ name: "users-own" }] }
   })
   await createNode(world.cluster, nodeName)
+  webhook = await startWebhook(world)
   world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath])
   world.spawn("hosts-updater", [
     "hosts-updater",
@@ -100,6 +106,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   console.log("figures (ms):", JSON.stringify(figures))
+  await webhook?.stop()
   await world?.stop()
 })
 
@@ -152,6 +159,14 @@ describe("tcr-assistant install, status and uninstall", () => {
   })
 
   test("install again with other options converges in place, reusing the token", async () => {
+    // From here on every write of our CRs passes the add-on's own validating webhook.
+    await eventually(async () => {
+      const configuration = await world.cluster.get<any>(
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tcr-assistant-validating-webhook-configuration"
+      )
+      expect(configuration.webhooks[0].clientConfig).toMatchObject({ url: webhook.url, caBundle: expect.any(String) })
+      expect(configuration.webhooks[0].failurePolicy).toBe("Fail")
+    })
     const tokenBefore = world.double.tokens()[0]!.id
     const result = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default", "--private-resolution", "off"]))
     figures["reconfigure"] = result.millis
@@ -246,6 +261,8 @@ describe("tcr-assistant install, status and uninstall", () => {
   })
 
   test("uninstall --revoke-token leaves nothing of ours and everything of the user's", async () => {
+    // Uninstall removes the webhook configuration first, so it needs no webhook server.
+    await webhook.stop()
     const result = ok(await world.cli(["uninstall", "--revoke-token", "--kubeconfig", world.kubeconfigPath]))
     figures["uninstall"] = result.millis
     expect(world.double.tokens()).toEqual([])

@@ -9,11 +9,14 @@ import {
   imagePullSecretNames,
   namespacesWithSecret,
   serviceAccountEntries,
+  type RunningWebhook,
   startCliWorld,
+  startWebhook,
   stopChild
 } from "./install-e2e-support.ts"
 
 let world: CliWorld
+let webhook: RunningWebhook
 const domain = "demo.tencentcloudcr.com"
 const ourSecret = `tcr.ips${domain}`
 
@@ -32,9 +35,11 @@ beforeAll(async () => {
     body: { metadata: { name: "deployer" }, imagePullSecrets: [{ name: ourSecret }] }
   })
   await eventually(async () => expect(await serviceAccountEntries(world.cluster, "team-a", "default")).toEqual([]))
+  webhook = await startWebhook(world)
 })
 
 afterAll(async () => {
+  await webhook?.stop()
   await world?.stop()
 })
 
@@ -51,7 +56,9 @@ test("without the controller uninstall stops with a clear message, and --force f
     "--domains",
     "default",
     "--kubeconfig",
-    world.kubeconfigPath
+    world.kubeconfigPath,
+    "--webhook-url",
+    webhook.url
   ])
   expect(install.code, install.stderr).toBe(0)
   await eventually(async () => {
@@ -60,7 +67,9 @@ test("without the controller uninstall stops with a clear message, and --force f
     const ips = await world.cluster.get<any>(`/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets/${domain}`)
     expect(ips.metadata.finalizers).toContain("tcr.tencentcloudcr.com/cleanup")
   })
+  // The controller-manager is gone, and with it the webhook it serves.
   await stopChild(controller)
+  await webhook.stop()
 
   const stuck = await world.cli(["uninstall", "--kubeconfig", world.kubeconfigPath, "--timeout", "6"])
   expect(stuck.code).toBe(1)
