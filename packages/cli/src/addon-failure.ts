@@ -72,6 +72,12 @@ export const kubeFailure = (error: KubeError): CommandFailed => {
         "check --kubeconfig and --context (or KUBECONFIG) and that the apiserver is up"
       )
     case "KubeRejected":
+      if (error.namespaceTerminating) {
+        return failure(
+          `the cluster refused the request: ${error.message}`,
+          "the namespace is still being deleted (a recent uninstall?): wait until it is gone (kubectl get namespace tcr-assistant-system) and run the command again"
+        )
+      }
       if (error.status === 401 || error.status === 403) {
         return failure(
           `the cluster refused the request: ${error.message}`,
