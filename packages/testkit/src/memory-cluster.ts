@@ -37,6 +37,8 @@ export interface MemoryClusterOptions {
   readonly watchTimeoutScale?: number | undefined
   /** The clock for creation and deletion timestamps. */
   readonly now?: (() => Date) | undefined
+  /** Sees every client request (not `call`) with its answer, e.g. to trace what a controller did. */
+  readonly observe?: ((request: RequestInfo, response: MemoryResponse) => void) | undefined
 }
 
 /** A request as the memory cluster received it, for fault predicates and gates. */
@@ -909,9 +911,14 @@ export const makeMemoryCluster = (options: MemoryClusterOptions = {}): MemoryClu
 
   const serve = (info: RequestInfo, request: KubeRequest): MemoryResponse => {
     const fault = takeFault(info)
-    if (fault === undefined) return handle(request)
-    if (fault.when === "after") handle(request)
-    return faultAnswer(fault, info)
+    let response: MemoryResponse
+    if (fault === undefined) response = handle(request)
+    else {
+      if (fault.when === "after") handle(request)
+      response = faultAnswer(fault, info)
+    }
+    options.observe?.(info, response)
+    return response
   }
 
   const openWatch = (

@@ -514,6 +514,17 @@ describe("faults", () => {
       assert.strictEqual(refused?._tag, "KubeUnavailable")
     }))
 
+  it.effect("an observer sees every client request with its answer, injected faults included", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const cluster = makeMemoryCluster({ observe: (r, answer) => seen.push(`${r.client} ${r.method} ${r.path} ${answer.status}`) })
+      cluster.call({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: "a" } } })
+      cluster.injectFault({ status: 503, match: (r) => r.method === "GET" })
+      yield* failureOf(cluster, request({ method: "GET", path: "/api/v1/namespaces/a" }))
+      yield* failureOf(cluster, request({ method: "GET", path: "/api/v1/namespaces/b" }))
+      assert.deepStrictEqual(seen, ["controller GET /api/v1/namespaces/a 503", "controller GET /api/v1/namespaces/b 404"])
+    }))
+
   it.live("a gate holds requests until it opens", () =>
     Effect.gen(function*() {
       const cluster = withNamespace("a")
