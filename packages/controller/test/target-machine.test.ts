@@ -1,0 +1,255 @@
+// The target machine on its own: every transition of every state, the backoff it asks for, and, over random event
+// sequences, agreement with a small reference model of the lifecycle.
+import { fc, test } from "@fast-check/vitest"
+import { describe, expect } from "vitest"
+import type { Command, Plan } from "../src/plan.ts"
+import {
+  backoffBaseMillis,
+  backoffCapMillis,
+  backoffMillis,
+  initialTarget,
+  stepTarget,
+  type TargetAction,
+  type TargetEvent,
+  type TargetSnapshot,
+  type TargetState,
+  targetState
+} from "../src/target-machine.ts"
+
+const create: Command = { _tag: "CreateSecret", namespace: "ns", body: {} }
+const remove: Command = { _tag: "DeleteSecret", namespace: "ns", name: "s", uid: "u", resourceVersion: "1" }
+
+const plans = {
+  InSync: { _tag: "InSync" },
+  Gone: { _tag: "Gone" },
+  Wait: { _tag: "Wait", reason: "WaitingForSecret", message: "waiting" },
+  Skip: { _tag: "Skip", reason: "NamespaceTerminating", message: "terminating" },
+  Conflict: { _tag: "Conflict", reason: "SecretNotOwned", message: "not ours" },
+  Apply: { _tag: "Apply", command: create },
+  Remove: { _tag: "Remove", command: remove }
+} satisfies Record<Plan["_tag"], Plan>
+
+const planned = (plan: Plan, now = 1_000): TargetEvent => ({ type: "PLANNED", plan, now })
+const succeeded: TargetEvent = { type: "SUCCEEDED", now: 2_000 }
+const stale: TargetEvent = { type: "STALE", now: 3_000 }
+const failed: TargetEvent = { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "apiserver down", now: 4_000 }
+
+const run = (events: ReadonlyArray<TargetEvent>, from: TargetSnapshot = initialTarget()) => {
+  let snapshot = from
+  let actions: ReadonlyArray<TargetAction> = []
+  for (const event of events) [snapshot, actions] = stepTarget(snapshot, event)
+  return { snapshot, actions, state: targetState(snapshot) }
+}
+
+/** One way into each state from the initial one. */
+const reach: Record<TargetState, ReadonlyArray<TargetEvent>> = {
+  Pending: [],
+  Ready: [planned(plans.InSync)],
+  Removed: [planned(plans.Gone)],
+  Skipped: [planned(plans.Skip)],
+  Conflict: [planned(plans.Conflict)],
+  Applying: [planned(plans.Apply)],
+  Removing: [planned(plans.Remove)],
+  BackingOff: [planned(plans.Apply), failed]
+}
+const idleStates: ReadonlyArray<TargetState> = ["Pending", "Ready", "Removed", "Skipped", "Conflict", "BackingOff"]
+const inFlightStates: ReadonlyArray<TargetState> = ["Applying", "Removing"]
+
+describe("the initial state", () => {
+  test("is Pending with no attempts and no note", () => {
+    const snapshot = initialTarget()
+    expect(targetState(snapshot)).toBe("Pending")
+    expect(snapshot.context).toMatchObject({ attempts: 0, reason: undefined, message: undefined })
+  })
+})
+
+describe("a plan, in any state without a request in flight", () => {
+  for (const from of idleStates) {
+    test(`from ${from}: InSync is Ready, the note cleared and attempts reset`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.InSync, 9_000)])
+      expect(state).toBe("Ready")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toEqual({ attempts: 0, reason: undefined, message: undefined, since: 9_000 })
+    })
+
+    test(`from ${from}: Gone is Removed, without a request`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.Gone)])
+      expect(state).toBe("Removed")
+      expect(actions).toEqual([])
+      expect(snapshot.context.reason).toBeUndefined()
+    })
+
+    test(`from ${from}: Wait is Pending with the plan's reason`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.Wait)])
+      expect(state).toBe("Pending")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toMatchObject({ reason: "WaitingForSecret", message: "waiting" })
+    })
+
+    test(`from ${from}: Skip is Skipped with the plan's reason`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.Skip)])
+      expect(state).toBe("Skipped")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toMatchObject({ reason: "NamespaceTerminating" })
+    })
+
+    test(`from ${from}: Conflict is Conflict, looked at again only after the backoff cap`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.Conflict)])
+      expect(state).toBe("Conflict")
+      expect(actions).toEqual([{ type: "retryAfter", millis: backoffCapMillis }])
+      expect(snapshot.context).toMatchObject({ reason: "SecretNotOwned", message: "not ours" })
+    })
+
+    test(`from ${from}: Apply is Applying and executes exactly the planned command`, () => {
+      const { state, actions, snapshot } = run([...reach[from], planned(plans.Apply)])
+      expect(state).toBe("Applying")
+      expect(actions).toEqual([{ type: "execute", command: create }])
+      expect(snapshot.context.reason).toBeUndefined()
+    })
+
+    test(`from ${from}: Remove is Removing and executes exactly the planned command`, () => {
+      const { state, actions } = run([...reach[from], planned(plans.Remove)])
+      expect(state).toBe("Removing")
+      expect(actions).toEqual([{ type: "execute", command: remove }])
+    })
+
+    test(`from ${from}: an outcome without a request in flight changes nothing`, () => {
+      for (const outcome of [succeeded, stale, failed]) {
+        const before = run(reach[from])
+        const after = run([outcome], before.snapshot)
+        expect(after.state).toBe(from)
+        expect(after.actions).toEqual([])
+        expect(after.snapshot.context).toEqual(before.snapshot.context)
+      }
+    })
+  }
+})
+
+describe("a request in flight", () => {
+  for (const from of inFlightStates) {
+    test(`${from} ignores new plans: at most one request per target`, () => {
+      for (const plan of Object.values(plans)) {
+        const { state, actions } = run([...reach[from], planned(plan)])
+        expect(state).toBe(from)
+        expect(actions).toEqual([])
+      }
+    })
+
+    test(`${from}: success is Pending, to be planned again, with attempts reset`, () => {
+      const { state, actions, snapshot } = run([...reach[from], failed, planned(from === "Applying" ? plans.Apply : plans.Remove), succeeded])
+      expect(state).toBe("Pending")
+      expect(actions).toEqual([])
+      expect(snapshot.context.attempts).toBe(0)
+    })
+
+    test(`${from}: a lost race is Pending and asks for a fresh read`, () => {
+      const { state, actions } = run([...reach[from], stale])
+      expect(state).toBe("Pending")
+      expect(actions).toEqual([{ type: "refresh" }])
+    })
+
+    test(`${from}: a failure backs off, counting the attempt and noting why`, () => {
+      const { state, actions, snapshot } = run([...reach[from], failed])
+      expect(state).toBe("BackingOff")
+      expect(actions).toEqual([{ type: "retryAfter", millis: backoffBaseMillis }])
+      expect(snapshot.context).toMatchObject({ attempts: 1, reason: "KubeUnavailable", message: "apiserver down", since: 4_000 })
+    })
+  }
+})
+
+describe("backoff", () => {
+  test("doubles with each consecutive failure up to the cap, and starts over after a success", () => {
+    let snapshot = initialTarget()
+    const delays: Array<number> = []
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const result = run([planned(plans.Apply), failed], snapshot)
+      snapshot = result.snapshot
+      const retry = result.actions.find((action) => action.type === "retryAfter")
+      delays.push(retry?.type === "retryAfter" ? retry.millis : -1)
+    }
+    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000])
+    const again = run([planned(plans.Apply), succeeded, planned(plans.Apply), failed], snapshot)
+    expect(again.actions).toEqual([{ type: "retryAfter", millis: backoffBaseMillis }])
+  })
+
+  test.prop([fc.integer({ min: 0, max: 1_000 })])("is positive, monotone and capped", (attempts) => {
+    expect(backoffMillis(attempts)).toBeGreaterThan(0)
+    expect(backoffMillis(attempts)).toBeLessThanOrEqual(backoffCapMillis)
+    expect(backoffMillis(attempts + 1)).toBeGreaterThanOrEqual(backoffMillis(attempts))
+  })
+})
+
+// --- the lifecycle against a reference model ---------------------------------------------------------------------------
+
+const anyPlan = fc.constantFrom<Plan>(...Object.values(plans))
+const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ type: fc.constant("PLANNED" as const), plan: anyPlan, now: fc.nat() }) },
+  fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() })
+)
+
+interface Reference {
+  readonly state: TargetState
+  readonly attempts: number
+}
+
+const planTarget: Record<Plan["_tag"], TargetState> = {
+  InSync: "Ready",
+  Gone: "Removed",
+  Wait: "Pending",
+  Skip: "Skipped",
+  Conflict: "Conflict",
+  Apply: "Applying",
+  Remove: "Removing"
+}
+
+/** The lifecycle in a dozen lines: what the machine must do, with none of xstate. */
+const referenceStep = (model: Reference, event: TargetEvent): readonly [Reference, ReadonlyArray<TargetAction>] => {
+  const inFlight = model.state === "Applying" || model.state === "Removing"
+  switch (event.type) {
+    case "PLANNED": {
+      if (inFlight) return [model, []]
+      const state = planTarget[event.plan._tag]
+      const attempts = event.plan._tag === "InSync" ? 0 : model.attempts
+      const actions: Array<TargetAction> = []
+      if (event.plan._tag === "Apply" || event.plan._tag === "Remove") actions.push({ type: "execute", command: event.plan.command })
+      if (event.plan._tag === "Conflict") actions.push({ type: "retryAfter", millis: backoffCapMillis })
+      return [{ state, attempts }, actions]
+    }
+    case "SUCCEEDED":
+      return inFlight ? [{ state: "Pending", attempts: 0 }, []] : [model, []]
+    case "STALE":
+      return inFlight ? [{ state: "Pending", attempts: model.attempts }, [{ type: "refresh" }]] : [model, []]
+    case "FAILED":
+      return inFlight
+        ? [{ state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
+        : [model, []]
+  }
+}
+
+test.prop([fc.array(anyEvent, { maxLength: 60 })])("follows the reference lifecycle on every event sequence", (events) => {
+  let snapshot = initialTarget()
+  let model: Reference = { state: "Pending", attempts: 0 }
+  for (const event of events) {
+    const [next, actions] = stepTarget(snapshot, event)
+    const [expected, expectedActions] = referenceStep(model, event)
+    expect(targetState(next)).toBe(expected.state)
+    expect(next.context.attempts).toBe(expected.attempts)
+    expect(actions).toEqual(expectedActions)
+    // One request at a time: an execute only ever leaves a state with none in flight.
+    if (actions.some((action) => action.type === "execute")) expect(["Applying", "Removing"]).toContain(targetState(next))
+    snapshot = next
+    model = expected
+  }
+})
+
+test.prop([fc.array(anyEvent, { maxLength: 30 })])("never mutates a snapshot it was given", (events) => {
+  let snapshot = initialTarget()
+  for (const event of events) {
+    const before = structuredClone({ value: snapshot.value, context: snapshot.context })
+    const [next] = stepTarget(snapshot, event)
+    expect({ value: snapshot.value, context: snapshot.context }).toEqual(before)
+    snapshot = next
+  }
+})

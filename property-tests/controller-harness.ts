@@ -1,0 +1,104 @@
+// The real controller running against the in-memory apiserver, and a way to wait until both have nothing left to do:
+// the shared harness of the controller property tests.
+import { type Controller, type ControllerOptions, startController } from "@tcr-assistant/controller/reconciler"
+import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
+import { Effect, Fiber, Logger, type LogLevel } from "effect"
+
+export interface Harness {
+  readonly cluster: MemoryCluster
+  readonly controller: Controller
+  /** Errors the controller logged (a defect in a reconcile is logged, not thrown). */
+  readonly errors: ReadonlyArray<string>
+  /** Wait until the controller and the cluster are quiescent; backoffs and conflict re-checks are fired early. */
+  readonly settle: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 1))
+
+/** Let the controller's fibers run for `turns` macrotasks. */
+export const breathe = async (turns: number) => {
+  for (let i = 0; i < turns; i++) await macrotask()
+}
+
+const severe = new Set<LogLevel.LogLevel>(["Error", "Fatal"])
+
+export const startHarness = async (
+  clusterOptions: MemoryClusterOptions = {},
+  controllerOptions: ControllerOptions = {}
+): Promise<Harness> => {
+  const cluster = makeMemoryCluster(clusterOptions)
+  const errors: Array<string> = []
+  const logger = Logger.make<unknown, void>(({ logLevel, message, cause }) => {
+    if (severe.has(logLevel)) errors.push(`${String(message)} ${String(cause)}`)
+  })
+  let resolveStarted: (controller: Controller) => void = () => {}
+  const started = new Promise<Controller>((resolve) => (resolveStarted = resolve))
+  const fiber = Effect.runFork(
+    Effect.gen(function*() {
+      resolveStarted(yield* startController({ statusIntervalMillis: 2, ...controllerOptions }))
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(cluster.layer), Effect.provide(Logger.layer([logger])))
+  )
+  const controller = await started
+
+  const quietNow = () =>
+    controller.quiescent() &&
+    cluster.idle() &&
+    controller.informers.every((informer) => informer.health().synced && informer.health().watching)
+  const signature = () => `${cluster.resourceVersion()}/${cluster.requestCounts().total}`
+
+  const diagnosis = () =>
+    JSON.stringify({
+      quiescent: controller.quiescent(),
+      queueDepth: controller.queueDepth(),
+      clusterIdle: cluster.idle(),
+      pendingWatchEvents: cluster.pendingWatchEvents(),
+      informers: controller.informers.map((informer) => ({ name: informer.name, ...informer.health() })),
+      requests: cluster.requestCounts(),
+      resourceVersion: cluster.resourceVersion()
+    })
+
+  /** Quiet, with no request and no write, over several consecutive macrotasks. */
+  const quiet = async () => {
+    let stable = 0
+    let last = signature()
+    const requestsBefore = cluster.requestCounts().total
+    for (let polls = 0; stable < 4; polls++) {
+      await macrotask()
+      const now = signature()
+      stable = quietNow() && now === last ? stable + 1 : 0
+      last = now
+      // A controller that never settles, or hammers the apiserver, is a failure in itself.
+      if (polls > 20_000 || cluster.requestCounts().total - requestsBefore > 5_000) {
+        throw new Error(`the controller never became quiet: ${diagnosis()}`)
+      }
+    }
+  }
+
+  const settle = async () => {
+    for (let round = 0; ; round++) {
+      await quiet()
+      // A silent watch times out eventually; let it happen now.
+      if (cluster.expireWatches((watch) => watch.silent) > 0) continue
+      if (controller.pendingRetries() === 0) return
+      const writes = cluster.mutations()
+      controller.retryNow()
+      await quiet()
+      // Retries that write nothing are conflicts re-checking someone else's object: that is a fixed point.
+      if (cluster.mutations() === writes && cluster.watches().every((watch) => !watch.silent)) return
+      if (round > 1_000) throw new Error("the controller keeps retrying without converging")
+    }
+  }
+
+  return {
+    cluster,
+    controller,
+    errors,
+    settle,
+    stop: async () => {
+      await Effect.runPromise(Fiber.interrupt(fiber))
+      cluster.dispose()
+    }
+  }
+}
