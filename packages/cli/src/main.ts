@@ -1,12 +1,13 @@
 // The `tcr-assistant` command: the controller and hosts-updater programs the image runs, and the tools operators
 // use (render). Each subcommand decodes its flags here, at the edge, and hands typed options to its package.
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { startController } from "@tcr-assistant/controller/reconciler"
+import { runControllerManager } from "@tcr-assistant/controller/main"
+import { makeTcrTokenIssuer } from "@tcr-assistant/controller/registry-token"
 import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
-import { KubeClient } from "@tcr-assistant/kube"
-import { Console, Effect, Option } from "effect"
+import { tcrApiLayerFromEnv } from "@tcr-assistant/tcr"
+import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { withUsageExitCode } from "./addon-failure.ts"
+import { reportFailure, withUsageExitCode } from "./addon-failure.ts"
 import { installCommand } from "./install.ts"
 import { renderAllManifests } from "./render.ts"
 import { statusCommand } from "./status.ts"
@@ -18,33 +19,70 @@ const kubeconfig = Flag.String("kubeconfig").pipe(
 )
 const context = Flag.String("context").pipe(Flag.withDescription("kubeconfig context to use"), Flag.optional)
 
+/** Failures to reach or use the apiserver end the program with a plain `error:`/`next:` message, no stack trace. */
+const kubeErrorTags = ["KubeUnavailable", "KubeRejected", "KubeNotFound", "KubeConflict", "KubeGone"] as const
+
+const commaList = (value: Option.Option<string>) =>
+  Option.getOrElse(value, () => "").split(",").map((item) => item.trim()).filter((item) => item !== "")
+
+/** The TCR API is optional for the controller: without it, ImagePullSecrets with spec.tcr report TokenUnavailable. */
+const tokenIssuerFromEnvironment = makeTcrTokenIssuer.pipe(
+  Effect.provide(tcrApiLayerFromEnv),
+  Effect.tapError((error) => Effect.logWarning("TCR API not configured; spec.tcr is unavailable").pipe(Effect.annotateLogs({ error: String(error) }))),
+  Effect.option,
+  Effect.map(Option.getOrUndefined)
+)
+
 const controller = Command.make(
   "controller",
   {
     kubeconfig,
     context,
-    concurrency: Flag.Int("concurrency").pipe(
-      Flag.withDescription("Most apiserver requests in flight at once"),
-      Flag.withDefault(16)
-    )
+    namespace: Flag.String("namespace").pipe(
+      Flag.withDescription("The add-on's namespace: leader Lease, webhook certificate, default TCR API keys (default: POD_NAMESPACE or tcr-assistant-system)"),
+      Flag.optional
+    ),
+    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Most apiserver requests in flight at once"), Flag.withDefault(16)),
+    leaderElect: Flag.Boolean("leader-elect").pipe(
+      Flag.withDescription("Elect one leader among replicas (off: this process always leads; one replica only)"),
+      Flag.withDefault(true)
+    ),
+    webhook: Flag.Boolean("webhook").pipe(Flag.withDescription("Serve the validating webhook"), Flag.withDefault(true)),
+    webhookHost: Flag.String("webhook-host").pipe(Flag.withDescription("Address of the webhook server (default 0.0.0.0)"), Flag.optional),
+    webhookPort: Flag.Int("webhook-port").pipe(Flag.withDescription("Port of the webhook server (default 9443)"), Flag.optional),
+    webhookExtraHosts: Flag.String("webhook-extra-hosts").pipe(
+      Flag.withDescription("Comma-separated extra names or IPs for the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL)"),
+      Flag.optional
+    ),
+    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and /metrics (default 0.0.0.0)"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8080)"), Flag.optional),
+    logFormat: Flag.Literals("log-format", ["json", "text"]).pipe(Flag.withDescription("One JSON object per line, or text"), Flag.withDefault("json"))
   },
   Effect.fn(function*(flags) {
-    yield* Effect.logInfo("starting controller")
-    return yield* Effect.gen(function*() {
-      yield* startController({ concurrency: flags.concurrency })
-      return yield* Effect.never
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(
-        KubeClient.layer({
-          kubeconfig: Option.getOrUndefined(flags.kubeconfig),
-          context: Option.getOrUndefined(flags.context),
-          connections: flags.concurrency
-        })
-      )
-    )
+    const environment = yield* Config.all({
+      podName: Config.String("POD_NAME").pipe(Config.option),
+      podNamespace: Config.String("POD_NAMESPACE").pipe(Config.option)
+    })
+    const tokenIssuer = yield* tokenIssuerFromEnvironment
+    return yield* runControllerManager({
+      kubeconfig: Option.getOrUndefined(flags.kubeconfig),
+      context: Option.getOrUndefined(flags.context),
+      namespace: Option.getOrUndefined(Option.orElse(flags.namespace, () => environment.podNamespace)),
+      identity: Option.getOrUndefined(environment.podName),
+      concurrency: flags.concurrency,
+      tokenIssuer,
+      leaderElection: { enabled: flags.leaderElect },
+      webhook: {
+        enabled: flags.webhook,
+        host: Option.getOrUndefined(flags.webhookHost),
+        port: Option.getOrUndefined(flags.webhookPort),
+        extraHosts: commaList(flags.webhookExtraHosts)
+      },
+      health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
+      log: { json: flags.logFormat === "json" }
+    }).pipe(Effect.catchTag(kubeErrorTags, reportFailure))
   })
-).pipe(Command.withDescription("Run the ImagePullSecret controller against the cluster of the kubeconfig"))
+).pipe(Command.withDescription("Run the controller-manager: the ImagePullSecret controller (leader only), the validating webhook, probes and metrics"))
 
 const hostsUpdater = Command.make(
   "hosts-updater",
@@ -67,7 +105,7 @@ const hostsUpdater = Command.make(
       configMapName: Option.getOrUndefined(flags.configMap),
       healthPort: Option.getOrUndefined(flags.healthPort),
       kubeconfig: Option.getOrUndefined(flags.kubeconfig)
-    })
+    }).pipe(Effect.catchTag("KubeUnavailable", reportFailure))
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 
 const render = Command.make(

@@ -1,10 +1,12 @@
 // `npm start`: the product working within one command. With a reachable cluster in the kubeconfig the controller
 // runs against it; with none, a local control plane is started from the test kit, the CRD, a demo namespace and
 // the sample ImagePullSecret are installed, and the controller runs against that. Ctrl-C stops everything.
-import { startController } from "@tcr-assistant/controller/reconciler"
+import { runControllerManager, type ControllerManagerOptions } from "@tcr-assistant/controller/main"
+import { webhookConfigurationName } from "@tcr-assistant/controller/webhook-tls"
 import { KubeClient } from "@tcr-assistant/kube"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { copyFileSync, mkdirSync } from "node:fs"
+import { createServer } from "node:net"
 import { join } from "node:path"
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
@@ -17,18 +19,26 @@ const reachableCluster = Effect.gen(function*() {
   return client.server
 }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({})), Effect.option)
 
-const runControllerUntilInterrupted = (kubeconfig: string | undefined) =>
-  Effect.gen(function*() {
-    yield* startController({})
-    return yield* Effect.never
-  }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({ kubeconfig })))
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const runControllerUntilInterrupted = (options: ControllerManagerOptions) =>
+  runControllerManager({ log: { json: false }, ...options })
 
 const main = async () => {
   const existing = await Effect.runPromise(reachableCluster)
   if (existing._tag === "Some") {
     console.log(`Running the controller against ${existing.value} (from your kubeconfig). Ctrl-C stops it.`)
     console.log("The ImagePullSecret CRD must be installed there: kubectl apply -f manifests/crd/")
-    await Effect.runPromise(runControllerUntilInterrupted(undefined))
+    console.log("(Without the add-on installed there is no webhook Service nor leader Lease: this runs one replica without them.)")
+    await Effect.runPromise(runControllerUntilInterrupted({ leaderElection: { enabled: false }, webhook: { enabled: false } }))
     return
   }
 
@@ -36,10 +46,13 @@ const main = async () => {
   const { startControlPlane, applyManifestFile, crdManifestPath } = await import("@tcr-assistant/testkit")
   const plane = await startControlPlane()
   let stopping = false
+  let manager: Fiber.Fiber<unknown, unknown> | undefined
   const stop = async (code: number) => {
     if (stopping) return
     stopping = true
     console.log("\nStopping the controller and the local control plane ...")
+    // The controller first, so that it releases its Lease while the apiserver is still there.
+    if (manager !== undefined) await Effect.runPromise(Fiber.interrupt(manager))
     await plane.stop()
     process.exit(code)
   }
@@ -51,17 +64,55 @@ const main = async () => {
   mkdirSync(join(repositoryRoot, ".cache"), { recursive: true })
   copyFileSync(plane.kubeconfigPath, kubeconfigPath)
 
-  const fiber = Effect.runFork(runControllerUntilInterrupted(plane.kubeconfigPath))
+  // kubectl runs asynchronously: the webhook it calls is served by this very process.
+  const { execFile } = await import("node:child_process")
+  const kubectl = (...args: Array<string>) =>
+    new Promise<string>((resolve, reject) => {
+      execFile("kubectl", ["--kubeconfig", kubeconfigPath, ...args], { encoding: "utf8" }, (error, stdout, stderr) =>
+        error ? reject(new Error(`kubectl ${args.join(" ")}: ${stderr}`)) : resolve(stdout))
+    })
+  const kubectlApply = (object: unknown) =>
+    new Promise<void>((resolve, reject) => {
+      const child = execFile("kubectl", ["--kubeconfig", kubeconfigPath, "apply", "-f", "-"], (error, _stdout, stderr) =>
+        error ? reject(new Error(`kubectl apply: ${stderr}`)) : resolve())
+      child.stdin?.end(JSON.stringify(object))
+    })
+
+  // The full controller-manager, as in the cluster: leader election in tcr-assistant-system, and the validating
+  // webhook, which the apiserver calls by URL on 127.0.0.1 (there are no pods or Services here).
+  const [webhookPort, healthPort] = [await freePort(), await freePort()]
+  await kubectl("create", "namespace", "tcr-assistant-system")
+  await kubectlApply({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingWebhookConfiguration",
+    metadata: { name: webhookConfigurationName },
+    webhooks: [{
+      name: "vimagepullsecret.tcr.tencentcloudcr.com",
+      clientConfig: { url: `https://127.0.0.1:${webhookPort}/validate` },
+      rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
+      failurePolicy: "Fail",
+      sideEffects: "None",
+      admissionReviewVersions: ["v1"],
+      timeoutSeconds: 5
+    }]
+  })
+  const fiber = (manager = Effect.runFork(runControllerUntilInterrupted({
+    kubeconfig: plane.kubeconfigPath,
+    webhook: { host: "127.0.0.1", port: webhookPort, extraHosts: ["127.0.0.1"] },
+    health: { host: "127.0.0.1", port: healthPort }
+  })))
   fiber.addObserver((exit) => {
     if (exit._tag === "Failure" && !stopping) {
       console.error("The controller stopped:", exit.cause)
       void stop(1)
     }
   })
-  const { execFileSync } = await import("node:child_process")
-  const kubectl = (...args: Array<string>) => execFileSync("kubectl", ["--kubeconfig", kubeconfigPath, ...args], { encoding: "utf8" })
-  kubectl("create", "namespace", "demo")
-  kubectl("apply", "-f", samplePath)
+  // The manager writes its CA into the webhook configuration; until then the apiserver cannot call it.
+  while (!(await kubectl("get", "validatingwebhookconfiguration", webhookConfigurationName, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}"))) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  await kubectl("create", "namespace", "demo")
+  await kubectl("create", "-f", samplePath)
 
   console.log(`
 The controller is running against a local control plane.
@@ -73,6 +124,8 @@ Try:
   kubectl --kubeconfig ${kubeconfigPath} get serviceaccount default -n demo -o yaml
   kubectl --kubeconfig ${kubeconfigPath} create namespace later   # gets its Secret within a second
   kubectl --kubeconfig ${kubeconfigPath} describe ipss imagepullsecret-sample
+  kubectl --kubeconfig ${kubeconfigPath} patch ipss imagepullsecret-sample --type merge -p '{"spec":{"namespaces":"demo,Not_A_Namespace"}}'   # the webhook refuses
+  curl -s http://127.0.0.1:${healthPort}/metrics | grep tcr_assistant
 
 Ctrl-C stops everything.`)
 }

@@ -16,6 +16,12 @@ import { fileURLToPath } from "node:url"
 
 export const mainPath = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 
+/**
+ * The controller as these tests run it: one replica, no webhook of its own (the test serves the webhook in process
+ * and installs with --webhook-url, and a second CA would fight over the configuration's bundle), probes on a free port.
+ */
+export const controllerTestFlags = ["--webhook=false", "--leader-elect=false", "--health-port", "0"] as const
+
 export interface CliResult {
   readonly code: number | null
   readonly stdout: string

@@ -4,6 +4,7 @@
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
+  controllerTestFlags,
   type CliResult,
   type CliWorld,
   createNamespace,
@@ -88,7 +89,7 @@ beforeAll(async () => {
   })
   await createNode(world.cluster, nodeName)
   webhook = await startWebhook(world)
-  world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath])
+  world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath, ...controllerTestFlags])
   world.spawn("hosts-updater", [
     "hosts-updater",
     "--kubeconfig",

@@ -3,6 +3,7 @@
 // the entry naming it.
 import { afterAll, beforeAll, expect, test } from "vitest"
 import {
+  controllerTestFlags,
   type CliWorld,
   createNamespace,
   eventually,
@@ -44,7 +45,7 @@ afterAll(async () => {
 })
 
 test("without the controller uninstall stops with a clear message, and --force finishes the job carefully", async () => {
-  const controller = world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath])
+  const controller = world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath, ...controllerTestFlags])
   const install = await world.cli([
     "install",
     "--region",
