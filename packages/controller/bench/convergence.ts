@@ -2,6 +2,7 @@
 // same concurrency, on the local control plane. Prints figures; asserts nothing.
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
+import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { Effect, ManagedRuntime } from "effect"
@@ -25,8 +26,8 @@ const rounds = Number(args.rounds)
 const quietSeconds = Number(args["quiet-seconds"])
 const latencySamples = Number(args["latency-samples"])
 const repo = join(import.meta.dirname, "..", "..", "..")
-/** The V8 flags the controller image runs with (see Dockerfile), so the benchmark measures what is deployed. */
-const controllerNodeFlags = (process.env.CONTROLLER_NODE_FLAGS ?? "--max-semi-space-size=2 --max-old-space-size=256").split(" ").filter((flag) => flag !== "")
+/** The V8 flags the Deployment runs the controller with, so the benchmark measures what is deployed. */
+const controllerNodeFlags = (process.env.CONTROLLER_NODE_FLAGS ?? controllerNodeOptions).split(" ").filter((flag) => flag !== "")
 
 const median = (values: ReadonlyArray<number>) => {
   const sorted = [...values].sort((a, b) => a - b)
