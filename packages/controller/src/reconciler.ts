@@ -74,6 +74,14 @@ const revision = (object: KubeObject | undefined): bigint => {
   return BigInt(text)
 }
 
+/** JSON with object keys sorted: the apiserver returns a custom resource's keys sorted, whatever order we sent. */
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner
+  )
+
 const jitter = (millis: number) => Math.round(millis / 2 + Math.random() * (millis / 2))
 
 const isTerminating = (namespace: Namespace) =>
@@ -122,7 +130,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const membership = new Map<string, Set<string>>()
   const overrides = new Map<string, Override>()
   const dirtyStatus = new Set<string>()
-  const lastWrittenStatus = new Map<string, string>()
+  /** Our last status write per ImagePullSecret, and the version it produced: the cache may not show it yet. */
+  const lastWrittenStatus = new Map<string, { readonly text: string; readonly resourceVersion: bigint }>()
 
   const distributionOf = (ips: string): Distribution | undefined => {
     const object = imagePullSecrets.get(ips)
@@ -335,15 +344,17 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     | { readonly _tag: "Terminating" }
     | { readonly _tag: "Failed"; readonly retryable: boolean; readonly reason: string; readonly message: string }
 
-  const classify = (error: KubeError): Outcome => {
+  const classify = (error: KubeError, command: Command): Outcome => {
     switch (error._tag) {
       case "KubeConflict":
         stats.conflicts++
         return { _tag: "Stale" }
       case "KubeRejected":
         if (error.namespaceTerminating) return { _tag: "Terminating" }
-        // A failed JSON-patch test (422) means the object moved under us: read again.
-        if (error.status === 422 && /test/i.test(error.message)) {
+        // Our patches always apply to the object they were planned from. One that does not apply (a failed `test`,
+        // a list emptied meanwhile) met a newer object: the apiserver answers 422 with a generic message and, unlike
+        // a validation error, no causes, before it even compares resourceVersions. Read again; it is no failure.
+        if (error.status === 422 && error.causes.length === 0 && "patch" in command) {
           stats.conflicts++
           return { _tag: "Stale" }
         }
@@ -402,7 +413,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       Effect.catch((error: KubeError) =>
         // Creating in a namespace that is gone is not a success: wait quietly for the namespace informer to notice,
         // rather than planning the same create again at once.
-        Effect.succeed<Outcome>(command._tag === "CreateSecret" && error._tag === "KubeNotFound" ? { _tag: "Terminating" } : classify(error))
+        Effect.succeed<Outcome>(command._tag === "CreateSecret" && error._tag === "KubeNotFound" ? { _tag: "Terminating" } : classify(error, command))
       )
     )
   }
@@ -686,24 +697,27 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         now: new Date(),
         maxTargets: options.maxStatusTargets ?? 20
       })
-      const text = JSON.stringify(status)
-      if (lastWrittenStatus.get(ips) === text || JSON.stringify(object.status) === text) {
-        lastWrittenStatus.set(ips, text)
-        return
-      }
+      const text = canonicalJson(status)
+      // Compare with what the cluster holds: our last write while the cache has not caught up with it, else the
+      // cache. (Comparing with a stale cache alone could skip a write that undoes our newer one, and remembering
+      // that skip as written kept the wrong status once the cache caught up.)
+      const written = lastWrittenStatus.get(ips)
+      const current = written !== undefined && revision(object) < written.resourceVersion ? written.text : canonicalJson(object.status)
+      if (current === text) return
       yield* client
-        .request({
+        .request<KubeObject>({
           method: "PATCH",
           path: `${ipsPath}/${ips}/status`,
-          contentType: "application/merge-patch+json",
-          body: { status },
+          // The status is ours alone: replace it whole. A merge patch would keep keys that are gone from maps such
+          // as targetsByState ("Pending: 3" long after every target is ready).
+          body: [{ op: "add", path: "/status", value: status }],
           what: `update status of ImagePullSecret ${ips}`
         })
         .pipe(
-          Effect.tap(() =>
+          Effect.tap((updated) =>
             Effect.sync(() => {
               stats.statusWrites++
-              lastWrittenStatus.set(ips, text)
+              lastWrittenStatus.set(ips, { text, resourceVersion: revision(updated) })
             })
           ),
           // The object is gone (the informer has not seen it yet): its Delete event ends the matter; retrying at
