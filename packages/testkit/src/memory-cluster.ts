@@ -147,13 +147,15 @@ interface ResourceType {
   readonly generation: boolean
   /** DELETE answers with the object (custom resources) rather than a Status. */
   readonly deleteReturnsObject: boolean
+  /** A custom resource: stored as unstructured JSON, which the apiserver writes with its keys sorted. */
+  readonly custom: boolean
 }
 
 const resource = (
   group: string,
   plural: string,
   kind: string,
-  options: { namespaced: boolean; statusSubresource?: boolean; generation?: boolean; deleteReturnsObject?: boolean }
+  options: { namespaced: boolean; statusSubresource?: boolean; generation?: boolean; deleteReturnsObject?: boolean; custom?: boolean }
 ): ResourceType => ({
   group,
   version: "v1",
@@ -162,7 +164,8 @@ const resource = (
   namespaced: options.namespaced,
   statusSubresource: options.statusSubresource ?? false,
   generation: options.generation ?? false,
-  deleteReturnsObject: options.deleteReturnsObject ?? false
+  deleteReturnsObject: options.deleteReturnsObject ?? false,
+  custom: options.custom ?? false
 })
 
 const namespaces = resource("", "namespaces", "Namespace", { namespaced: false, statusSubresource: true, deleteReturnsObject: true })
@@ -180,7 +183,8 @@ const resources: ReadonlyArray<ResourceType> = [
     namespaced: false,
     statusSubresource: true,
     generation: true,
-    deleteReturnsObject: true
+    deleteReturnsObject: true,
+    custom: true
   })
 ]
 
@@ -231,6 +235,14 @@ const isObject = (value: unknown): value is Record<string, any> =>
 
 /** As it would travel over the wire: no undefined, no shared references. */
 const wire = <A>(value: A): A => (value === undefined ? value : JSON.parse(JSON.stringify(value)))
+
+/** Go's encoding of a map: keys in sorted order, at every level. */
+const sortKeys = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(sortKeys)
+    : isObject(value)
+    ? Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys(value[key])]))
+    : value
 
 const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z")
 
@@ -496,7 +508,8 @@ export const makeMemoryCluster = (options: MemoryClusterOptions = {}): MemoryClu
 
   const commit = (type: ResourceType, kind: HistoryEntry["type"], object: KubeObjectJson, previous: KubeObjectJson | undefined) => {
     revision++
-    const stored: KubeObjectJson = { ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } }
+    const versioned: KubeObjectJson = { ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } }
+    const stored = type.custom ? (sortKeys(versioned) as KubeObjectJson) : versioned
     const key = keyOf(stored.metadata.namespace, stored.metadata.name)
     if (kind === "DELETED") storeOf(type).delete(key)
     else storeOf(type).set(key, stored)
@@ -631,17 +644,18 @@ export const makeMemoryCluster = (options: MemoryClusterOptions = {}): MemoryClu
     if (storeOf(type).has(keyOf(namespace, name))) {
       return failure(409, "AlreadyExists", `${qualified(type)} "${name}" already exists`, detailsOf(type, name))
     }
+    const { apiVersion: _apiVersion, kind: _kind, metadata: _metadata, ...content } = body
     const object: KubeObjectJson = {
-      ...body,
-      apiVersion: apiVersionOf(type),
       kind: type.kind,
+      apiVersion: apiVersionOf(type),
       metadata: {
         ...metadata,
         ...(type.namespaced ? { namespace } : {}),
         uid: randomUUID(),
         creationTimestamp: rfc3339(now()),
         ...(type.generation ? { generation: 1 } : {})
-      }
+      },
+      ...content
     }
     for (const field of ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"]) {
       delete object.metadata[field]

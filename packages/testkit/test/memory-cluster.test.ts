@@ -217,6 +217,16 @@ describe("the ImagePullSecret custom resource", () => {
     assert.strictEqual(relabelled.metadata.generation, 2)
   })
 
+  it("comes back with its keys sorted, as the apiserver stores unstructured objects", () => {
+    const cluster = makeMemoryCluster()
+    const created = cluster.call({ method: "POST", path: ipsPath, body: { ...ipsBody("x"), spec: { namespaces: "*", docker: { username: "u", server: "s.example.com", password: "p" } } } })
+    assert.deepStrictEqual(Object.keys(created.body), ["apiVersion", "kind", "metadata", "spec"])
+    assert.deepStrictEqual(Object.keys(created.body.spec.docker), ["password", "server", "username"])
+    // Built-in kinds keep their field order.
+    const namespace = cluster.call({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: "b" } } }).body
+    assert.deepStrictEqual(Object.keys(namespace), ["kind", "apiVersion", "metadata", "spec", "status"])
+  })
+
   it("delete with a finalizer marks it deleting (generation bumped); removing the last finalizer deletes it", () => {
     const cluster = makeMemoryCluster()
     cluster.call({ method: "POST", path: ipsPath, body: { ...ipsBody("x"), metadata: { name: "x", finalizers: ["example.com/a", "example.com/b"] } } })
