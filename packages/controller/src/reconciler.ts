@@ -596,8 +596,36 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const queue = yield* makeWorkQueue({ concurrency: options.concurrency ?? 16, process: reconcile })
 
   // --- informer events -> keys ----------------------------------------------------------------------------------------
-  const drain = <T extends KubeObject>(informer: Informer<T>, handle: (event: { type: "Upsert" | "Delete"; object: T; previous?: T | undefined }) => void) =>
-    informer.events.pipe(
+  type Handler<T> = (event: { type: "Upsert" | "Delete"; object: T; previous?: T | undefined }) => void
+
+  /**
+   * Overrides stand in for our writes until the informer shows them. After a relist the cache is the truth: a write
+   * it does not show is gone, deleted or out of the selection while the watch was not looking, and no event will
+   * ever say so. Drop the override and treat the object as deleted. (Should the write in fact be newer than the
+   * list, the create or patch planned next meets it, and reads it again.)
+   */
+  const retireOverrides = <T extends KubeObject>(informer: Informer<T>, handle: Handler<T>) => {
+    const prefix = `${informer.name}:`
+    for (const [key, override] of overrides) {
+      if (!key.startsWith(prefix)) continue
+      const cached = informer.get(key.slice(prefix.length))
+      if (cached !== undefined && revision(cached) < override.resourceVersion) continue
+      overrides.delete(key)
+      if (cached === undefined && override.object !== null) handle({ type: "Delete", object: override.object as T })
+    }
+  }
+
+  /** Per informer: retire overrides once it has relisted. */
+  const relistChecks: Array<() => void> = []
+
+  const drain = <T extends KubeObject>(informer: Informer<T>, handle: Handler<T>) => {
+    let relists = informer.health().relists
+    relistChecks.push(() => {
+      if (informer.health().relists === relists) return
+      relists = informer.health().relists
+      retireOverrides(informer, handle)
+    })
+    return informer.events.pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
           // An override is dropped lazily once the cache is as new, which an empty cache never is: a deletion seen
@@ -608,6 +636,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       ),
       Effect.forkScoped
     )
+  }
 
   yield* drain(imagePullSecrets, (event) => {
     const name = event.object.metadata.name
@@ -735,6 +764,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(options.statusIntervalMillis ?? 1000)
+        for (const check of relistChecks) check()
         const due = [...dirtyStatus]
         dirtyStatus.clear()
         for (const ips of due) yield* writeStatus(ips)
