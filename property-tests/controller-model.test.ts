@@ -684,6 +684,37 @@ describe("regressions found by the model", () => {
     ])
   })
 
+  test("a Secret deleted while the informer was not looking, and never seen by it, is created again", async () => {
+    // Our create's override stood in for the Secret until the informer saw it; the namespace went (and came back)
+    // while the Secret watch was silent, and the history was compacted, so the informer relisted and never saw
+    // the Secret nor its deletion: the override kept claiming it existed.
+    await runScenario(environmentOf([worldNamespace("ns-b")], { historyLimit: 20 }), [
+      step.breathe(1),
+      step.silenceWatches("secrets"),
+      step.createNamespace("ns-a"),
+      step.createIps("beta", "*", "*", "first"),
+      step.breathe(3),
+      step.deleteNamespace("ns-a"),
+      step.createNamespace("ns-a"),
+      step.createIps("alpha", "*", "*", "first"),
+      step.settleAndCheck()
+    ])
+  })
+
+  test("a Secret taken over by a user while the informer was not looking is reported, not counted as ours", async () => {
+    // Once the label was gone the Secret left the informer's selection unseen, and its relist brought no event at
+    // all: our create's override kept the target Ready.
+    await runScenario(environmentOf([worldNamespace("ns-b"), step.createIps("beta", "*", "*", "first")]), [
+      step.settleAndCheck(),
+      step.silenceWatches("secrets"),
+      step.createNamespace("ns-a"),
+      step.breathe(3),
+      step.userTakesOverSecret("ns-a", "beta"),
+      step.compact(),
+      step.settleAndCheck()
+    ])
+  })
+
   test("a status write for an ImagePullSecret that is gone is not retried at every interval", async () => {
     // A 404 on the status write marked the status dirty again: a write every interval until the informer noticed
     // the deletion (first seen with seed -1295500171).
