@@ -85,9 +85,9 @@ const command = (label: string, run: (model: Model, h: Harness) => Promise<void>
 })
 
 const credentials: Record<string, Docker> = {
-  first: { server: "one.example.com", username: "robot", password: "first" },
-  rotated: { server: "one.example.com", username: "robot", password: "rotated" },
-  third: { server: "two.example.com:5000", username: "other", password: "third" }
+  first: { server: "one.example.com", username: "robot", password: "pw-1-first" },
+  rotated: { server: "one.example.com", username: "robot", password: "pw-2-rotated" },
+  third: { server: "two.example.com:5000", username: "other", password: "pw-3-third" }
 }
 
 type FaultTarget = "serviceaccount patches" | "imagepullsecret patches" | "secret writes" | "any write" | "reads" | "status"
@@ -323,8 +323,10 @@ const password = fc.constantFrom<keyof typeof credentials>("first", "rotated", "
 const createServiceAccount = fc
   .tuple(namespace, serviceAccount, fc.subarray([...userEntryNames]))
   .map(([ns, sa, entries]) => step.createServiceAccount(ns, sa, entries))
+/** A namespace name the CRD lets through but the controller refuses (upper case, underscore). */
+const invalidNamespaces = "ns-a,Bad_NS"
 const createIps = fc
-  .tuple(ipsName, namespacesSelector, serviceAccountsSelector, password)
+  .tuple(ipsName, fc.oneof({ weight: 6, arbitrary: namespacesSelector }, { weight: 1, arbitrary: fc.constant(invalidNamespaces) }), serviceAccountsSelector, password)
   .map(([name, namespaces, serviceAccounts, secret]) => step.createIps(name, namespaces, serviceAccounts, secret))
 
 const injectFault = fc
@@ -389,6 +391,18 @@ const checkCluster = (model: Model, h: Harness) => {
     expect(object?.metadata.uid, `ImagePullSecret ${name}`).toBe(ips.uid)
     expect(object.metadata.finalizers).toContain(finalizer)
     const { spec } = ips
+    if (spec.namespaces === invalidNamespaces) {
+      // An invalid spec changes nothing (existing objects are left as they are) and says why, without credentials.
+      expect(object.status?.conditions?.[0], `Ready condition of ${name}`).toMatchObject({
+        type: "Ready",
+        status: "False",
+        reason: "InvalidSpec",
+        observedGeneration: object.metadata.generation
+      })
+      expect(object.status.conditions[0].message).toContain("spec.namespaces")
+      expect(JSON.stringify(object.status)).not.toContain(spec.docker.password)
+      continue
+    }
     const data = dockerConfigSecretData(spec.docker)
     const selectedNamespaces = [...existing].filter((ns) => selects(spec.namespaces, ns))
     let secretsDesired = 0
