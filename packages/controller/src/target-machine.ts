@@ -140,7 +140,14 @@ export const stepTarget = (
   event: TargetEvent
 ): readonly [TargetSnapshot, ReadonlyArray<TargetAction>] => {
   collected = []
-  const next = targetMachine.transition(snapshot, event, inertScope)
+  const stepped = targetMachine.transition(snapshot, event, inertScope)
+  // `since` is when the visible state last changed: a plan that leaves state and reason as they were (a conflict's
+  // periodic re-check, a re-plan of a ready target) must not move it.
+  const unchanged = stepped.value === snapshot.value && stepped.context.reason === snapshot.context.reason &&
+    stepped.context.message === snapshot.context.message
+  const next = unchanged && stepped.context.since !== snapshot.context.since
+    ? targetMachine.resolveState({ value: stepped.value, context: { ...stepped.context, since: snapshot.context.since } })
+    : stepped
   const actions = collected
   const todo: Array<TargetAction> = []
   for (const action of actions) {

@@ -155,6 +155,8 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
         Stream.runForEach((event) =>
           Effect.gen(function*() {
             lastEventAt = Date.now()
+            // The watch works again: the next failure starts the backoff from the bottom.
+            backoffAttempt = 0
             switch (event.type) {
               case "ADDED":
               case "MODIFIED":
