@@ -17,3 +17,17 @@ export {
   type ResolveBinariesOptions
 } from "./control-plane-binaries.ts"
 export { applyManifestFile, crdManifestPath, waitForCustomResourceDefinition } from "./apply-manifests.ts"
+export { eventually } from "./eventually.ts"
+export {
+  type Fault,
+  type FaultHandle,
+  makeMemoryCluster,
+  type MemoryCluster,
+  type MemoryClusterOptions,
+  type MemoryResponse,
+  type RequestInfo,
+  type Timing,
+  type WatchInfo
+} from "./memory-cluster.ts"
+export { applyJsonPatch, applyMergePatch } from "./memory-cluster-patch.ts"
+export * from "./tcr-double.ts"
