@@ -1,6 +1,7 @@
 // Support for the CLI's end-to-end tests: a private control plane and TCR API double, the CLI run for real as a
 // child process (install, status, uninstall, and the controller and hosts-updater it ships), a client to read the
 // cluster, and polling until it reaches a state.
+import { eventually as pollUntil } from "@tcr-assistant/testkit/eventually"
 import { AdmissionWebhook } from "@tcr-assistant/controller/main"
 import { webhookPath } from "@tcr-assistant/controller/webhook"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
@@ -54,20 +55,9 @@ export const connect = (kubeconfigPath: string): TestCluster => {
   }
 }
 
-/** Poll until `check` returns without throwing; rethrow its last error if it never does within `patienceMillis`. */
-export const eventually = async <A>(check: () => Promise<A> | A, patienceMillis = 90_000): Promise<A> => {
-  const deadline = Date.now() + patienceMillis
-  let delay = 50
-  while (true) {
-    try {
-      return await check()
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      delay = Math.min(delay * 2, 500)
-    }
-  }
-}
+/** The test kit's polling, with the patience these multi-process tests need. */
+export const eventually = <A>(check: () => Promise<A> | A, patienceMillis = 90_000): Promise<A> =>
+  pollUntil(check, patienceMillis)
 
 export interface CliWorld {
   readonly plane: ControlPlane
