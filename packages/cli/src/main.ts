@@ -1,17 +1,14 @@
 // The `tcr-assistant` command: the controller and hosts-updater programs the image runs, and the tools operators
 // use (render). Each subcommand decodes its flags here, at the edge, and hands typed options to its package.
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { runControllerManager } from "@tcr-assistant/controller/main"
-import { makeTcrTokenIssuer } from "@tcr-assistant/controller/registry-token"
+// hosts-updater runs on every node within the seeds' 100Mi, so this module loads only what it needs: the platform's
+// modules one by one (its index loads every Node service, about 25 MB of resident memory), and the other commands'
+// modules (controller, TCR API, install, about 11 MB) only when one of them runs.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
-import { tcrApiLayerFromEnv } from "@tcr-assistant/tcr"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { reportFailure, withUsageExitCode } from "./addon-failure.ts"
-import { installCommand } from "./install.ts"
-import { renderAllManifests } from "./render.ts"
-import { statusCommand } from "./status.ts"
-import { uninstallCommand } from "./uninstall.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -26,8 +23,10 @@ const commaList = (value: Option.Option<string>) =>
   Option.getOrElse(value, () => "").split(",").map((item) => item.trim()).filter((item) => item !== "")
 
 /** The TCR API is optional for the controller: without it, ImagePullSecrets with spec.tcr report TokenUnavailable. */
-const tokenIssuerFromEnvironment = makeTcrTokenIssuer.pipe(
-  Effect.provide(tcrApiLayerFromEnv),
+const tokenIssuerFromEnvironment = Effect.promise(() =>
+  Promise.all([import("@tcr-assistant/controller/registry-token"), import("@tcr-assistant/tcr")])
+).pipe(
+  Effect.flatMap(([{ makeTcrTokenIssuer }, { tcrApiLayerFromEnv }]) => makeTcrTokenIssuer.pipe(Effect.provide(tcrApiLayerFromEnv))),
   Effect.tapError((error) => Effect.logWarning("TCR API not configured; spec.tcr is unavailable").pipe(Effect.annotateLogs({ error: String(error) }))),
   Effect.option,
   Effect.map(Option.getOrUndefined)
@@ -64,6 +63,7 @@ const controller = Command.make(
       podNamespace: Config.String("POD_NAMESPACE").pipe(Config.option)
     })
     const tokenIssuer = yield* tokenIssuerFromEnvironment
+    const { runControllerManager } = yield* Effect.promise(() => import("@tcr-assistant/controller/main"))
     return yield* runControllerManager({
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       context: Option.getOrUndefined(flags.context),
@@ -95,7 +95,9 @@ const hostsUpdater = Command.make(
     nodeName: Flag.String("node-name").pipe(Flag.withDescription("This node's name (default: NODE_NAME)"), Flag.optional),
     namespace: Flag.String("namespace").pipe(Flag.withDescription("Namespace of updater-config"), Flag.optional),
     configMap: Flag.String("config-map").pipe(Flag.withDescription("Name of the ConfigMap (default: updater-config)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics"), Flag.optional)
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics"), Flag.optional),
+    // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
+    serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
   },
   (flags) =>
     runHostsUpdater({
@@ -104,19 +106,30 @@ const hostsUpdater = Command.make(
       namespace: Option.getOrUndefined(flags.namespace),
       configMapName: Option.getOrUndefined(flags.configMap),
       healthPort: Option.getOrUndefined(flags.healthPort),
-      kubeconfig: Option.getOrUndefined(flags.kubeconfig)
+      kubeconfig: Option.getOrUndefined(flags.kubeconfig),
+      serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir)
     }).pipe(Effect.catchTag("KubeUnavailable", reportFailure))
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 
 const render = Command.make(
   "render",
   {},
-  () => Console.log(renderAllManifests())
+  () => Effect.promise(() => import("./render.ts")).pipe(Effect.flatMap(({ renderAllManifests }) => Console.log(renderAllManifests())))
 ).pipe(Command.withDescription("Print every manifest of the add-on as one YAML stream"))
+
+/** The operator's commands are defined with their modules: loaded unless the agent runs. */
+const operatorCommands = async () => {
+  const [{ installCommand }, { statusCommand }, { uninstallCommand }] = await Promise.all([
+    import("./install.ts"),
+    import("./status.ts"),
+    import("./uninstall.ts")
+  ])
+  return [installCommand, statusCommand, uninstallCommand] as const
+}
 
 const root = Command.make("tcr-assistant").pipe(
   Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render, installCommand, statusCommand, uninstallCommand])
+  Command.withSubcommands([controller, hostsUpdater, render, ...(process.argv[2] === "hosts-updater" ? [] : await operatorCommands())])
 )
 
 root.pipe(

@@ -24,6 +24,8 @@ export interface HostsUpdaterOptions {
   readonly healthPort?: number | undefined
   /** Default: the standard loading rules, in a pod its service account. */
   readonly kubeconfig?: string | undefined
+  /** Where the pod's service account is mounted; default the standard path. Lets tests take the in-cluster path. */
+  readonly serviceAccountDir?: string | undefined
 }
 
 export interface ResolvedHostsUpdaterOptions {
@@ -70,6 +72,6 @@ export const runHostsUpdater = (options: HostsUpdaterOptions) =>
       Effect.annotateLogs({ node: resolved.nodeName, file: resolved.hostsFile })
     )
     return yield* Layer.launch(
-      HostsUpdaterLive(resolved).pipe(Layer.provide(KubeClient.layer({ kubeconfig: options.kubeconfig })))
+      HostsUpdaterLive(resolved).pipe(Layer.provide(KubeClient.layer({ kubeconfig: options.kubeconfig, serviceAccountDir: options.serviceAccountDir })))
     )
   })
