@@ -1,8 +1,11 @@
-// The image cannot be built here (no registry), so this checks what can be: the exact command its entrypoint runs
-// works for both subcommands from the image's working-directory layout, the dependency stage copies every
-// workspace's package.json and installs production dependencies only, and the image's user matches the manifests.
+// The image cannot be built here (no registry), so this checks what can be: the build stage compiles what the
+// runtime stage copies, the exact command its entrypoint runs works for both subcommands from the image's layout
+// (package manifests and compiled dist/ folders, no sources), the dependency stage copies every workspace's
+// package.json and installs production dependencies only, and the image's user matches the manifests.
+import { buildCompiledApp, compiledEntrypoint, runtimePackages } from "@tcr-assistant/testkit/compiled-app"
 import { spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, test } from "vitest"
 import { parseAllDocuments } from "yaml"
@@ -24,22 +27,55 @@ const stages = (() => {
 const finalStage = stages.at(-1)!
 const instruction = (name: string) => finalStage.instructions.filter((line) => line.toUpperCase().startsWith(`${name} `))
 
-test("the entrypoint runs the CLI: `controller` and `hosts-updater` work as its arguments", () => {
+const packageJson = (path: string) => JSON.parse(readFileSync(join(repository, path, "package.json"), "utf8"))
+
+test("the build stage compiles every runtime package, and the runtime stage copies their dist/ and no sources", () => {
+  const build = stages.find((stage) => / AS build$/i.test(stage.from))!
+  expect(build.instructions).toContain("RUN npm run build")
+  expect(packageJson(".").scripts.build).toBe("npm run build --workspaces --if-present")
+  const packages = runtimePackages()
+  expect(packages).toEqual(["packages/api", "packages/kube", "packages/tcr", "packages/controller", "packages/hosts-updater", "packages/cli"])
+  for (const workspace of packages) {
+    // What buildCompiledApp runs too, with the output directed elsewhere.
+    expect(packageJson(workspace).scripts.build, workspace).toBe("rm -rf dist && tsc -p tsconfig.build.json")
+    // Only the image asks for the compiled condition; everything else (tsc, vitest, npm scripts) gets the sources.
+    expect(packageJson(workspace).exports, workspace).toEqual({
+      ".": { compiled: "./dist/index.js", default: "./src/index.ts" },
+      "./*": { compiled: "./dist/*.js", default: "./src/*.ts" }
+    })
+  }
+  const copies = finalStage.instructions.filter((line) => line.startsWith("COPY "))
+  expect(copies).toEqual([
+    "COPY --from=dependencies /app /app",
+    ...packages.map((workspace) => `COPY --from=build /app/${workspace}/dist ${workspace}/dist`)
+  ])
+  // The dependencies stage, which the runtime stage copies whole, holds no sources.
+  for (const line of stages[0]!.instructions.filter((line) => line.startsWith("COPY "))) expect(line).toMatch(/^COPY (\S*package(-lock)?\.json )+\S+$/)
+})
+
+test("the entrypoint runs the compiled CLI: `controller` and `hosts-updater` work as its arguments", async () => {
   const [entrypoint] = instruction("ENTRYPOINT")
   const command = JSON.parse(entrypoint!.slice("ENTRYPOINT".length)) as Array<string>
-  expect(command).toEqual(["node", "packages/cli/src/main.ts"])
-  for (const subcommand of ["controller", "hosts-updater"]) {
-    // The same relative path from the same working directory (/app holds the repository's layout).
-    const result = spawnSync(process.execPath, [...command.slice(1), subcommand, "--help"], { cwd: repository, encoding: "utf8" })
-    expect(result.status, result.stderr).toBe(0)
-    expect(result.stdout).toContain(`tcr-assistant ${subcommand}`)
+  expect(command).toEqual([...compiledEntrypoint])
+  const app = mkdtempSync(join(tmpdir(), "tcr-image-app-"))
+  try {
+    await buildCompiledApp(app)
+    expect(existsSync(join(app, "packages", "cli", "src"))).toBe(false)
+    for (const subcommand of ["controller", "hosts-updater"]) {
+      // The same relative path from the same working directory: /app in the image, its copy here.
+      const result = spawnSync(process.execPath, [...command.slice(1), subcommand, "--help"], { cwd: app, encoding: "utf8" })
+      expect(result.status, result.stderr).toBe(0)
+      expect(result.stdout).toContain(`tcr-assistant ${subcommand}`)
+    }
+  } finally {
+    rmSync(app, { recursive: true, force: true })
   }
   expect(instruction("WORKDIR")).toEqual(["WORKDIR /app"])
 })
 
 test("multi-stage, production dependencies only, every workspace's package.json present for npm ci", () => {
   expect(stages.length).toBeGreaterThanOrEqual(2)
-  for (const stage of stages) expect(stage.from).toMatch(/^FROM node:24[-.\w]*( AS \w+)?$/i)
+  for (const stage of [stages[0]!, finalStage]) expect(stage.from).toMatch(/^FROM node:24[-.\w]*( AS \w+)?$/i)
   const dependencies = stages[0]!
   const install = dependencies.instructions.find((line) => line.startsWith("RUN npm ci"))
   expect(install).toContain("--omit=dev")
@@ -64,4 +100,7 @@ test(".dockerignore keeps dependencies, tests and the repository's history out o
   // The dependency stage copies these, so they must stay in the context.
   expect(ignored).not.toContain("package-lock.json")
   expect(ignored.some((pattern) => pattern === "packages" || pattern === "packages/*/package.json")).toBe(false)
+  // The build stage compiles from these, into dist/ folders of its own.
+  for (const pattern of ["tsconfig.base.json", "tsconfig.build.json", "*.json"]) expect(ignored).not.toContain(pattern)
+  expect(ignored).toContain("**/dist")
 })
