@@ -1,16 +1,28 @@
 // Prints the agent's footprint against a local control plane: resident memory, idle CPU, and how long a ConfigMap
-// edit takes to reach the file. Usage: node packages/hosts-updater/bench/footprint.ts [node flags for the agent...]
-import { KubeClient } from "@tcr-assistant/kube"
+// edit takes to reach the file. The agent runs as a pod of the DaemonSet runs it: `tcr-assistant hosts-updater`
+// through the image's compiled entrypoint, with the DaemonSet's NODE_OPTIONS, authenticated by a mounted service
+// account (the in-cluster path, which never loads @kubernetes/client-node).
+// Usage: node packages/hosts-updater/bench/footprint.ts [--sources] [--node-options "..."] [-- node flags...]
+//   --sources         run packages/cli/src/main.ts on Node's type stripping instead of the compiled JavaScript
+//   --node-options    the agent's NODE_OPTIONS (default: the DaemonSet's)
+//   after `--`        flags for the agent's command line, e.g. V8 flags that NODE_OPTIONS refuses (--lite-mode)
+import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
+import { buildCompiledApp, compiledEntrypoint, repositoryRoot } from "@tcr-assistant/testkit/compiled-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { spawnTied } from "@tcr-assistant/testkit/process-lifeline"
-import { ManagedRuntime } from "effect"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
 import { readManagedBlock } from "../src/hosts-block.ts"
+import { connect, createNamespace, createNode, freePort, mountServiceAccount, putHosts } from "../test/support.ts"
 
-const nodeFlags = process.argv.slice(2)
+const { values, positionals } = parseArgs({
+  options: { sources: { type: "boolean", default: false }, "node-options": { type: "string", default: hostsUpdaterNodeOptions } },
+  allowPositionals: true
+})
+const nodeFlags = positionals
+const nodeOptions = values["node-options"]
 const namespace = "tcr-assistant-system"
 const nodeName = "bench-node"
 const entries = 50
@@ -18,9 +30,7 @@ const edits = 20
 
 const plane = await startControlPlane()
 const dir = mkdtempSync(join(tmpdir(), "hosts-bench-"))
-const runtime = ManagedRuntime.make(KubeClient.layer({ kubeconfig: plane.kubeconfigPath }))
-const request = (req: Parameters<KubeClient["Service"]["request"]>[0]) =>
-  runtime.runPromise(KubeClient.use((client) => client.request<any>(req)))
+const cluster = connect(plane.kubeconfigPath)
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
@@ -33,20 +43,25 @@ const hostsText = (version: number) =>
   Array.from({ length: entries }, (_, i) => `10.${version % 250}.${i >> 8}.${i & 255} host${i}.reg.example.com`).join("\n")
 
 try {
-  await request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: namespace } } })
-  await request({ method: "POST", path: "/api/v1/nodes", body: { metadata: { name: nodeName } } })
+  await createNamespace(cluster, namespace)
+  await createNode(cluster, nodeName)
   const hostsFile = join(dir, "hosts")
   writeFileSync(hostsFile, "127.0.0.1 localhost\n")
-  await request({
-    method: "POST",
-    path: `/api/v1/namespaces/${namespace}/configmaps`,
-    body: { metadata: { name: "updater-config" }, data: { hosts: hostsText(0) } }
-  })
-  const agentScript = fileURLToPath(new URL("../test/fixtures/run-agent.ts", import.meta.url))
-  const options = { hostsFile, kubeconfig: plane.kubeconfigPath, healthHost: "127.0.0.1", healthPort: 0 }
-  const agent = spawnTied(process.execPath, [...nodeFlags, agentScript, JSON.stringify(options)], {
+  await putHosts(cluster, namespace, hostsText(0))
+  const serviceAccountDir = join(dir, "serviceaccount")
+  mkdirSync(serviceAccountDir)
+  const pod = await mountServiceAccount(cluster, plane.kubeconfigPath, namespace, "hosts-updater", serviceAccountDir)
+
+  const appDir = join(dir, "app")
+  mkdirSync(appDir)
+  if (!values.sources) await buildCompiledApp(appDir)
+  const [, ...entrypoint] = compiledEntrypoint
+  const program = values.sources ? [join(repositoryRoot, "packages", "cli", "src", "main.ts")] : entrypoint
+  const args = ["hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${await freePort()}`, `--service-account-dir=${serviceAccountDir}`]
+  const agent = spawnTied(process.execPath, [...nodeFlags, ...program, ...args], {
+    cwd: values.sources ? repositoryRoot : appDir,
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, NODE_NAME: nodeName }
+    env: { ...pod.env, NODE_NAME: nodeName, NODE_OPTIONS: nodeOptions }
   })
   const pid = agent.child.pid!
   const startedAt = Date.now()
@@ -62,13 +77,8 @@ try {
 
   const latencies: Array<number> = []
   for (let version = 1; version <= edits; version++) {
-    const current = await request({ method: "GET", path: `/api/v1/namespaces/${namespace}/configmaps/updater-config` })
     const sent = Date.now()
-    await request({
-      method: "PUT",
-      path: `/api/v1/namespaces/${namespace}/configmaps/updater-config`,
-      body: { ...current, data: { hosts: hostsText(version) } }
-    })
+    await putHosts(cluster, namespace, hostsText(version))
     const expected = `10.${version % 250}.0.0 host0.reg.example.com`
     while (!readFileSync(hostsFile, "latin1").includes(expected)) await sleep(2)
     latencies.push(Date.now() - sent)
@@ -76,6 +86,8 @@ try {
   const rssAfter = rssMiB(pid)
   latencies.sort((a, b) => a - b)
   const median = latencies[Math.floor(latencies.length / 2)]!
+  console.log(`agent program:              ${values.sources ? "TypeScript sources (type stripping)" : "compiled JavaScript"}, in-cluster auth`)
+  console.log(`agent NODE_OPTIONS:         ${nodeOptions || "(none)"}`)
   console.log(`agent node flags:           ${nodeFlags.join(" ") || "(none)"}`)
   console.log(`start to first apply:       ${startup} ms`)
   console.log(`resident memory, started:   ${rssStart.toFixed(0)} MiB`)
@@ -84,8 +96,9 @@ try {
   console.log(`resident memory, after:     ${rssAfter.toFixed(0)} MiB`)
   agent.child.kill("SIGTERM")
   await agent.exited
+  await pod.remove()
 } finally {
-  await runtime.dispose()
+  await cluster.dispose()
   await plane.stop()
   rmSync(dir, { recursive: true, force: true })
 }

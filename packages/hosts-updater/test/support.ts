@@ -6,6 +6,7 @@ import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeli
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { createServer, connect as connectTcp, type Server, type Socket } from "node:net"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { HostsUpdaterLive, type HostsUpdaterOptions, type ResolvedHostsUpdaterOptions } from "../src/main.ts"
 
@@ -98,6 +99,60 @@ export const runAgent = (options: ResolvedHostsUpdaterOptions, kubeconfig: strin
     Layer.launch(HostsUpdaterLive(options).pipe(Layer.provide(KubeClient.layer({ kubeconfig }))))
   )
   return { stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
+}
+
+export interface MountedServiceAccount {
+  /** Holds `token` and `ca.crt`, as a pod's service-account volume does: pass it as `--service-account-dir`. */
+  readonly dir: string
+  /** A pod's environment: the apiserver's address, and no kubeconfig anywhere (HOME is `dir`). */
+  readonly env: NodeJS.ProcessEnv
+  /** Removes the ServiceAccount and its binding. */
+  readonly remove: () => Promise<void>
+}
+
+/**
+ * What a pod of the DaemonSet gets, for a process on this machine: a ServiceAccount `name` in `namespace`, bound to
+ * cluster-admin (these tests are about the program, not its RBAC), its token and the cluster's CA written into
+ * `dir`, and the environment that makes the client take the in-cluster path.
+ */
+export const mountServiceAccount = async (
+  cluster: TestCluster,
+  kubeconfigPath: string,
+  namespace: string,
+  name: string,
+  dir: string
+): Promise<MountedServiceAccount> => {
+  await cluster.request({ method: "POST", path: `/api/v1/namespaces/${namespace}/serviceaccounts`, body: { metadata: { name } } })
+  const binding = `${namespace}-${name}`
+  await cluster.request({
+    method: "POST",
+    path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    body: {
+      metadata: { name: binding },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+      subjects: [{ kind: "ServiceAccount", name, namespace }]
+    }
+  })
+  const token = await cluster.request<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } }
+  })
+  const ca = /certificate-authority-data:\s*(\S+)/.exec(readFileSync(kubeconfigPath, "utf8"))
+  if (ca === null) throw new Error(`no certificate-authority-data in ${kubeconfigPath}`)
+  writeFileSync(join(dir, "token"), token.status.token)
+  writeFileSync(join(dir, "ca.crt"), Buffer.from(ca[1]!, "base64"))
+  const server = apiserverUrl(kubeconfigPath)
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port }
+  delete env.KUBECONFIG
+  return {
+    dir,
+    env,
+    remove: async () => {
+      await cluster.request({ method: "DELETE", path: `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${binding}` }).catch(() => undefined)
+      await cluster.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}` }).catch(() => undefined)
+    }
+  }
 }
 
 /** The agent as a child process started the way the CLI starts it. */
