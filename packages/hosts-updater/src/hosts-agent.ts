@@ -151,6 +151,8 @@ export const makeHostsAgent = Effect.fn("HostsAgent.make")(function*(options: Ho
     // Until the first list, an absent ConfigMap means "not known yet", not "deleted": leave the file alone.
     yield* informer.awaitSynced
     yield* Effect.logInfo("following the ConfigMap")
+    // Apply once as soon as the cache is known, also when the ConfigMap does not exist (no event would say so).
+    yield* Queue.offer(wake, undefined)
     while (true) {
       yield* Queue.take(wake)
       yield* applyCurrent()

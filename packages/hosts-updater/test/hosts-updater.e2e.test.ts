@@ -96,6 +96,20 @@ const get = async (port: number, path: string) => {
 const original = "127.0.0.1 localhost\r\n# the user's own entries\r\n\r\n192.168.1.5 nas.lan"
 
 describe("hosts-updater", () => {
+  test("started with no ConfigMap, a block left from an earlier install goes at once, not at the next resync", async () => {
+    const env = await environment()
+    const left = mergeManagedBlock(original, { entries: [{ address: "10.0.0.9", names: ["old.tencentcloudcr.com"] }] }).content
+    writeFileSync(env.hostsFile, left)
+    // A resync far beyond the test's patience: only the apply after the first list can remove the block.
+    const agent = runAgent(await options(env, "1 hour"), kubeconfig)
+    try {
+      await eventually(() => assert.strictEqual(readText(env.hostsFile), original), 30_000)
+    } finally {
+      await agent.stop()
+      await env.cleanup()
+    }
+  })
+
   test("the file follows the ConfigMap: create, edit, invalid, hand edits, empty, delete", async () => {
     const env = await environment()
     writeFileSync(env.hostsFile, original)
