@@ -89,12 +89,14 @@ describe("LeaderElector", () => {
       assert.match(String(Exit.isFailure(exitA) ? exitA.cause : ""), /LeadershipLost/)
       assert.isFalse(a.isLeader())
       assert.deepStrictEqual(started, ["a"])
-      // ...and b, which saw the record change last at the last renewal, waits a full lease duration from then.
-      yield* TestClock.adjust("8 seconds")
+      // ...and b waits a full lease duration from when it saw the record change last. It looks once per jittered
+      // retry period (at most 2.4 s), so it sees the last renewal up to one period late and takes over at its first
+      // look after the lease duration has run out: between 15 s and 15 s + 2 periods after the last renewal.
+      yield* TestClock.adjust("10 seconds")
       assert.deepStrictEqual(started, ["a", "b"])
       const acquiredAt = Date.parse(fake.objects.get(leasePath).spec.acquireTime)
       assert.isAtLeast(acquiredAt - lastRenew, 15_000)
-      assert.isAtMost(acquiredAt - lastRenew, 15_000 + 2_400 + 1)
+      assert.isAtMost(acquiredAt - lastRenew, 15_000 + 2 * 2_400 + 1)
       assert.isAtLeast(cutAt, lastRenew)
       assert.strictEqual(fake.objects.get(leasePath).spec.leaseTransitions, 1)
     }))
