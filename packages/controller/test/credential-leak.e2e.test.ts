@@ -2,8 +2,7 @@
 // whose quota forbids the Secret, a foreign Secret in the way, a webhook denial of an edit): the password reaches
 // the distributed Secret, and nowhere else — not the logs (at debug level), the Events, the status, kubectl's error
 // messages, the probes or the metrics.
-import { spawn } from "node:child_process"
-import { createServer } from "node:net"
+import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { afterAll, beforeAll, expect, inject, test } from "vitest"
 import { type ManagerProcess, startManagerProcess } from "./manager-process.ts"
 import { connect, createNamespace, decodeDockerConfig, eventually, ipsPath, type TestCluster, uniqueName } from "./support.ts"
@@ -27,26 +26,7 @@ const forbidden = [
 let cluster: TestCluster
 let manager: ManagerProcess | undefined
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn("kubectl", ["--kubeconfig", inject("kubeconfigPath"), ...args], { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-    child.stdin.end(input ?? "")
-  })
+const kubectl = (args: ReadonlyArray<string>, input?: string) => runKubectl(inject("kubeconfigPath"), args, input)
 
 beforeAll(async () => {
   cluster = connect(inject("kubeconfigPath"))

@@ -1,10 +1,9 @@
 // The validating webhook for real: kube-apiserver calls it at a 127.0.0.1 URL, trusting the CA bundle that the
 // webhook's own TLS code wrote into the ValidatingWebhookConfiguration; kubectl shows its message; certificates are
 // renewed and hot-reloaded while the apiserver keeps calling; replicas racing for the Secret agree on one.
+import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { KubeClient } from "@tcr-assistant/kube"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { connect as tlsConnect } from "node:tls"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import { AdmissionWebhook } from "../src/main.ts"
@@ -22,27 +21,7 @@ let cluster: TestCluster
 let runtime: ManagedRuntime.ManagedRuntime<AdmissionWebhook, unknown>
 let port = 0
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-// Asynchronous on purpose: the webhook server runs in this process, and a synchronous spawn would block it.
-const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn("kubectl", ["--kubeconfig", inject("kubeconfigPath"), ...args], { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-    child.stdin.end(input ?? "")
-  })
+const kubectl = (args: ReadonlyArray<string>, input?: string) => runKubectl(inject("kubeconfigPath"), args, input)
 
 const manifest = (name: string, spec: Record<string, unknown>, labelled = true) =>
   JSON.stringify({
