@@ -6,8 +6,10 @@ import { webhookConfigurationName } from "@tcr-assistant/controller/webhook-tls"
 import { KubeClient } from "@tcr-assistant/kube"
 import { Effect, Fiber } from "effect"
 import { copyFileSync, mkdirSync } from "node:fs"
-import { createServer } from "node:net"
 import { join } from "node:path"
+import type { Manifest } from "./addon-cluster.ts"
+import { withWebhookUrl } from "./addon-manifests.ts"
+import { validatingWebhookConfiguration } from "./manifests.ts"
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 const samplePath = join(repositoryRoot, "manifests", "samples", "imagepullsecret-sample.yaml")
@@ -18,16 +20,6 @@ const reachableCluster = Effect.gen(function*() {
   yield* client.request({ method: "GET", path: "/version", what: "reach the cluster" }).pipe(Effect.timeout("3 seconds"))
   return client.server
 }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({})), Effect.option)
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 const runControllerUntilInterrupted = (options: ControllerManagerOptions) =>
   runControllerManager({ log: { json: false }, ...options })
@@ -43,7 +35,7 @@ const main = async () => {
   }
 
   console.log("No reachable cluster in your kubeconfig: starting a local control plane (the first run builds it from source, which takes minutes) ...")
-  const { startControlPlane, applyManifestFile, crdManifestPath } = await import("@tcr-assistant/testkit")
+  const { startControlPlane, applyManifestFile, crdManifestPath, freePort } = await import("@tcr-assistant/testkit")
   const plane = await startControlPlane()
   let stopping = false
   let manager: Fiber.Fiber<unknown, unknown> | undefined
@@ -82,20 +74,7 @@ const main = async () => {
   // webhook, which the apiserver calls by URL on 127.0.0.1 (there are no pods or Services here).
   const [webhookPort, healthPort] = [await freePort(), await freePort()]
   await kubectl("create", "namespace", "tcr-assistant-system")
-  await kubectlApply({
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingWebhookConfiguration",
-    metadata: { name: webhookConfigurationName },
-    webhooks: [{
-      name: "vimagepullsecret.tcr.tencentcloudcr.com",
-      clientConfig: { url: `https://127.0.0.1:${webhookPort}/validate` },
-      rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
-      failurePolicy: "Fail",
-      sideEffects: "None",
-      admissionReviewVersions: ["v1"],
-      timeoutSeconds: 5
-    }]
-  })
+  await kubectlApply(withWebhookUrl([validatingWebhookConfiguration as Manifest], `https://127.0.0.1:${webhookPort}/validate`)[0])
   const fiber = (manager = Effect.runFork(runControllerUntilInterrupted({
     kubeconfig: plane.kubeconfigPath,
     webhook: { host: "127.0.0.1", port: webhookPort, extraHosts: ["127.0.0.1"] },

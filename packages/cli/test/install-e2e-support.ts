@@ -1,6 +1,7 @@
 // Support for the CLI's end-to-end tests: a private control plane and TCR API double, the CLI run for real as a
 // child process (install, status, uninstall, and the controller and hosts-updater it ships), a client to read the
 // cluster, and polling until it reaches a state.
+import { freePort } from "@tcr-assistant/testkit/processes"
 import { eventually as pollUntil } from "@tcr-assistant/testkit/eventually"
 import { AdmissionWebhook } from "@tcr-assistant/controller/main"
 import { webhookPath } from "@tcr-assistant/controller/webhook"
@@ -10,7 +11,6 @@ import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeli
 import { type DoubleInstance, startTcrDouble, type TcrDouble } from "@tcr-assistant/testkit/tcr-double"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -183,16 +183,6 @@ export const expectNoCredentials = (result: CliResult, secrets: ReadonlyArray<st
     }
   }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 export interface RunningWebhook {
   /** For `install --webhook-url`. */

@@ -5,7 +5,7 @@
 import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { afterAll, beforeAll, expect, inject, test } from "vitest"
 import { type ManagerProcess, startManagerProcess } from "./manager-process.ts"
-import { connect, createNamespace, decodeDockerConfig, eventually, ipsPath, type TestCluster, uniqueName } from "./support.ts"
+import { connect, createNamespace, decodeDockerConfig, eventually, ipsPath, registerWebhookByUrl, type TestCluster, uniqueName } from "./support.ts"
 
 const namespace = "tcr-assistant-system"
 const password = "Leak-Sentinel-7f3a9c-pa55"
@@ -46,23 +46,7 @@ afterAll(async () => {
 
 test("the password appears in the distributed Secret and in no log, event, status or error message", async () => {
   const port = await freePort()
-  await cluster.request({
-    method: "POST",
-    path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-    body: {
-      metadata: { name: vwcName },
-      webhooks: [{
-        name: "vimagepullsecret.tcr.tencentcloudcr.com",
-        clientConfig: { url: `https://127.0.0.1:${port}/validate` },
-        rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
-        objectSelector: { matchLabels: { [selectorLabel]: runId } },
-        failurePolicy: "Fail",
-        sideEffects: "None",
-        admissionReviewVersions: ["v1"],
-        timeoutSeconds: 5
-      }]
-    }
-  })
+  await registerWebhookByUrl(cluster, { name: vwcName, port, label: selectorLabel, value: runId })
   manager = startManagerProcess("leak", {
     kubeconfig: inject("kubeconfigPath"),
     identity: "leak",

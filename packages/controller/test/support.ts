@@ -86,3 +86,30 @@ export const imagePullSecret = (name: string, spec: { namespaces?: string; servi
 
 export const decodeDockerConfig = (secret: { data?: Record<string, string> }) =>
   JSON.parse(Buffer.from(secret.data?.[".dockerconfigjson"] ?? "", "base64").toString("utf8"))
+
+/**
+ * A ValidatingWebhookConfiguration that sends ImagePullSecrets labelled `label=value` to a webhook served on
+ * 127.0.0.1 (the local plane has no Services or pods); only those objects depend on it, so other test files never do.
+ * The webhook's own TLS code writes the CA bundle.
+ */
+export const registerWebhookByUrl = (
+  cluster: TestCluster,
+  options: { readonly name: string; readonly port: number; readonly label: string; readonly value: string }
+) =>
+  cluster.request({
+    method: "POST",
+    path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+    body: {
+      metadata: { name: options.name },
+      webhooks: [{
+        name: "vimagepullsecret.tcr.tencentcloudcr.com",
+        clientConfig: { url: `https://127.0.0.1:${options.port}/validate` },
+        rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
+        objectSelector: { matchLabels: { [options.label]: options.value } },
+        failurePolicy: "Fail",
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        timeoutSeconds: 5
+      }]
+    }
+  })

@@ -8,7 +8,7 @@ import { connect as tlsConnect } from "node:tls"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import { AdmissionWebhook } from "../src/main.ts"
 import { makeWebhookTls } from "../src/webhook-tls.ts"
-import { connect, eventually, ipsPath, type TestCluster, uniqueName } from "./support.ts"
+import { connect, eventually, ipsPath, registerWebhookByUrl, type TestCluster, uniqueName } from "./support.ts"
 
 const namespace = "tcr-assistant-system"
 const runId = uniqueName("wh")
@@ -52,23 +52,7 @@ beforeAll(async () => {
   })
   port = await freePort()
   // Only objects carrying this run's label are sent to the webhook, so other test files never depend on it.
-  await cluster.request({
-    method: "POST",
-    path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-    body: {
-      metadata: { name: vwcName },
-      webhooks: [{
-        name: "vimagepullsecret.tcr.tencentcloudcr.com",
-        clientConfig: { url: `https://127.0.0.1:${port}/validate` },
-        rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
-        objectSelector: { matchLabels: { [selectorLabel]: runId } },
-        failurePolicy: "Fail",
-        sideEffects: "None",
-        admissionReviewVersions: ["v1"],
-        timeoutSeconds: 5
-      }]
-    }
-  })
+  await registerWebhookByUrl(cluster, { name: vwcName, port, label: selectorLabel, value: runId })
   runtime = ManagedRuntime.make(
     AdmissionWebhook.layer({
       namespace,

@@ -1,5 +1,6 @@
 // Test support for the hosts-updater end-to-end tests: a client on the local control plane, the agent run in
 // process or as a child process, a cuttable TCP path to the apiserver, and polling for a state.
+import { freePort } from "@tcr-assistant/testkit/processes"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
@@ -33,18 +34,10 @@ export const connect = (kubeconfigPath: string): TestCluster => {
 
 export { eventually }
 
+export { freePort }
+
 let counter = 0
 export const uniqueName = (prefix: string) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
 
 export const createNamespace = (cluster: TestCluster, name: string) =>
   cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name } } })

@@ -31,3 +31,4 @@ export {
 } from "./memory-cluster.ts"
 export { applyJsonPatch, applyMergePatch } from "./memory-cluster-patch.ts"
 export * from "./tcr-double.ts"
+export { freePort, kubectl, type KubectlResult } from "./processes.ts"
