@@ -231,6 +231,16 @@ const npmTrustVolumes = async (cacheDir: string): Promise<ReadonlyArray<string>>
   return ["--volume", `${cafile}:/root/.tcr-assistant-kit-ca.crt:ro`, "--volume", `${npmrc}:/root/.npmrc:ro`]
 }
 
+/** vfs keeps a full copy per image: only the newest build of the Dockerfile stays in the cache. */
+const pruneOtherBuilds = async (storage: BuildahStorage, cacheDir: string, keep: string): Promise<void> => {
+  const names = (await buildah(storage, ["images", "--format", "{{.Name}}:{{.Tag}}"])).split("\n").map((line) => line.trim())
+  const stale = names.filter((name) => name.startsWith("localhost/tcr-assistant-inputs:") && name !== `localhost/tcr-assistant-inputs:${keep}`)
+  for (const name of stale) await buildah(storage, ["rmi", name]).catch(() => undefined)
+  for (const entry of readdirSync(join(cacheDir, "addon"))) {
+    if (entry !== keep) rmSync(join(cacheDir, "addon", entry), { recursive: true, force: true })
+  }
+}
+
 /**
  * Builds (or reuses) the add-on's image from the repository's Dockerfile and writes its OCI archive under
  * `~/.cache/tcr-assistant/image/addon/<inputs>/`. Cold: the base (Debian packages, npm) and `npm ci` inside the
@@ -278,6 +288,7 @@ export const buildAddonImage = async (options: { cacheDir?: string } = {}): Prom
     writeFileSync(indexPath, JSON.stringify(index))
     await run("tar", ["-cf", `${ociArchive}.partial`, "-C", ociLayout, "."])
     renameSync(`${ociArchive}.partial`, ociArchive)
+    await pruneOtherBuilds(storage, cacheDir, inputsKey)
   } else {
     await buildah(storage, ["tag", keyTag, addonImageName])
   }
