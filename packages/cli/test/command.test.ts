@@ -48,9 +48,8 @@ test("the CLI's exit code comes through: a usage error exits 2", () => {
   expect(result.stderr + result.stdout).toContain("--no-such-flag")
 })
 
-test("SIGTERM to the command reaches the program it runs, and both end", async () => {
-  // An agent that keeps retrying an apiserver that is not there: it runs until it is told to stop.
-  const dir = mkdtempSync(join(tmpdir(), "tcr-command-"))
+/** An agent that keeps retrying an apiserver that is not there: it runs until it is told to stop. */
+const startAgent = (dir: string, extraArgs: ReadonlyArray<string> = []) => {
   const kubeconfig = join(dir, "kubeconfig")
   writeFileSync(kubeconfig, [
     "apiVersion: v1", "kind: Config", "current-context: c",
@@ -59,28 +58,68 @@ test("SIGTERM to the command reaches the program it runs, and both end", async (
     "contexts: [{name: c, context: {cluster: c, user: u}}]"
   ].join("\n"))
   const child = spawn(linked("tcr-assistant"), [
-    "hosts-updater", "--kubeconfig", kubeconfig, "--hosts-file", join(dir, "hosts"), "--node-name", "n1", "--health-port", "0"
+    "hosts-updater", "--kubeconfig", kubeconfig, "--hosts-file", join(dir, "hosts"), "--node-name", "n1", "--health-port", "0",
+    ...extraArgs
   ], { env: { ...process.env, PATH: userPath }, stdio: ["ignore", "pipe", "pipe"] })
-  let output = ""
+  const output = { stdout: "", stderr: "" }
+  // Resolves once the agent itself runs and has logged its first failed list.
   const logged = new Promise<void>((resolve) => {
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.on("data", (chunk) => {
-        output += String(chunk)
-        if (output.includes("configmaps")) resolve()
+    for (const name of ["stdout", "stderr"] as const) {
+      child[name].on("data", (chunk) => {
+        output[name] += String(chunk)
+        if (output.stdout.includes("watch restarting") && output.stdout.endsWith("\n")) resolve()
       })
     }
   })
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])))
+  return { child, output, logged, exited }
+}
+
+const withDir = async (body: (dir: string) => Promise<void>) => {
+  const dir = mkdtempSync(join(tmpdir(), "tcr-command-"))
   try {
-    // Wait until the agent itself is running (it logs its first failed list), so the signal finds it.
-    await logged
-    const program = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim()
-    expect(program, "the launcher runs the CLI as its child").not.toBe("")
-    child.kill("SIGTERM")
-    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])))
-    expect(code !== null || signal === "SIGTERM", output).toBe(true)
-    expect(spawnSync("kill", ["-0", program]).status, "the CLI's process is gone").not.toBe(0)
+    await body(dir)
   } finally {
-    child.kill("SIGKILL")
     rmSync(dir, { recursive: true, force: true })
   }
-})
+}
+
+test("SIGTERM to the command reaches the program it runs, and both end", () =>
+  withDir(async (dir) => {
+    const agent = startAgent(dir)
+    try {
+      await agent.logged
+      const program = spawnSync("pgrep", ["-P", String(agent.child.pid)], { encoding: "utf8" }).stdout.trim()
+      expect(program, "the launcher runs the CLI as its child").not.toBe("")
+      agent.child.kill("SIGTERM")
+      const [code, signal] = await agent.exited
+      expect(code !== null || signal === "SIGTERM", agent.output.stderr).toBe(true)
+      expect(spawnSync("kill", ["-0", program]).status, "the CLI's process is gone").not.toBe(0)
+    } finally {
+      agent.child.kill("SIGKILL")
+    }
+  }))
+
+test("hosts-updater logs one JSON object per line by default, and text with --log-format text", () =>
+  withDir(async (dir) => {
+    for (const format of ["json", "text"] as const) {
+      const agent = startAgent(dir, format === "json" ? [] : ["--log-format", "text"])
+      try {
+        await agent.logged
+      } finally {
+        agent.child.kill("SIGTERM")
+        await agent.exited
+      }
+      const lines = agent.output.stdout.split("\n").filter((line) => line !== "")
+      if (format === "json") {
+        for (const line of lines) {
+          const record = JSON.parse(line) as Record<string, unknown>
+          expect(Object.keys(record).slice(0, 3), line).toEqual(["time", "level", "msg"])
+        }
+        expect(lines.map((line) => JSON.parse(line).msg)).toContain("starting hosts-updater")
+      } else {
+        expect(lines.some((line) => line.startsWith("{")), agent.output.stdout).toBe(false)
+        expect(agent.output.stdout).toContain("starting hosts-updater")
+      }
+    }
+  }))
