@@ -1,5 +1,5 @@
-// The image cannot be built here (no registry), so this checks what can be: the build stage compiles what the
-// runtime stage copies, the exact command its entrypoint runs works for both subcommands from the image's layout
+// The Dockerfile's structure, checked fast and without building it (the test kit's addon-image e2e test builds and
+// runs the real image): the build stage compiles what the runtime stage copies, the exact command its entrypoint runs works for both subcommands from the image's layout
 // (package manifests and compiled dist/ folders, no sources), the dependency stage copies every workspace's
 // package.json and installs production dependencies only, and the image's user matches the manifests.
 import { buildCompiledApp, compiledEntrypoint, runtimePackages } from "@tcr-assistant/testkit/compiled-app"
