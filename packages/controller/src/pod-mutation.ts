@@ -54,3 +54,37 @@ export const applyPullSecretPatch = (
     (list, operation) => operation.path === "/spec/imagePullSecrets" ? operation.value : [...(list ?? []), operation.value],
     existing
   )
+
+export const mutatePath = "/mutate-pods"
+
+const field = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined
+
+/**
+ * The AdmissionReview v1 answer for a Pod CREATE: always allowed (this webhook never blocks a Pod), with a
+ * base64 JSONPatch when some of our pull Secrets are missing. The review carries no credentials, nor does the answer.
+ */
+export const reviewPodMutation = (review: unknown, imagePullSecrets: ReadonlyArray<SelectingImagePullSecret>) => {
+  const request = field(review, "request")
+  const uid = String(field(request, "uid") ?? "")
+  const pod = field(request, "object")
+  const spec = field(pod, "spec")
+  const namespace = String(field(request, "namespace") ?? field(field(pod, "metadata"), "namespace") ?? "")
+  const account = field(spec, "serviceAccountName")
+  const existing = field(spec, "imagePullSecrets")
+  const patch = pullSecretPatch(
+    Array.isArray(existing) ? (existing as ReadonlyArray<LocalObjectReference>) : undefined,
+    wantedPullSecrets(imagePullSecrets, namespace, typeof account === "string" ? account : undefined)
+  )
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: {
+      uid,
+      allowed: true,
+      ...(patch.length === 0
+        ? {}
+        : { patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(patch)).toString("base64") })
+    }
+  }
+}
