@@ -16,6 +16,11 @@ const kubeconfig = Flag.String("kubeconfig").pipe(
 )
 const context = Flag.String("context").pipe(Flag.withDescription("kubeconfig context to use"), Flag.optional)
 
+const logFormat = Flag.Literals("log-format", ["json", "text"]).pipe(
+  Flag.withDescription("One JSON object per line, or text"),
+  Flag.withDefault("json")
+)
+
 /** Failures to reach or use the apiserver end the program with a plain `error:`/`next:` message, no stack trace. */
 const kubeErrorTags = ["KubeUnavailable", "KubeRejected", "KubeNotFound", "KubeConflict", "KubeGone"] as const
 
@@ -55,7 +60,7 @@ const controller = Command.make(
     ),
     healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and /metrics (default 0.0.0.0)"), Flag.optional),
     healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8080)"), Flag.optional),
-    logFormat: Flag.Literals("log-format", ["json", "text"]).pipe(Flag.withDescription("One JSON object per line, or text"), Flag.withDefault("json"))
+    logFormat
   },
   Effect.fn(function*(flags) {
     const environment = yield* Config.all({
@@ -95,7 +100,8 @@ const hostsUpdater = Command.make(
     nodeName: Flag.String("node-name").pipe(Flag.withDescription("This node's name (default: NODE_NAME)"), Flag.optional),
     namespace: Flag.String("namespace").pipe(Flag.withDescription("Namespace of updater-config"), Flag.optional),
     configMap: Flag.String("config-map").pipe(Flag.withDescription("Name of the ConfigMap (default: updater-config)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8081)"), Flag.optional),
+    logFormat,
     // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
     serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
   },
@@ -107,7 +113,8 @@ const hostsUpdater = Command.make(
       configMapName: Option.getOrUndefined(flags.configMap),
       healthPort: Option.getOrUndefined(flags.healthPort),
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
-      serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir)
+      serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
+      log: { format: flags.logFormat }
     }).pipe(Effect.catchTag("KubeUnavailable", reportFailure))
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 

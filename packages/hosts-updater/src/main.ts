@@ -1,5 +1,6 @@
 // The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
 import { KubeClient } from "@tcr-assistant/kube"
+import { jsonLogging, type LogLine } from "@tcr-assistant/kube/logging"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HealthServerLive } from "./health-server.ts"
 import { HostsAgentLive } from "./hosts-agent.ts"
@@ -26,6 +27,11 @@ export interface HostsUpdaterOptions {
   readonly kubeconfig?: string | undefined
   /** Where the pod's service account is mounted; default the standard path. Lets tests take the in-cluster path. */
   readonly serviceAccountDir?: string | undefined
+  readonly log?: {
+    /** Default json: one JSON object per line, like the controller. text keeps Effect's default logger. */
+    readonly format?: "json" | "text" | undefined
+    readonly write?: LogLine | undefined
+  } | undefined
 }
 
 export interface ResolvedHostsUpdaterOptions {
@@ -66,6 +72,11 @@ export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
 
 /** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
 export const runHostsUpdater = (options: HostsUpdaterOptions) =>
+  runAgent(options).pipe(
+    options.log?.format === "text" ? (agent) => agent : Effect.provide(jsonLogging({ write: options.log?.write }))
+  )
+
+const runAgent = (options: HostsUpdaterOptions) =>
   Effect.gen(function*() {
     const resolved = yield* resolveHostsUpdaterOptions(options)
     yield* Effect.logInfo("starting hosts-updater").pipe(
