@@ -6,9 +6,9 @@
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { homedir } from "node:os"
 import { join, relative } from "node:path"
 import { repositoryRoot } from "./compiled-app.ts"
+import { kitCacheDir } from "./control-plane-binaries.ts"
 
 /** The Dockerfile's FROM name, fully qualified as buildah stores it. */
 export const baseImageName = "docker.io/library/node:24-bookworm-slim"
@@ -52,7 +52,7 @@ export class AddonImageError extends Error {
 }
 
 export const imageCacheDir = (env: NodeJS.ProcessEnv = process.env): string =>
-  join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "tcr-assistant", "image")
+  join(kitCacheDir(env), "image")
 
 const run = (
   command: string,
@@ -88,10 +88,11 @@ const ensureTools = async (): Promise<void> => {
   if (process.getuid?.() !== 0) {
     throw new AddonImageError(`the add-on image needs ${packages.join(", ")}: install them (apt-get install ${packages.join(" ")}), this process is not root`)
   }
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
   try {
-    await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
-    })
+    // A fresh machine may have no package lists yet, or old ones naming versions the mirror no longer has.
+    await run("apt-get", ["update"], { env: aptEnv })
+    await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], { env: aptEnv })
   } catch (error) {
     const reason = (error as Error).message.split("\n").filter((line) => line.startsWith("E:")).join(" ") || "apt-get failed"
     throw new AddonImageError(`the add-on image needs ${packages.join(", ")} and apt-get could not install them: ${reason}`)

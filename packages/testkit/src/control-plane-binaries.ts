@@ -68,13 +68,17 @@ export const controlPlaneVersions = (moduleDir: string = wrapperModuleDir): Cont
   return { kubernetes: version("k8s.io/kubernetes"), etcd: version("go.etcd.io/etcd/server/v3") }
 }
 
-/** `${XDG_CACHE_HOME:-~/.cache}/tcr-assistant/control-plane/<k8s>-etcd<etcd>/` */
-export const binaryCacheDir = (versions: ControlPlaneVersions, env: NodeJS.ProcessEnv = process.env) => {
+/** `${XDG_CACHE_HOME:-~/.cache}/tcr-assistant/`: where everything the kit builds or downloads is kept, outside git. */
+export const kitCacheDir = (env: NodeJS.ProcessEnv = process.env) => {
   const cacheHome = env["XDG_CACHE_HOME"] !== undefined && env["XDG_CACHE_HOME"] !== ""
     ? env["XDG_CACHE_HOME"]
     : join(homedir(), ".cache")
-  return join(cacheHome, "tcr-assistant", "control-plane", `${versions.kubernetes}-etcd${versions.etcd.replace(/^v/, "")}`)
+  return join(cacheHome, "tcr-assistant")
 }
+
+/** `${XDG_CACHE_HOME:-~/.cache}/tcr-assistant/control-plane/<k8s>-etcd<etcd>/` */
+export const binaryCacheDir = (versions: ControlPlaneVersions, env: NodeJS.ProcessEnv = process.env) =>
+  join(kitCacheDir(env), "control-plane", `${versions.kubernetes}-etcd${versions.etcd.replace(/^v/, "")}`)
 
 const isExecutable = (path: string) => {
   try {

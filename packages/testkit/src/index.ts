@@ -9,6 +9,7 @@ export {
 } from "./control-plane.ts"
 export {
   binaryCacheDir,
+  kitCacheDir,
   type ControlPlaneBinaries,
   ControlPlaneBinariesError,
   controlPlaneVersions,

@@ -3,6 +3,7 @@
 // config is what the manifests rely on; it holds compiled programs and production dependencies only; its OCI archive
 // names the image the manifests use.
 import { addonImageName, buildah, buildAddonImage, listTree } from "@tcr-assistant/testkit/addon-image"
+import { repositoryRoot } from "@tcr-assistant/testkit/compiled-app"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, expect, test } from "vitest"
@@ -65,7 +66,7 @@ test("the image holds compiled programs and production dependencies only", () =>
   expect(app).toContain(join("packages", "cli", "dist", "main.js"))
   expect(app.filter((path) => path.startsWith("packages/") && /\.ts$/.test(path) && !path.endsWith(".d.ts"))).toEqual([])
   expect(app.filter((path) => /(^|\/)(test|bench)(\/|$)/.test(path) && path.startsWith("packages/"))).toEqual([])
-  const lock = JSON.parse(readFileSync(join("package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> }
+  const lock = JSON.parse(readFileSync(join(repositoryRoot, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> }
   const devOnly = Object.entries(lock.packages).filter(([path, entry]) => path.startsWith("node_modules/") && entry.dev === true)
   expect(devOnly.length).toBeGreaterThan(0)
   const present = devOnly.map(([path]) => path).filter((path) => app.includes(path))
