@@ -1,13 +1,8 @@
 // The pure core of the mutating webhook on Pod CREATE: which of our pull Secrets a Pod should reference, and the
 // JSONPatch that appends the missing ones. User entries are never removed or reordered; applying the patch again
 // (reinvocationPolicy IfNeeded) adds nothing.
-import { managedSecretName, parseSelector, selectorMatches } from "@tcr-assistant/api"
-
-export interface SelectingImagePullSecret {
-  readonly name: string
-  readonly namespaces?: string | undefined
-  readonly serviceAccounts?: string | undefined
-}
+import { selectorMatches } from "@tcr-assistant/api"
+import type { Distribution } from "./distribution.ts"
 
 export interface LocalObjectReference {
   readonly name?: string | undefined
@@ -17,18 +12,25 @@ export type JsonPatchOperation =
   | { readonly op: "add"; readonly path: "/spec/imagePullSecrets"; readonly value: ReadonlyArray<{ name: string }> }
   | { readonly op: "add"; readonly path: "/spec/imagePullSecrets/-"; readonly value: { name: string } }
 
-/** Our Secret names a Pod in `namespace` running as `serviceAccount` should reference, sorted for stable output. */
+/** What the mutation reads of an ImagePullSecret: the controller's own decoded view, so both select alike. */
+export type SelectingDistribution = Pick<Distribution, "secretName" | "namespaces" | "serviceAccounts" | "violations" | "deleting">
+
+/**
+ * Our Secret names a Pod in `namespace` running as `serviceAccount` should reference, sorted for stable output.
+ * An ImagePullSecret with an invalid spec or being deleted distributes nothing, so the Pod gets nothing from it.
+ */
 export const wantedPullSecrets = (
-  imagePullSecrets: ReadonlyArray<SelectingImagePullSecret>,
+  distributions: ReadonlyArray<SelectingDistribution>,
   namespace: string,
   serviceAccount: string | undefined
 ): ReadonlyArray<string> =>
-  imagePullSecrets
-    .filter((ips) =>
-      selectorMatches(parseSelector(ips.namespaces), namespace) &&
-      selectorMatches(parseSelector(ips.serviceAccounts), serviceAccount || "default")
+  distributions
+    .filter((distribution) =>
+      distribution.violations.length === 0 && !distribution.deleting &&
+      selectorMatches(distribution.namespaces, namespace) &&
+      selectorMatches(distribution.serviceAccounts, serviceAccount || "default")
     )
-    .map((ips) => managedSecretName(ips.name))
+    .map((distribution) => distribution.secretName)
     .sort()
 
 /** The patch that appends each wanted name missing from `existing`; empty when nothing is missing. */
@@ -64,7 +66,7 @@ const field = (value: unknown, key: string): unknown =>
  * The AdmissionReview v1 answer for a Pod CREATE: always allowed (this webhook never blocks a Pod), with a
  * base64 JSONPatch when some of our pull Secrets are missing. The review carries no credentials, nor does the answer.
  */
-export const reviewPodMutation = (review: unknown, imagePullSecrets: ReadonlyArray<SelectingImagePullSecret>) => {
+export const reviewPodMutation = (review: unknown, distributions: ReadonlyArray<SelectingDistribution>) => {
   const request = field(review, "request")
   const uid = String(field(request, "uid") ?? "")
   const pod = field(request, "object")
@@ -74,7 +76,7 @@ export const reviewPodMutation = (review: unknown, imagePullSecrets: ReadonlyArr
   const existing = field(spec, "imagePullSecrets")
   const patch = pullSecretPatch(
     Array.isArray(existing) ? (existing as ReadonlyArray<LocalObjectReference>) : undefined,
-    wantedPullSecrets(imagePullSecrets, namespace, typeof account === "string" ? account : undefined)
+    wantedPullSecrets(distributions, namespace, typeof account === "string" ? account : undefined)
   )
   return {
     apiVersion: "admission.k8s.io/v1",
