@@ -84,7 +84,7 @@ const controller = Command.make(
         extraHosts: commaList(flags.webhookExtraHosts)
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
-      log: { json: flags.logFormat === "json" }
+      log: { format: flags.logFormat }
     }).pipe(Effect.catchTag(kubeErrorTags, reportFailure))
   })
 ).pipe(Command.withDescription("Run the controller-manager: the ImagePullSecret controller (leader only), the validating webhook, probes and metrics"))

@@ -22,7 +22,7 @@ const reachableCluster = Effect.gen(function*() {
 }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({})), Effect.option)
 
 const runControllerUntilInterrupted = (options: ControllerManagerOptions) =>
-  runControllerManager({ log: { json: false }, ...options })
+  runControllerManager({ log: { format: "text" }, ...options })
 
 const main = async () => {
   const existing = await Effect.runPromise(reachableCluster)

@@ -6,9 +6,8 @@ import { apiVersion as imagePullSecretApiVersion, kind as imagePullSecretKind } 
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
-import { jsonLogging, type LogLine } from "@tcr-assistant/kube/logging"
-import { Context, Effect, Layer, References } from "effect"
-import type { LogLevel } from "effect/LogLevel"
+import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { controllerManagerMetrics } from "./controller-metrics.ts"
@@ -66,13 +65,8 @@ export interface ControllerManagerOptions {
   /** /healthz, /readyz and /metrics; default 0.0.0.0:8080. */
   readonly health?: { readonly host?: string | undefined; readonly port?: number | undefined } | undefined
   readonly readiness?: StalenessLimits | undefined
-  readonly log?: {
-    /** Default Info. */
-    readonly level?: LogLevel | undefined
-    /** Default true: one JSON object per line. False keeps Effect's default logger. */
-    readonly json?: boolean | undefined
-    readonly write?: LogLine | undefined
-  } | undefined
+  /** Default: JSON lines at Info. */
+  readonly log?: ProgramLoggingOptions | undefined
 }
 
 export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
@@ -208,9 +202,7 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
   ).pipe(Layer.provideMerge(kube))
-  const logging = options.log?.json === false
-    ? Layer.succeed(References.MinimumLogLevel, options.log.level ?? "Info")
-    : jsonLogging({ level: options.log?.level, write: options.log?.write })
+  const logging = programLogging(options.log)
   return controllerManager(options, identity).pipe(
     Effect.scoped,
     Effect.provide(services),

@@ -1,6 +1,6 @@
 // The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
 import { KubeClient } from "@tcr-assistant/kube"
-import { jsonLogging, type LogLine } from "@tcr-assistant/kube/logging"
+import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HealthServerLive } from "./health-server.ts"
 import { HostsAgentLive } from "./hosts-agent.ts"
@@ -27,11 +27,7 @@ export interface HostsUpdaterOptions {
   readonly kubeconfig?: string | undefined
   /** Where the pod's service account is mounted; default the standard path. Lets tests take the in-cluster path. */
   readonly serviceAccountDir?: string | undefined
-  readonly log?: {
-    /** Default json: one JSON object per line, like the controller. text keeps Effect's default logger. */
-    readonly format?: "json" | "text" | undefined
-    readonly write?: LogLine | undefined
-  } | undefined
+  readonly log?: ProgramLoggingOptions | undefined
 }
 
 export interface ResolvedHostsUpdaterOptions {
@@ -72,9 +68,7 @@ export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
 
 /** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
 export const runHostsUpdater = (options: HostsUpdaterOptions) =>
-  runAgent(options).pipe(
-    options.log?.format === "text" ? (agent) => agent : Effect.provide(jsonLogging({ write: options.log?.write }))
-  )
+  runAgent(options).pipe(Effect.provide(programLogging(options.log)))
 
 const runAgent = (options: HostsUpdaterOptions) =>
   Effect.gen(function*() {

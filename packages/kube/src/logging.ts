@@ -70,3 +70,14 @@ export const jsonLogging = (options: JsonLoggingOptions = {}) =>
     Logger.layer([jsonLogger(options.write)]),
     Layer.succeed(References.MinimumLogLevel, options.level ?? "Info")
   )
+
+export interface ProgramLoggingOptions extends JsonLoggingOptions {
+  /** Default json: one JSON object per line. text keeps Effect's default logger, for people at a terminal. */
+  readonly format?: "json" | "text" | undefined
+}
+
+/** How each of our programs logs: the `--log-format` flag's two formats, at the minimum level either way. */
+export const programLogging = (options: ProgramLoggingOptions = {}) =>
+  options.format === "text"
+    ? Layer.succeed(References.MinimumLogLevel, options.level ?? "Info")
+    : jsonLogging(options)

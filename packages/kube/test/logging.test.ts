@@ -1,8 +1,8 @@
 // The JSON logger prints one parseable object per line with level, time, message and annotations, and never a
 // credential-named field's value.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { jsonLogging, redactLogValue } from "../src/logging.ts"
+import { Effect, References } from "effect"
+import { jsonLogging, programLogging, redactLogValue } from "../src/logging.ts"
 
 const capture = () => {
   const lines: Array<string> = []
@@ -68,4 +68,20 @@ describe("redactLogValue", () => {
       list: [{ apiToken: "[redacted]" }]
     })
   })
+})
+
+describe("programLogging", () => {
+  it.effect("logs JSON lines by default, and keeps the minimum level in text format", () =>
+    Effect.gen(function*() {
+      const sink = capture()
+      yield* Effect.logInfo("json by default").pipe(Effect.provide(programLogging({ write: sink.write })))
+      assert.strictEqual(JSON.parse(sink.lines[0]!).msg, "json by default")
+      const text = capture()
+      const level = yield* References.MinimumLogLevel.pipe(
+        Effect.provide(programLogging({ format: "text", level: "Warn", write: text.write }))
+      )
+      assert.strictEqual(level, "Warn")
+      yield* Effect.logWarning("not json").pipe(Effect.provide(programLogging({ format: "text", write: text.write })))
+      assert.deepStrictEqual(text.lines, [], "text format leaves Effect's own logger in place")
+    }))
 })
