@@ -1,4 +1,4 @@
-// Owns finding the etcd, kube-apiserver and kube-controller-manager binaries: from the user's environment,
+// Owns finding the etcd, kube-apiserver, kube-controller-manager (and, for a real node, kubelet) binaries: from the user's environment,
 // or from a per-version cache outside git that is filled once with `go build` from the wrapper Go module.
 import { spawnSync } from "node:child_process"
 import { accessSync, constants, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
@@ -12,6 +12,8 @@ export interface ControlPlaneBinaries {
   readonly etcd: string
   readonly kubeApiServer: string
   readonly kubeControllerManager: string
+  /** Only when asked for with `kubelet: true`: the node's agent, from the same Kubernetes version. */
+  readonly kubelet?: string
 }
 
 export interface ControlPlaneVersions {
@@ -26,6 +28,8 @@ export interface ResolveBinariesOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Where progress lines of a build go; defaults to stderr. */
   readonly progress?: (line: string) => void
+  /** Also find (or build) the kubelet, for a real node. */
+  readonly kubelet?: boolean
 }
 
 export class ControlPlaneBinariesError extends Error {
@@ -53,7 +57,9 @@ const binarySpecs: ReadonlyArray<BinarySpec> = [
     goPackage: "k8s.io/kubernetes/cmd/kube-apiserver", goOutputName: "kube-apiserver" },
   { key: "kubeControllerManager", fileName: "kube-controller-manager",
     envVar: "TEST_ASSET_KUBE_CONTROLLER_MANAGER", goPackage: "k8s.io/kubernetes/cmd/kube-controller-manager",
-    goOutputName: "kube-controller-manager" }
+    goOutputName: "kube-controller-manager" },
+  { key: "kubelet", fileName: "kubelet", envVar: "TEST_ASSET_KUBELET", goPackage: "k8s.io/kubernetes/cmd/kubelet",
+    goOutputName: "kubelet" }
 ]
 
 /** Reads the pinned Kubernetes and etcd versions from the wrapper module's go.mod. */
@@ -120,7 +126,8 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
   const cacheDir = binaryCacheDir(versions, env)
   const found: Partial<Record<BinaryKey, string>> = {}
   const missing: Array<BinarySpec> = []
-  for (const spec of binarySpecs) {
+  const wanted = binarySpecs.filter((spec) => spec.key !== "kubelet" || options.kubelet === true)
+  for (const spec of wanted) {
     const fromEnv = nonEmpty(env[spec.envVar])
     if (fromEnv !== undefined) {
       if (!isExecutable(fromEnv)) {
@@ -145,7 +152,8 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
   return {
     etcd: found.etcd!,
     kubeApiServer: found.kubeApiServer!,
-    kubeControllerManager: found.kubeControllerManager!
+    kubeControllerManager: found.kubeControllerManager!,
+    ...(found.kubelet !== undefined ? { kubelet: found.kubelet } : {})
   }
 }
 
