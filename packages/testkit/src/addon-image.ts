@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join, relative } from "node:path"
 import { repositoryRoot } from "./compiled-app.ts"
 import { kitCacheDir } from "./control-plane-binaries.ts"
+import { ensureDebianPackages } from "./debian-packages.ts"
 
 /** The Dockerfile's FROM name, fully qualified as buildah stores it. */
 export const baseImageName = "docker.io/library/node:24-bookworm-slim"
@@ -77,27 +78,9 @@ const run = (
     )
   })
 
-const onPath = (program: string): boolean =>
-  (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(join(dir, program)))
-
 /** buildah and mmdebstrap from Debian, installed when absent; one line saying why when that is impossible. */
-const ensureTools = async (): Promise<void> => {
-  const missing = [["buildah", "buildah"], ["mmdebstrap", "mmdebstrap"]].filter(([program]) => !onPath(program!))
-  if (missing.length === 0) return
-  const packages = missing.map(([, pkg]) => pkg!)
-  if (process.getuid?.() !== 0) {
-    throw new AddonImageError(`the add-on image needs ${packages.join(", ")}: install them (apt-get install ${packages.join(" ")}), this process is not root`)
-  }
-  const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
-  try {
-    // A fresh machine may have no package lists yet, or old ones naming versions the mirror no longer has.
-    await run("apt-get", ["update"], { env: aptEnv })
-    await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], { env: aptEnv })
-  } catch (error) {
-    const reason = (error as Error).message.split("\n").filter((line) => line.startsWith("E:")).join(" ") || "apt-get failed"
-    throw new AddonImageError(`the add-on image needs ${packages.join(", ")} and apt-get could not install them: ${reason}`)
-  }
-}
+const ensureTools = (): Promise<void> =>
+  ensureDebianPackages("the add-on image", [{ file: "buildah", pkg: "buildah" }, { file: "mmdebstrap", pkg: "mmdebstrap" }])
 
 /** The kit's own containers configuration and storage, so that the machine's /etc/containers stays untouched. */
 export const buildahStorage = (cacheDir: string = imageCacheDir()): BuildahStorage => {
