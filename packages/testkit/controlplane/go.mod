@@ -1,5 +1,5 @@
 // Builds the local control plane used by the test kit: kube-apiserver, kube-controller-manager and etcd
-// at one pinned Kubernetes version. Nothing else in this repository is Go.
+// (and, for a real node, kube-scheduler and kubelet) at one pinned Kubernetes version. Nothing else in this repository is Go.
 module github.com/tcr-assistant/tcr-assistant/controlplane
 
 go 1.24.0
@@ -8,6 +8,7 @@ tool (
 	go.etcd.io/etcd/server/v3
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubelet
 )
 

@@ -1,5 +1,6 @@
-// Owns finding the etcd, kube-apiserver, kube-controller-manager (and, for a real node, kubelet) binaries: from the user's environment,
-// or from a per-version cache outside git that is filled once with `go build` from the wrapper Go module.
+// Owns finding the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager; for a real node also
+// kube-scheduler and kubelet): from the user's environment, or from a per-version cache outside git that is filled
+// once with `go build` from the wrapper Go module.
 import { spawnSync } from "node:child_process"
 import { accessSync, constants, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
   writeFileSync } from "node:fs"
@@ -12,8 +13,9 @@ export interface ControlPlaneBinaries {
   readonly etcd: string
   readonly kubeApiServer: string
   readonly kubeControllerManager: string
-  /** Only when asked for with `kubelet: true`: the node's agent, from the same Kubernetes version. */
+  /** Only when asked for with `node: true`: the node's agent and the scheduler, from the same Kubernetes version. */
   readonly kubelet?: string
+  readonly kubeScheduler?: string
 }
 
 export interface ControlPlaneVersions {
@@ -28,8 +30,8 @@ export interface ResolveBinariesOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Where progress lines of a build go; defaults to stderr. */
   readonly progress?: (line: string) => void
-  /** Also find (or build) the kubelet, for a real node. */
-  readonly kubelet?: boolean
+  /** Also find (or build) the kubelet and kube-scheduler, for a cluster with a real node. */
+  readonly node?: boolean
 }
 
 export class ControlPlaneBinariesError extends Error {
@@ -48,6 +50,8 @@ interface BinarySpec {
   readonly goPackage: string
   /** The name `go build -o dir/` gives the binary: the last element of the package path. */
   readonly goOutputName: string
+  /** Only needed by a real node. */
+  readonly forNode?: boolean
 }
 
 const binarySpecs: ReadonlyArray<BinarySpec> = [
@@ -58,8 +62,10 @@ const binarySpecs: ReadonlyArray<BinarySpec> = [
   { key: "kubeControllerManager", fileName: "kube-controller-manager",
     envVar: "TEST_ASSET_KUBE_CONTROLLER_MANAGER", goPackage: "k8s.io/kubernetes/cmd/kube-controller-manager",
     goOutputName: "kube-controller-manager" },
+  { key: "kubeScheduler", fileName: "kube-scheduler", envVar: "TEST_ASSET_KUBE_SCHEDULER",
+    goPackage: "k8s.io/kubernetes/cmd/kube-scheduler", goOutputName: "kube-scheduler", forNode: true },
   { key: "kubelet", fileName: "kubelet", envVar: "TEST_ASSET_KUBELET", goPackage: "k8s.io/kubernetes/cmd/kubelet",
-    goOutputName: "kubelet" }
+    goOutputName: "kubelet", forNode: true }
 ]
 
 /** Reads the pinned Kubernetes and etcd versions from the wrapper module's go.mod. */
@@ -126,7 +132,7 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
   const cacheDir = binaryCacheDir(versions, env)
   const found: Partial<Record<BinaryKey, string>> = {}
   const missing: Array<BinarySpec> = []
-  const wanted = binarySpecs.filter((spec) => spec.key !== "kubelet" || options.kubelet === true)
+  const wanted = binarySpecs.filter((spec) => spec.forNode !== true || options.node === true)
   for (const spec of wanted) {
     const fromEnv = nonEmpty(env[spec.envVar])
     if (fromEnv !== undefined) {
@@ -153,7 +159,8 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
     etcd: found.etcd!,
     kubeApiServer: found.kubeApiServer!,
     kubeControllerManager: found.kubeControllerManager!,
-    ...(found.kubelet !== undefined ? { kubelet: found.kubelet } : {})
+    ...(found.kubelet !== undefined ? { kubelet: found.kubelet } : {}),
+    ...(found.kubeScheduler !== undefined ? { kubeScheduler: found.kubeScheduler } : {})
   }
 }
 

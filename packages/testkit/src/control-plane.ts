@@ -22,12 +22,19 @@ export interface ControlPlaneOptions {
   readonly controllers?: ReadonlyArray<string>
   /** How long each component may take to become ready before start fails; defaults to 5 minutes. */
   readonly startTimeoutMillis?: number
+  /**
+   * Run workloads, for a cluster with real nodes (see node.ts): also start kube-scheduler, the controllers of
+   * Deployments, ReplicaSets, DaemonSets and endpoints (`workloadControllers`), and let the apiserver reach
+   * webhook Services through their endpoints (pods on a host network have no cluster IP routing here).
+   */
+  readonly workloads?: boolean
 }
 
 export interface ControlPlaneProcessIds {
   readonly etcd: number | undefined
   readonly kubeApiServer: number | undefined
   readonly kubeControllerManager: number | undefined
+  readonly kubeScheduler: number | undefined
 }
 
 export interface ControlPlane {
@@ -60,6 +67,15 @@ export const defaultControllers: ReadonlyArray<string> = [
   "garbage-collector-controller",
   "root-ca-certificate-publisher-controller",
   "clusterrole-aggregation-controller"
+]
+
+/** What a cluster with real nodes adds to `defaultControllers`. */
+export const workloadControllers: ReadonlyArray<string> = [
+  "deployment-controller",
+  "replicaset-controller",
+  "daemonset-controller",
+  "endpoints-controller",
+  "endpointslice-controller"
 ]
 
 const serviceClusterIpRange = "10.0.0.0/24"
@@ -218,7 +234,7 @@ const kubeconfigYaml = (server: string, caPem: string, user: string, certPem: st
 
 const createCertificates = Effect.gen(function*() {
   const ca = yield* createCertificateAuthority({ commonName: "tcr-assistant-local-ca", validityDays: 30 })
-  const [serving, admin, controllerManager, serviceAccountKeys] = yield* Effect.all(
+  const [serving, admin, controllerManager, scheduler, serviceAccountKeys] = yield* Effect.all(
     [
       issueCertificate(ca, {
         commonName: "kube-apiserver",
@@ -235,11 +251,12 @@ const createCertificates = Effect.gen(function*() {
         validityDays: 30
       }),
       issueCertificate(ca, { commonName: "system:kube-controller-manager", usage: "client", validityDays: 30 }),
+      issueCertificate(ca, { commonName: "system:kube-scheduler", usage: "client", validityDays: 30 }),
       createSigningKeyPair()
     ],
     { concurrency: "unbounded" }
   )
-  return { ca, serving, admin, controllerManager, serviceAccountKeys }
+  return { ca, serving, admin, controllerManager, scheduler, serviceAccountKeys }
 })
 
 /**
@@ -247,7 +264,11 @@ const createCertificates = Effect.gen(function*() {
  * `default` namespace has its `default` ServiceAccount. Everything runs as children tied to this process.
  */
 export const startControlPlane = async (options: ControlPlaneOptions = {}): Promise<ControlPlane> => {
-  const binaries = options.binaries ?? (await resolveControlPlaneBinaries())
+  const workloads = options.workloads === true
+  const binaries = options.binaries ?? (await resolveControlPlaneBinaries({ node: workloads }))
+  if (workloads && binaries.kubeScheduler === undefined) {
+    throw new ControlPlaneError("a control plane for workloads needs kube-scheduler among its binaries")
+  }
   const timeout = options.startTimeoutMillis ?? 300_000
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), "tcr-assistant-cp-"))
   if (options.keepDir !== true) registerScratchDir(dir)
@@ -255,10 +276,12 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
   let etcd: Component | undefined
   let apiServer: Component | undefined
   let controllerManager: Component | undefined
+  let scheduler: Component | undefined
   let stopping: Promise<void> | undefined
 
   const stop = () => {
     stopping ??= (async () => {
+      await stopComponent(scheduler)
       await stopComponent(controllerManager)
       await stopComponent(apiServer)
       await stopComponent(etcd)
@@ -315,12 +338,15 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
 
     const kubeconfigPath = join(dir, "admin.kubeconfig")
     const controllerManagerKubeconfigPath = join(dir, "kube-controller-manager.kubeconfig")
+    const schedulerKubeconfigPath = join(dir, "kube-scheduler.kubeconfig")
     const writeKubeconfigs = (server: string) => {
-      const { ca, admin, controllerManager: client } = certificates
+      const { ca, admin, controllerManager: client, scheduler: schedulerClient } = certificates
       writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, "tcr-assistant-admin", admin.certPem,
         admin.keyPem), { mode: 0o600 })
       writeFileSync(controllerManagerKubeconfigPath, kubeconfigYaml(server, ca.certPem,
         "system:kube-controller-manager", client.certPem, client.keyPem), { mode: 0o600 })
+      writeFileSync(schedulerKubeconfigPath, kubeconfigYaml(server, ca.certPem, "system:kube-scheduler",
+        schedulerClient.certPem, schedulerClient.keyPem), { mode: 0o600 })
     }
 
     let apiServerArgs: ReadonlyArray<string> = []
@@ -344,7 +370,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         // The `kubernetes` Service cannot point at a loopback address; without this the apiserver logs an
         // error every ten seconds trying.
         "--endpoint-reconciler-type=none",
-        "--profiling=false"
+        "--profiling=false",
+        ...(workloads ? ["--enable-aggregator-routing=true"] : [])
       ]
       apiServer = startComponent("kube-apiserver", binaries.kubeApiServer, apiServerArgs, dir)
       const started = apiServer
@@ -364,7 +391,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       // No serving endpoint: nothing scrapes it, and it saves a port.
       "--secure-port=0",
       "--leader-elect=false",
-      `--controllers=${(options.controllers ?? defaultControllers).join(",")}`,
+      `--controllers=${(options.controllers ?? [...defaultControllers, ...(workloads ? workloadControllers : [])])
+        .join(",")}`,
       // Each controller runs as its own ServiceAccount, as in a kubeadm cluster, so RBAC is exercised for real.
       "--use-service-account-credentials=true",
       `--service-account-private-key-file=${serviceAccountKeyPath}`,
@@ -376,6 +404,15 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       const result = await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, adminTls)
       return result?.status === 200
     })
+
+    if (workloads) {
+      scheduler = startComponent("kube-scheduler", binaries.kubeScheduler!, [
+        `--kubeconfig=${schedulerKubeconfigPath}`,
+        "--secure-port=0",
+        "--leader-elect=false",
+        "--profiling=false"
+      ], dir)
+    }
 
     const restartApiServer = async () => {
       if (stopping !== undefined) throw new ControlPlaneError("the control plane is stopped")
@@ -400,7 +437,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       processIds: () => ({
         etcd: pidOf(etcd),
         kubeApiServer: pidOf(apiServer),
-        kubeControllerManager: pidOf(controllerManager)
+        kubeControllerManager: pidOf(controllerManager),
+        kubeScheduler: pidOf(scheduler)
       }),
       stop,
       restartApiServer
