@@ -11,6 +11,7 @@
 //   the directories are gone by the time a normally ending process has exited.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process"
 import { rmSync } from "node:fs"
+import { createRequire } from "node:module"
 
 export interface TiedChild {
   readonly child: ChildProcess
@@ -23,10 +24,33 @@ type WatchdogMessage =
   | { readonly release: number }
   | { readonly dir: string }
   | { readonly releaseDir: string }
+  | { readonly cgroup: string }
+  | { readonly releaseCgroup: string }
+
+// cgroupfs directories are removed with rmdir, deepest first; an rmdir fails while a process is still inside.
+// Written as source so that the watchdog, which must not import this module, runs the same function.
+const removeCgroupTreeSource = `
+function removeCgroupTree(root) {
+  const fs = require("node:fs"), path = require("node:path")
+  const visit = (dir) => {
+    let entries
+    try { entries = fs.readdirSync(dir, { withFileTypes: true }) } catch (error) { return error.code === "ENOENT" }
+    let ok = true
+    for (const entry of entries) if (entry.isDirectory()) ok = visit(path.join(dir, entry.name)) && ok
+    try { fs.rmdirSync(dir) } catch (error) { if (error.code !== "ENOENT") ok = false }
+    return ok
+  }
+  return visit(root)
+}
+`
+
+/** Removes a cgroup directory and every cgroup below it; false if one is still in use (a process inside). */
+export const removeCgroupTree: (root: string) => boolean =
+  new Function("require", `${removeCgroupTreeSource}; return removeCgroupTree`)(createRequire(import.meta.url))
 
 // The watchdog reads JSON lines on stdin; at end of input it kills what is still watched and removes the dirs.
 const watchdogSource = `
-const pids = new Set(), dirs = new Set()
+const pids = new Set(), dirs = new Set(), cgroups = new Set()
 let buffer = ""
 process.stdin.setEncoding("utf8")
 process.stdin.on("data", (chunk) => {
@@ -41,14 +65,23 @@ process.stdin.on("data", (chunk) => {
       if (m.release) pids.delete(m.release)
       if (m.dir) dirs.add(m.dir)
       if (m.releaseDir) dirs.delete(m.releaseDir)
+      if (m.cgroup) cgroups.add(m.cgroup)
+      if (m.releaseCgroup) cgroups.delete(m.releaseCgroup)
     } catch {}
   }
 })
+${removeCgroupTreeSource}
 const finish = () => {
   for (const pid of pids) { try { process.kill(pid, "SIGKILL") } catch {} }
   const rm = () => { for (const dir of dirs) { try { require("node:fs").rmSync(dir, { recursive: true, force: true }) } catch {} } }
+  // Killed processes leave their cgroups only once the kernel has torn them down: retry for a few seconds.
+  let tries = 0
+  const rmCgroups = () => {
+    for (const tree of cgroups) if (removeCgroupTree(tree)) cgroups.delete(tree)
+    if (cgroups.size > 0 && ++tries < 50) setTimeout(rmCgroups, 100); else { rm(); process.exit(0) }
+  }
   // Give the kernel a moment to tear down killed processes that still write into the directories.
-  if (pids.size > 0 && dirs.size > 0) setTimeout(() => { rm(); process.exit(0) }, 500); else { rm(); process.exit(0) }
+  if (pids.size > 0 && (dirs.size > 0 || cgroups.size > 0)) setTimeout(rmCgroups, 500); else rmCgroups()
 }
 process.stdin.on("end", finish)
 process.stdin.on("error", finish)
@@ -56,6 +89,7 @@ process.stdin.on("error", finish)
 
 const live = new Map<number, ChildProcess>()
 const scratchDirs = new Set<string>()
+const cgroupTrees = new Set<string>()
 let watchdog: ChildProcess | undefined
 let handlersInstalled = false
 let setprivAvailable: boolean | undefined
@@ -93,6 +127,7 @@ const ensureWatchdog = () => {
   watchdog = started
   for (const pid of live.keys()) started.stdin?.write(`${JSON.stringify({ watch: pid })}\n`)
   for (const dir of scratchDirs) started.stdin?.write(`${JSON.stringify({ dir })}\n`)
+  for (const cgroup of cgroupTrees) started.stdin?.write(`${JSON.stringify({ cgroup })}\n`)
   return started
 }
 
@@ -107,6 +142,11 @@ const killAllNow = () => {
     }
   }
   for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+  // Processes just killed may still be inside: wait for them a little, synchronously (this may run on exit).
+  for (let tries = 0; cgroupTrees.size > 0 && tries < 50; tries++) {
+    for (const tree of cgroupTrees) if (removeCgroupTree(tree)) cgroupTrees.delete(tree)
+    if (cgroupTrees.size > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+  }
 }
 
 const onSignal = (signal: NodeJS.Signals) => {
@@ -171,6 +211,18 @@ export const registerScratchDir = (dir: string) => {
 export const releaseScratchDir = (dir: string) => {
   scratchDirs.delete(dir)
   if (watchdog !== undefined) tellWatchdog({ releaseDir: dir })
+}
+
+/** Registers a cgroup directory to remove (with everything below it) if this process dies before releasing it. */
+export const registerCgroupTree = (dir: string) => {
+  installHandlers()
+  cgroupTrees.add(dir)
+  tellWatchdog({ cgroup: dir })
+}
+
+export const releaseCgroupTree = (dir: string) => {
+  cgroupTrees.delete(dir)
+  if (watchdog !== undefined) tellWatchdog({ releaseCgroup: dir })
 }
 
 /** The pids this process has spawned through `spawnTied` and that have not exited yet. */
