@@ -1,19 +1,23 @@
 // Owns `npm run cluster`: a local control plane in the foreground with our CRD installed and its kubeconfig
-// copied where the user asked, until Ctrl-C.
+// copied where the user asked, optionally with a real node (containerd and kubelet), until Ctrl-C.
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
-import { dirname, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { applyManifestFile, crdManifestPath } from "./apply-manifests.ts"
 import { startControlPlane } from "./control-plane.ts"
+import { startNode, type RealNode } from "./node.ts"
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 const defaultKubeconfig = resolve(repositoryRoot, ".cache", "kubeconfig")
 
-const usage = `Usage: npm run cluster -- [--kubeconfig <path>] [--keep-dir]
+const usage = `Usage: npm run cluster -- [--kubeconfig <path>] [--node] [--keep-dir]
 
 Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, installs the ImagePullSecret CRD and
 writes an admin kubeconfig to <path> (default: ${defaultKubeconfig}). Ctrl-C stops everything.
+  --node       also run kube-scheduler, the workload controllers and one real node: containerd and a kubelet
+               in private namespaces (needs root, Linux with cgroup v1; installs Debian's containerd and runc
+               when missing). Pods run on it like on any node; its /etc/hosts is a private copy
   --keep-dir   keep the run directory (component logs, etcd data) after stopping`
 
 const main = async () => {
@@ -21,6 +25,7 @@ const main = async () => {
     options: {
       kubeconfig: { type: "string" },
       "keep-dir": { type: "boolean", default: false },
+      node: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false }
     }
   })
@@ -36,8 +41,17 @@ const main = async () => {
   process.on("SIGTERM", exitNow)
 
   const started = Date.now()
-  console.log("Starting etcd, kube-apiserver and kube-controller-manager ...")
-  const plane = await startControlPlane({ keepDir: values["keep-dir"] })
+  console.log(values.node
+    ? "Starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a node ..."
+    : "Starting etcd, kube-apiserver and kube-controller-manager ...")
+  const plane = await startControlPlane({ keepDir: values["keep-dir"], workloads: values.node })
+  let node: RealNode | undefined
+  try {
+    if (values.node) node = await startNode(plane, { keepDir: values["keep-dir"] })
+  } catch (error) {
+    await plane.stop()
+    throw error
+  }
   if (existsSync(crdManifestPath)) await applyManifestFile(plane.kubeconfigPath, crdManifestPath)
   else console.warn(`warning: ${crdManifestPath} does not exist (run \`npm run manifests\`); no CRD installed`)
   mkdirSync(dirname(kubeconfigPath), { recursive: true })
@@ -48,7 +62,7 @@ const main = async () => {
     if (stopping) return
     stopping = true
     console.log(`\n${signal}: stopping the control plane ...`)
-    void plane.stop().then(
+    void (node?.stop() ?? Promise.resolve()).then(() => plane.stop()).then(
       () => {
         rmSync(kubeconfigPath, { force: true })
         console.log("stopped")
@@ -68,6 +82,9 @@ const main = async () => {
   console.log(`apiserver:  ${plane.server}`)
   console.log(`logs:       ${plane.dir}`)
   console.log(`kubeconfig: ${kubeconfigPath}`)
+  if (node !== undefined) {
+    console.log(`node:       ${node.name} (logs in ${join(node.dir, "logs")}; hosts file ${node.hostsFile})`)
+  }
   console.log(`  kubectl --kubeconfig ${kubeconfigPath} get imagepullsecrets`)
   console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s; press Ctrl-C to stop`)
   // Keep the process alive until a signal arrives.

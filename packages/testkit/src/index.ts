@@ -5,6 +5,7 @@ export {
   type ControlPlaneOptions,
   type ControlPlaneProcessIds,
   defaultControllers,
+  workloadControllers,
   startControlPlane
 } from "./control-plane.ts"
 export {
@@ -33,3 +34,7 @@ export {
 export { applyJsonPatch, applyMergePatch } from "./memory-cluster-patch.ts"
 export * from "./tcr-double.ts"
 export { freePort, kubectl, type KubectlResult } from "./processes.ts"
+export { kubeletSysctls, NodeError, type NodeOptions, pauseImage, type RealNode, startNode } from "./node.ts"
+export { defaultRegistryDomain, type Registry, RegistryError, type RegistryOptions, type RegistryUser,
+  startRegistry } from "./registry.ts"
+export { type BusyboxImage, type BusyboxImageOptions, writeBusyboxImage } from "./busybox-image.ts"
