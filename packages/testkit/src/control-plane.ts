@@ -25,7 +25,7 @@ export interface ControlPlaneOptions {
   /**
    * Run workloads, for a cluster with real nodes (see node.ts): also start kube-scheduler, the controllers of
    * Deployments, ReplicaSets, DaemonSets and endpoints (`workloadControllers`), and let the apiserver reach
-   * webhook Services through their endpoints (pods on a host network have no cluster IP routing here).
+   * webhook Services through their endpoints (there is no kube-proxy) and the cluster through `clusterEgressSocket`.
    */
   readonly workloads?: boolean
 }
@@ -50,6 +50,11 @@ export interface ControlPlane {
   readonly processIds: () => ControlPlaneProcessIds
   /** Stops every component (controller manager, apiserver, etcd) and removes the run directory. Idempotent. */
   readonly stop: () => Promise<void>
+  /**
+   * With `workloads`: the unix socket where the apiserver expects an HTTP CONNECT proxy for its traffic to the
+   * cluster (webhook endpoints, kubelets). A real node (node.ts) serves it from inside its network namespace.
+   */
+  readonly clusterEgressSocket: string | undefined
   /** Stops kube-apiserver and starts it again on the same port against the same etcd. */
   readonly restartApiServer: () => Promise<void>
 }
@@ -79,7 +84,8 @@ export const workloadControllers: ReadonlyArray<string> = [
 ]
 
 const serviceClusterIpRange = "10.0.0.0/24"
-const kubernetesServiceIp = "10.0.0.1"
+/** The `kubernetes` Service's cluster IP: in the apiserver's certificate, and where pods on a real node find it. */
+export const kubernetesServiceIp = "10.0.0.1"
 const serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 const pollMillis = 100
 const stopGraceMillis = 15_000
@@ -349,6 +355,23 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         schedulerClient.certPem, schedulerClient.keyPem), { mode: 0o600 })
     }
 
+    // Pods and kubelets live in a node's own network namespace (node.ts), which the apiserver reaches through
+    // an HTTP CONNECT proxy on a unix socket: no address or route is added to the machine's own network.
+    const clusterEgressSocket = workloads ? join(dir, "cluster-egress.sock") : undefined
+    const egressConfigPath = join(dir, "egress-selector.yaml")
+    if (clusterEgressSocket !== undefined) {
+      writeFileSync(egressConfigPath, [
+        "apiVersion: apiserver.k8s.io/v1beta1",
+        "kind: EgressSelectorConfiguration",
+        "egressSelections:",
+        "  - name: cluster",
+        "    connection:",
+        "      proxyProtocol: HTTPConnect",
+        "      transport:",
+        `        uds: { udsName: ${clusterEgressSocket} }`,
+        ""
+      ].join("\n"))
+    }
     let apiServerArgs: ReadonlyArray<string> = []
     const server = await withFreshPorts(async () => {
       const port = await freePort()
@@ -371,7 +394,10 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         // error every ten seconds trying.
         "--endpoint-reconciler-type=none",
         "--profiling=false",
-        ...(workloads ? ["--enable-aggregator-routing=true"] : [])
+        ...(clusterEgressSocket !== undefined
+          ? ["--enable-aggregator-routing=true", `--egress-selector-config-file=${egressConfigPath}`,
+            "--kubelet-preferred-address-types=InternalIP"]
+          : [])
       ]
       apiServer = startComponent("kube-apiserver", binaries.kubeApiServer, apiServerArgs, dir)
       const started = apiServer
@@ -434,6 +460,7 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       server,
       caCertPem: certificates.ca.certPem,
       etcdUrl,
+      clusterEgressSocket,
       processIds: () => ({
         etcd: pidOf(etcd),
         kubeApiServer: pidOf(apiServer),

@@ -1,9 +1,12 @@
-// Owns the inside of the real node's namespaces: PID 1 of a private PID and mount namespace (started by node.ts
-// through `unshare`). It gives containerd, the kubelet and every container a private /etc, /run, /var/log and
-// /var/lib, the machine's kernel tunables as private files, and no iptables; then runs containerd and the kubelet
-// until SIGTERM. When it exits the kernel kills whatever is left in the namespace and drops every mount made in it.
+// Owns the inside of the real node's namespaces: PID 1 of a private PID, mount and network namespace (started by
+// node.ts through `unshare`). It gives containerd, the kubelet and every container a private /etc, /run, /var/log
+// and /var/lib, the machine's kernel tunables as private files, no iptables, and a network of their own whose only
+// ways out are unix sockets: TCP listeners that forward to the machine (the apiserver, the registry), and the HTTP
+// CONNECT proxy the apiserver uses to reach pods and the kubelet. Then it runs containerd and the kubelet until
+// SIGTERM. When it exits the kernel kills whatever is left in the namespaces and drops every mount and interface.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs"
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs"
+import { connect, createServer, type Socket } from "node:net"
 
 /** What node.ts hands over, as a JSON file named by the only argument. */
 export interface NodeNamespaceConfig {
@@ -13,6 +16,12 @@ export interface NodeNamespaceConfig {
   readonly sysctls: ReadonlyArray<readonly [string, string]>
   /** Programs replaced by /bin/false, so the kubelet's iptables calls never reach the machine's netfilter. */
   readonly disabledPrograms: ReadonlyArray<string>
+  /** Addresses given to the namespace's loopback interface (the node's IP, the apiserver's service IP, ...). */
+  readonly addresses: ReadonlyArray<string>
+  /** TCP listeners inside, each forwarding its connections to a unix socket served on the machine's side. */
+  readonly forwards: ReadonlyArray<{ readonly host: string; readonly port: number; readonly socket: string }>
+  /** Where to serve the apiserver's HTTP CONNECT proxy into this network, if a control plane wants one. */
+  readonly egressSocket: string | undefined
   readonly containerd: { readonly args: ReadonlyArray<string>; readonly socket: string; readonly log: string }
   /** OCI archives imported into containerd's k8s.io namespace before the kubelet starts (the pause image). */
   readonly images: ReadonlyArray<string>
@@ -52,6 +61,58 @@ const stopChild = async (child: ChildProcess | undefined, graceMillis: number) =
   clearTimeout(timer)
 }
 
+const ip = (args: ReadonlyArray<string>) => {
+  const result = spawnSync("ip", args, { encoding: "utf8" })
+  if (result.status !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr.trim()}`)
+}
+
+const splice = (a: Socket, b: Socket) => {
+  a.pipe(b)
+  b.pipe(a)
+  a.on("error", () => b.destroy())
+  b.on("error", () => a.destroy())
+  a.on("close", () => b.destroy())
+  b.on("close", () => a.destroy())
+}
+
+const forward = (host: string, port: number, socket: string) =>
+  new Promise<void>((resolve, reject) => {
+    const server = createServer((client) => splice(client, connect(socket)))
+    server.once("error", reject)
+    server.listen(port, host, () => resolve())
+  })
+
+// The apiserver's egress: `CONNECT host:port HTTP/1.1`, answered with 200 once the target accepted the connection.
+const connectProxy = (path: string) =>
+  new Promise<void>((resolve, reject) => {
+    rmSync(path, { force: true })
+    const server = createServer((client) => {
+      let head = Buffer.alloc(0)
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk])
+        const end = head.indexOf("\r\n\r\n")
+        if (end < 0) return
+        client.off("data", onData)
+        client.pause()
+        const target = /^CONNECT (\S+):(\d+) HTTP\/1\.[01]\r\n/.exec(head.subarray(0, end).toString("latin1"))
+        if (target === null) return client.end("HTTP/1.1 400 Bad Request\r\n\r\n")
+        const upstream = connect(Number(target[2]), target[1]!.replace(/^\[(.*)\]$/, "$1"))
+        upstream.once("error", () => client.end("HTTP/1.1 502 Bad Gateway\r\n\r\n"))
+        upstream.once("connect", () => {
+          client.write("HTTP/1.1 200 Connection established\r\n\r\n")
+          const rest = head.subarray(end + 4)
+          if (rest.length > 0) upstream.write(rest)
+          splice(client, upstream)
+          client.resume()
+        })
+      }
+      client.on("data", onData)
+      client.on("error", () => client.destroy())
+    })
+    server.once("error", reject)
+    server.listen(path, () => resolve())
+  })
+
 const main = async (config: NodeNamespaceConfig) => {
   let containerd: ChildProcess | undefined
   let kubelet: ChildProcess | undefined
@@ -71,6 +132,10 @@ const main = async (config: NodeNamespaceConfig) => {
   for (const program of config.disabledPrograms) if (existsSync(program)) mount(["--bind", "/bin/false", program])
   // A fresh /run: containerd 1.6 keeps shim sockets and runc state there whatever its config says.
   mount(["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"])
+  ip(["link", "set", "lo", "up"])
+  for (const address of config.addresses) ip(["address", "add", `${address}/32`, "dev", "lo"])
+  for (const { host, port, socket } of config.forwards) await forward(host, port, socket)
+  if (config.egressSocket !== undefined) await connectProxy(config.egressSocket)
 
   containerd = startLogged("containerd", config.containerd.args, config.containerd.log)
   containerd.once("exit", (code, signal) => {

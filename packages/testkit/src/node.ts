@@ -1,17 +1,20 @@
 // Owns one real Kubernetes node for a test-kit control plane: Debian's containerd and runc and a kubelet built from
-// the wrapper module, inside a private PID and mount namespace (node-namespace.ts), registered as a Ready Node.
-// Nothing of the machine changes: /etc, /run, /var/log and /var/lib are private copies or scratch, the kernel
-// tunables the kubelet sets are private files, iptables is disabled inside, and the pods' cgroups live under one
-// subtree that stop() — or the test kit's watchdog, when this process is SIGKILLed — removes.
+// the wrapper module, inside a private PID, mount and network namespace (node-namespace.ts), registered as a Ready
+// Node with a pod network (a CNI bridge). Nothing of the machine changes: /etc, /run, /var/log and /var/lib are
+// private copies or scratch, the kernel tunables the kubelet sets are private files, iptables is disabled inside,
+// every address and interface is in the node's network namespace, which reaches the machine only through unix
+// sockets (to the apiserver, to ports the caller names), and the pods' cgroups live under one subtree that stop() —
+// or the test kit's watchdog, when this process is SIGKILLed — removes.
 import { spawnSync } from "node:child_process"
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync,
   statSync, writeFileSync } from "node:fs"
+import { connect, createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { pauseCommand, writeBusyboxImage } from "./busybox-image.ts"
 import { resolveControlPlaneBinaries } from "./control-plane-binaries.ts"
-import type { ControlPlane } from "./control-plane.ts"
+import { type ControlPlane, kubernetesServiceIp } from "./control-plane.ts"
 import { ensureDebianPackages } from "./debian-packages.ts"
 import { eventually } from "./eventually.ts"
 import type { NodeNamespaceConfig } from "./node-namespace.ts"
@@ -28,10 +31,16 @@ export interface NodeOptions {
   readonly keepDir?: boolean
   /** How long the node may take to become Ready; defaults to 3 minutes. */
   readonly readyTimeoutMillis?: number
+  /** Ports of 127.0.0.1 on the machine (a registry, say) that the node and its pods reach at `machineAddress`. */
+  readonly machinePorts?: ReadonlyArray<number>
 }
 
 export interface RealNode {
   readonly name: string
+  /** The node's InternalIP, inside its network namespace. */
+  readonly address: string
+  /** Where the node and its pods reach `machinePorts`: a "private-network IP" for a hosts entry. */
+  readonly machineAddress: string
   readonly dir: string
   /** The node's hosts file as seen from outside the namespace: what hosts-updater's `--hosts-file` names. */
   readonly hostsFile: string
@@ -58,6 +67,13 @@ export class NodeError extends Error {
 
 export const pauseImage = "registry.k8s.io/pause:3.10.1"
 
+/** The node's network: pods get addresses of `podSubnet` on a bridge; the rest are local to the namespace. */
+export const nodeNetwork = {
+  podSubnet: "10.244.0.0/24",
+  nodeAddress: "10.244.255.1",
+  machineAddress: "10.244.255.254"
+} as const
+
 /** The kernel tunables the kubelet sets at start (`protectKernelDefaults: false`); inside they are private files. */
 export const kubeletSysctls: ReadonlyArray<string> = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
   "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"]
@@ -69,6 +85,8 @@ const nodeFiles = [
   { file: "/usr/lib/cni/loopback", pkg: "containernetworking-plugins" },
   { file: "/bin/busybox", pkg: "busybox-static" },
   { file: "unshare", pkg: "util-linux" },
+  { file: "ip", pkg: "iproute2" },
+  { file: "/usr/lib/cni/bridge", pkg: "containernetworking-plugins" },
   { file: "tar", pkg: "tar" }
 ]
 
@@ -143,7 +161,7 @@ const kubeletConfig = (dir: string, options: { port: number; healthzPort: number
   JSON.stringify({
     apiVersion: "kubelet.config.k8s.io/v1beta1",
     kind: "KubeletConfiguration",
-    address: "127.0.0.1",
+    address: nodeNetwork.nodeAddress,
     port: options.port,
     readOnlyPort: 0,
     healthzBindAddress: "127.0.0.1",
@@ -186,14 +204,33 @@ const childPid = (pid: number): number | undefined => {
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
+// The machine's side of a forward: connections arriving on the unix socket go to 127.0.0.1:port.
+const serveToMachine = (socket: string, port: number) =>
+  new Promise<Server>((resolve, reject) => {
+    const server = createServer((inside) => {
+      const machine = connect(port, "127.0.0.1")
+      inside.pipe(machine)
+      machine.pipe(inside)
+      for (const [a, b] of [[inside, machine], [machine, inside]] as const) {
+        a.on("error", () => b.destroy())
+        a.on("close", () => b.destroy())
+      }
+    })
+    server.once("error", reject)
+    server.listen(socket, () => resolve(server))
+  })
+
 /**
- * Starts a node for `plane` and waits until it is Ready, with InternalIP 127.0.0.1 and without the taints no
- * controller of the kit would remove. Pods on it need `nodeName`, and `hostNetwork: true` (there is no CNI network).
+ * Starts a node for `plane` (started with `workloads: true`) and waits until it is Ready, without the taint no
+ * controller of the kit would remove.
  */
 export const startNode = async (plane: ControlPlane, options: NodeOptions = {}): Promise<RealNode> => {
   if (process.platform !== "linux") throw new NodeError("the real node needs Linux (namespaces, cgroups)")
   if (process.getuid?.() !== 0) throw new NodeError("the real node needs root (mounts, cgroups, containerd)")
   if (cgroupV2Only()) throw new NodeError("the real node is set up for cgroup v1 hosts; this one is cgroup v2 only")
+  if (plane.clusterEgressSocket === undefined) {
+    throw new NodeError("a real node needs a control plane started with { workloads: true }")
+  }
   await ensureDebianPackages("the real node", nodeFiles)
   const binaries = await resolveControlPlaneBinaries({ node: true })
   const name = options.name ?? "realnode"
@@ -202,10 +239,12 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
   const id = dir.slice(dir.lastIndexOf("-") + 1).toLowerCase()
   const cgroupRoot = `/tcr-node-${id}`
   let trees: ReadonlyArray<string> = []
+  const servers: Array<Server> = []
   let cleaned = false
   const cleanUp = () => {
     if (cleaned) return
     cleaned = true
+    for (const server of servers) server.close()
     for (const tree of trees) if (removeCgroupTree(tree)) releaseCgroupTree(tree)
     if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
     releaseScratchDir(dir)
@@ -218,8 +257,26 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
     writeFileSync(join(etcDir, "resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     for (const sub of ["containerd", "cni", "certs.d", "logs", "pod-logs", "static-pods", "kubelet", "var-log",
       "var-lib", "sysctl", "images"]) mkdirSync(join(dir, sub), { recursive: true })
-    writeFileSync(join(dir, "cni", "10-loopback.conflist"),
-      JSON.stringify({ cniVersion: "0.4.0", name: "loopback", plugins: [{ type: "loopback" }] }))
+    writeFileSync(join(dir, "cni", "10-pods.conflist"), JSON.stringify({
+      cniVersion: "0.4.0",
+      name: "pods",
+      plugins: [{ type: "bridge", bridge: "cni0", isGateway: true, ipMasq: false,
+        ipam: { type: "host-local", ranges: [[{ subnet: nodeNetwork.podSubnet }]], routes: [{ dst: "0.0.0.0/0" }],
+          dataDir: join(dir, "cni", "ipam") } }]
+    }))
+    // The kubelet and the pods find the apiserver where a kube-proxy would take them: the `kubernetes` Service's
+    // IP, which is in the apiserver's certificate; a listener there forwards to the machine's side.
+    const forwardDir = join(dir, "forward")
+    mkdirSync(forwardDir)
+    const apiServerPort = Number(new URL(plane.server).port)
+    const machineForwards = [
+      { host: kubernetesServiceIp, port: 443, target: apiServerPort, socket: join(forwardDir, "apiserver.sock") },
+      ...(options.machinePorts ?? []).map((port) =>
+        ({ host: nodeNetwork.machineAddress, port, target: port, socket: join(forwardDir, `${port}.sock`) }))
+    ]
+    servers.push(...await Promise.all(machineForwards.map(({ target, socket }) => serveToMachine(socket, target))))
+    const kubeconfig = readFileSync(plane.kubeconfigPath, "utf8").replace(plane.server, `https://${kubernetesServiceIp}:443`)
+    writeFileSync(join(dir, "kubelet", "kubeconfig"), kubeconfig, { mode: 0o600 })
     const sysctls = kubeletSysctls.map((path): readonly [string, string] => {
       const file = join(dir, "sysctl", path.replaceAll("/", "."))
       writeFileSync(file, readFileSync(join("/proc/sys", path), "utf8"))
@@ -236,6 +293,9 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
       binds: [[etcDir, "/etc"], [join(dir, "var-log"), "/var/log"], [join(dir, "var-lib"), "/var/lib"]],
       sysctls,
       disabledPrograms: ["/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi"],
+      addresses: [nodeNetwork.nodeAddress, nodeNetwork.machineAddress, kubernetesServiceIp],
+      forwards: machineForwards.map(({ host, port, socket }) => ({ host, port, socket })),
+      egressSocket: plane.clusterEgressSocket,
       containerd: { args: ["--config", join(dir, "containerd", "config.toml")], socket, log: containerdLogPath },
       images: [pause.archive],
       kubelet: {
@@ -243,19 +303,18 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
         args: [
           `--config=${join(dir, "kubelet", "config.json")}`,
           // Admin credentials: the kit keeps no CA key to issue a node certificate, and runs no NodeRestriction.
-          `--kubeconfig=${plane.kubeconfigPath}`,
+          `--kubeconfig=${join(dir, "kubelet", "kubeconfig")}`,
           `--root-dir=${join(dir, "kubelet", "root")}`,
           `--cert-dir=${join(dir, "kubelet", "pki")}`,
           `--hostname-override=${name}`,
-          // With an external cloud provider the kubelet keeps the addresses set below; it refuses a loopback --node-ip.
-          "--cloud-provider=external"
+          `--node-ip=${nodeNetwork.nodeAddress}`
         ],
         log: kubeletLogPath
       }
     }
     writeFileSync(join(dir, "namespace.json"), JSON.stringify(config, null, 2))
     const initLog = openSync(join(dir, "logs", "namespace.log"), "w")
-    const unshared = spawnTied("unshare", ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+    const unshared = spawnTied("unshare", ["--mount", "--pid", "--net", "--fork", "--mount-proc", "--propagation", "private",
       "--kill-child=SIGKILL", process.execPath, namespaceInit, join(dir, "namespace.json")],
       { stdio: ["ignore", initLog, initLog] })
     closeSync(initLog)
@@ -276,10 +335,13 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
           await sleep(100)
         }
         await kubectl(plane.kubeconfigPath, ["delete", "node", name, "--ignore-not-found", "--wait=false"])
+        for (const server of servers) server.close()
         cleanUp()
       })())
     const node: RealNode = {
       name,
+      address: nodeNetwork.nodeAddress,
+      machineAddress: nodeNetwork.machineAddress,
       dir,
       hostsFile: join(etcDir, "hosts"),
       etcDir,
@@ -325,7 +387,7 @@ const kubectlJson = async (plane: ControlPlane, args: ReadonlyArray<string>) => 
 
 const lastLines = (text: string) => text.trimEnd().split("\n").slice(-15).join("\n")
 
-// The kit runs no cloud, node-lifecycle or scheduler controller: the kit itself sets the address and the taints.
+// The kit runs no node-lifecycle controller: the kit itself removes the not-ready taint once the node is Ready.
 const waitUntilReady = async (plane: ControlPlane, node: RealNode, ended: () => boolean, timeoutMillis: number) => {
   const failed = (what: string) =>
     new NodeError(`${what}\n--- kubelet log ---\n${lastLines(node.kubeletLog())}\n--- containerd log ---\n` +
@@ -336,9 +398,6 @@ const waitUntilReady = async (plane: ControlPlane, node: RealNode, ended: () => 
   }, timeoutMillis).catch((error: unknown) => {
     throw error instanceof NodeError ? error : failed(`node ${node.name} did not register`)
   })
-  const patched = await kubectl(plane.kubeconfigPath, ["patch", "node", node.name, "--subresource=status",
-    "--type=merge", "-p", JSON.stringify({ status: { addresses: [{ type: "InternalIP", address: "127.0.0.1" }] } })])
-  if (patched.status !== 0) throw failed(`could not set the node's address: ${patched.stderr.trim()}`)
   await eventually(async () => {
     if (ended()) throw failed("the node's namespace ended before the node was Ready")
     const current = await kubectlJson(plane, ["get", "node", node.name])

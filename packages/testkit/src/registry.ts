@@ -36,6 +36,8 @@ export interface Registry {
   readonly logPath: string
   /** The registry's log so far. */
   readonly log: () => string
+  /** Replaces the registry's user (a password rotation): from now on only the new credentials are accepted. */
+  readonly setUser: (user: RegistryUser) => Promise<void>
   /** Pushes an OCI layout's tag to `<host>/<repository>:<tag>` as the registry's user; returns that reference. */
   readonly push: (layoutDir: string, tag: string, repository: string) => Promise<string>
   readonly stop: () => Promise<void>
@@ -105,36 +107,59 @@ export const startRegistry = async (options: RegistryOptions): Promise<Registry>
     ""
   ].join("\n"))
   const logPath = join(dir, "registry.log")
-  const logFd = openSync(logPath, "w")
-  const registry = spawnTied("docker-registry", ["serve", join(dir, "config.yml")], { stdio: ["ignore", logFd, logFd] })
-  closeSync(logFd)
   const log = () => readFileSync(logPath, "utf8")
-  let exited = false
-  void registry.exited.then(() => (exited = true))
+  const launch = () => {
+    const logFd = openSync(logPath, "a")
+    const tied = spawnTied("docker-registry", ["serve", join(dir, "config.yml")], { stdio: ["ignore", logFd, logFd] })
+    closeSync(logFd)
+    const running = { tied, exited: false }
+    void tied.exited.then(() => (running.exited = true))
+    return running
+  }
+  const halt = async (running: ReturnType<typeof launch>) => {
+    if (!running.exited) running.tied.child.kill("SIGTERM")
+    await running.tied.exited
+  }
+  const untilServing = async (running: ReturnType<typeof launch>) => {
+    const deadline = Date.now() + 60_000
+    while (!(await answers(port, ca.certPem))) {
+      if (running.exited || Date.now() > deadline) {
+        throw new RegistryError(`docker-registry did not start serving on 127.0.0.1:${port}:\n${log().slice(-2000)}`)
+      }
+      await sleep(100)
+    }
+  }
+  let current = launch()
   const stop = async () => {
-    if (!exited) registry.child.kill("SIGTERM")
-    await registry.exited
+    await halt(current)
     rmSync(dir, { recursive: true, force: true })
     releaseScratchDir(dir)
   }
-  const deadline = Date.now() + 60_000
-  while (!(await answers(port, ca.certPem))) {
-    if (exited || Date.now() > deadline) {
-      const output = log()
-      await stop()
-      throw new RegistryError(`docker-registry did not start serving on 127.0.0.1:${port}:\n${output.slice(-2000)}`)
-    }
-    await sleep(100)
+  try {
+    await untilServing(current)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  let currentUser = options.user
+  // docker-registry reads its htpasswd file once: a rotation rewrites it and restarts the registry on its port.
+  const setUser = async (user: RegistryUser) => {
+    writeFileSync(join(dir, "htpasswd"), runOrThrow("htpasswd", ["-Bbn", user.username, user.password], "htpasswd"),
+      { mode: 0o600 })
+    currentUser = user
+    await halt(current)
+    current = launch()
+    await untilServing(current)
   }
   const host = `${domain}:${port}`
   const push = async (layoutDir: string, tag: string, repository: string) => {
     // skopeo reaches the registry by IP (the machine's resolver knows nothing of the domain); the certificate
     // carries IP 127.0.0.1 too. The reference the node pulls uses the domain.
     runOrThrow("skopeo", ["--insecure-policy", "copy", "--quiet",
-      "--dest-creds", `${options.user.username}:${options.user.password}`, "--dest-cert-dir", certsDir,
+      "--dest-creds", `${currentUser.username}:${currentUser.password}`, "--dest-cert-dir", certsDir,
       `oci:${layoutDir}:${tag}`, `docker://127.0.0.1:${port}/${repository}:${tag}`], `push of ${repository}:${tag}`)
     return `${host}/${repository}:${tag}`
   }
   return { domain, port, host, caCertPem: ca.certPem, caCertPath: join(certsDir, "ca.crt"), dir, logPath, log, push,
-    stop }
+    setUser, stop }
 }

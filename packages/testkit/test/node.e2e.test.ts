@@ -1,7 +1,8 @@
 // End-to-end tests of the test kit's real node and private registry: a Ready Node on a private control plane, pods
-// pulling a private image over TLS with the right credentials and failing with 401 without, the registry's name
-// known to the node only through its hosts file, and nothing of the node left behind — after stop() and after
-// SIGKILL of the process that started it.
+// on its pod network pulling a private image over TLS with the right credentials and failing with 401 without, the
+// registry's name known to the node only through its hosts file, `kubectl logs` through the apiserver's egress, and
+// nothing of the node left behind — after stop() and after SIGKILL of the process that started it.
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -57,7 +58,6 @@ const createPod = async (plane: ControlPlane, node: RealNode, namespace: string,
     metadata: { name, namespace },
     spec: {
       nodeName: node.name,
-      hostNetwork: true,
       // Always: a negative control must really ask the registry, not reuse what an earlier pod left on the node.
       containers: [{ name: "app", image, imagePullPolicy: "Always" }],
       ...(pullSecret !== undefined ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
@@ -81,18 +81,20 @@ describe("a real node with a private registry", () => {
   let imageRef: string
   let sysctlsBefore: Record<string, string>
   let machineHosts: string
+  let machineNetwork: string
   let scratch: string
 
   beforeAll(async () => {
     sysctlsBefore = sysctlValues()
     machineHosts = readFileSync("/etc/hosts", "utf8")
+    machineNetwork = execFileSync("ip", ["-o", "address"], { encoding: "utf8" })
     scratch = mkdtempSync(join(tmpdir(), "node-e2e-"))
     plane = await startControlPlane({ workloads: true })
     registry = await startRegistry({ user })
     const image = writeBusyboxImage(scratch, { name: `${registry.domain}/team/app:1`,
       cmd: ["/bin/sh", "-c", "echo hello from the private image; exec sleep 3600"] })
     imageRef = await registry.push(image.layoutDir, image.tag, "team/app")
-    node = await startNode(plane)
+    node = await startNode(plane, { machinePorts: [registry.port] })
     node.trustRegistry(registry.host, registry.caCertPem)
   })
 
@@ -103,12 +105,14 @@ describe("a real node with a private registry", () => {
     rmSync(scratch, { recursive: true, force: true })
   })
 
-  it("registers a Ready node, changing none of the machine's kernel tunables or its /etc", async () => {
+  it("registers a Ready node, changing none of the machine's kernel tunables, /etc or network", async () => {
     const result = await kubectl(plane.kubeconfigPath, ["get", "node", node.name, "-o",
       "jsonpath={.status.conditions[?(@.type=='Ready')].status} {.status.addresses[0].address} {.spec.taints}"])
-    assert.strictEqual(result.stdout.trim(), "True 127.0.0.1")
+    assert.strictEqual(result.stdout.trim(), `True ${node.address}`)
     assert.deepStrictEqual(sysctlValues(), sysctlsBefore)
     assert.strictEqual(readFileSync("/etc/hosts", "utf8"), machineHosts)
+    // The node's interfaces and addresses (its bridge, the pods' veths) are all in its own network namespace.
+    assert.strictEqual(execFileSync("ip", ["-o", "address"], { encoding: "utf8" }), machineNetwork)
     // The kubelet did set them, on its private copies.
     assert.notDeepEqual(Object.fromEntries(kubeletSysctls.map((path) => [path,
       readFileSync(join(node.dir, "sysctl", path.replaceAll("/", ".")), "utf8").trim()])), sysctlsBefore)
@@ -125,12 +129,15 @@ describe("a real node with a private registry", () => {
   })
 
   it("pulls the private image with the credentials, and gets 401 without them", async () => {
-    writeFileSync(node.hostsFile, `${readFileSync(node.hostsFile, "utf8")}127.0.0.1 ${registry.domain}\n`)
+    writeFileSync(node.hostsFile, `${readFileSync(node.hostsFile, "utf8")}${node.machineAddress} ${registry.domain}\n`)
     const secret = await kubectl(plane.kubeconfigPath, ["create", "secret", "docker-registry", "pull",
       `--docker-server=${registry.host}`, `--docker-username=${user.username}`, `--docker-password=${user.password}`])
     assert.strictEqual(secret.status, 0, secret.stderr)
     await createPod(plane, node, "default", "with-secret", imageRef, "pull")
     await waitForPod(plane, "default", "with-secret", (pod) => pod.phase === "Running")
+    // On the pod network: an address of the node's bridge, not the node's own.
+    const podIp = await kubectl(plane.kubeconfigPath, ["get", "pod", "with-secret", "-o", "jsonpath={.status.podIP}"])
+    assert.match(podIp.stdout, /^10\.244\.0\.\d+$/)
     const logs = await eventually("the pod's log", async () => {
       const result = await kubectl(plane.kubeconfigPath, ["logs", "-n", "default", "with-secret"])
       return result.stdout.includes("hello") ? result.stdout : undefined

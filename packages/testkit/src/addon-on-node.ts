@@ -1,0 +1,48 @@
+// Owns installing the add-on on the kit's real node the way users install it: the image built from the Dockerfile
+// imported into the node's containerd (the node reaches no public registry), then `kubectl apply --server-side -k
+// manifests/` unchanged. The node has a pod network and finds the apiserver at the `kubernetes` Service's IP, and the
+// apiserver reaches webhook endpoints and kubelets through its egress into the node, so no overlay is needed.
+import { join } from "node:path"
+import { type AddonImage, buildAddonImage } from "./addon-image.ts"
+import { repositoryRoot } from "./compiled-app.ts"
+import type { ControlPlane } from "./control-plane.ts"
+import type { RealNode } from "./node.ts"
+import { kubectl } from "./processes.ts"
+
+export const addonNamespace = "tcr-assistant-system"
+export const controllerDeployment = "tcr-assistant-controller-manager"
+export const hostsUpdaterDaemonSet = "hosts-updater"
+export const manifestsDir = join(repositoryRoot, "manifests")
+
+export interface InstalledAddon {
+  readonly image: AddonImage
+}
+
+export class AddonInstallError extends Error {
+  override readonly name = "AddonInstallError"
+}
+
+/**
+ * Builds (or reuses) the image, imports it into the node, applies manifests/ and waits until the controller
+ * Deployment and the hosts-updater DaemonSet have rolled out.
+ */
+export const installAddonOnNode = async (plane: ControlPlane, node: RealNode): Promise<InstalledAddon> => {
+  const image = await buildAddonImage()
+  const imported = node.importImage(image.ociArchive)
+  if (!imported.includes(image.reference)) {
+    throw new AddonInstallError(`the node imported ${imported.join(", ") || "nothing"}, not ${image.reference}`)
+  }
+  const applied = await kubectl(plane.kubeconfigPath, ["apply", "--server-side", "-k", manifestsDir])
+  if (applied.status !== 0) throw new AddonInstallError(`kubectl apply -k manifests/ failed: ${applied.stderr.trim()}`)
+  for (const workload of [`deployment/${controllerDeployment}`, `daemonset/${hostsUpdaterDaemonSet}`]) {
+    const rollout = await kubectl(plane.kubeconfigPath, ["rollout", "status", "-n", addonNamespace, workload,
+      "--timeout=300s"])
+    if (rollout.status !== 0) {
+      const pods = await kubectl(plane.kubeconfigPath, ["get", "pods", "-n", addonNamespace, "-o", "wide"])
+      const events = await kubectl(plane.kubeconfigPath, ["get", "events", "-n", addonNamespace])
+      throw new AddonInstallError(`${workload} did not roll out: ${rollout.stderr.trim()}\n${pods.stdout}\n` +
+        `${events.stdout}\n--- kubelet ---\n${node.kubeletLog().split("\n").slice(-20).join("\n")}`)
+    }
+  }
+  return { image }
+}
