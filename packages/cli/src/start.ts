@@ -1,6 +1,8 @@
 // `npm start`: the product working within one command. With a reachable cluster in the kubeconfig the controller
-// runs against it; with none, a local control plane is started from the test kit, the CRD, a demo namespace and
-// the sample ImagePullSecret are installed, and the controller runs against that. Ctrl-C stops everything.
+// runs against it. With none, on a machine that can run the test kit's node (start-on-node.ts), a local cluster
+// with a node and a private registry runs the add-on as pods and a demo pod pulls a private image; elsewhere a
+// local control plane is started, the CRD, a demo namespace and the sample ImagePullSecret are installed, and the
+// controller runs against that as a process. Ctrl-C stops everything.
 import { runControllerManager, type ControllerManagerOptions } from "@tcr-assistant/controller/main"
 import { webhookConfigurationName } from "@tcr-assistant/controller/webhook-tls"
 import { KubeClient } from "@tcr-assistant/kube"
@@ -34,7 +36,15 @@ const main = async () => {
     return
   }
 
-  console.log("No reachable cluster in your kubeconfig: starting a local control plane (the first run builds it from source, which takes minutes) ...")
+  const { nodeUnsupported, startOnNode } = await import("./start-on-node.ts")
+  const unsupported = nodeUnsupported()
+  if (unsupported === undefined) {
+    console.log("No reachable cluster in your kubeconfig: starting a local cluster with a real node.")
+    await startOnNode()
+    return
+  }
+  console.log(`No reachable cluster in your kubeconfig, and no local node (${unsupported}): the controller runs as a process.`)
+  console.log("Starting a local control plane (the first run builds it from source, which takes minutes) ...")
   const { startControlPlane, applyManifestFile, crdManifestPath, freePort } = await import("@tcr-assistant/testkit")
   const plane = await startControlPlane()
   let stopping = false
