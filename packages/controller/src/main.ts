@@ -16,9 +16,11 @@ import { renderPrometheus } from "./metrics.ts"
 import { type Controller, startController } from "./reconciler.ts"
 import type { TokenIssuer } from "./registry-token.ts"
 import { startWebhookServer, type WebhookServer, type WebhookServerError } from "./webhook.ts"
+import { type AdmissionSelection, makeAdmissionSelection } from "./admission-selection.ts"
 import {
   defaultWebhookNamespace,
   makeWebhookTls,
+  mutatingWebhookConfigurationName,
   type WebhookTls,
   webhookConfigurationName,
   type WebhookTlsError
@@ -56,6 +58,8 @@ export interface ControllerManagerOptions {
     readonly secretName?: string | undefined
     /** The ValidatingWebhookConfiguration that gets the CA bundle; null: none. */
     readonly configurationName?: string | null | undefined
+    /** The MutatingWebhookConfiguration (the Pod mutation) that gets the CA bundle; null: none. */
+    readonly mutatingConfigurationName?: string | null | undefined
     /** Extra names or IPs in the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL). */
     readonly extraHosts?: ReadonlyArray<string> | undefined
     readonly certValidityMillis?: number | undefined
@@ -71,10 +75,14 @@ export interface ControllerManagerOptions {
 
 export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
 
-/** The webhook as this replica serves it: the server and its self-managed certificate. */
+/**
+ * The webhooks as this replica serves them, leader or not: the server (ImagePullSecret validation and the Pod
+ * mutation), its self-managed certificate, and the ImagePullSecret cache the mutation selects from.
+ */
 export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
   readonly server: WebhookServer
   readonly tls: WebhookTls
+  readonly selection: AdmissionSelection
 } | undefined>()("@tcr-assistant/controller/AdmissionWebhook") {
   static readonly layer = (options: NonNullable<ControllerManagerOptions["webhook"]> & { readonly namespace: string }) =>
     Layer.effect(
@@ -87,14 +95,18 @@ export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
           webhookConfigurationName: options.configurationName === null
             ? undefined
             : options.configurationName ?? webhookConfigurationName,
+          mutatingWebhookConfigurationName: options.mutatingConfigurationName === null
+            ? undefined
+            : options.mutatingConfigurationName ?? mutatingWebhookConfigurationName,
           extraHosts: options.extraHosts,
           certValidityMillis: options.certValidityMillis,
           renewBeforeMillis: options.renewBeforeMillis,
           checkIntervalMillis: options.checkIntervalMillis
         })
-        const server = yield* startWebhookServer({ host: options.host, port: options.port }, tls.current())
+        const selection = yield* makeAdmissionSelection()
+        const server = yield* startWebhookServer({ host: options.host, port: options.port }, tls.current(), selection)
         tls.subscribe((material) => server.setTls(material))
-        return { server, tls }
+        return { server, tls, selection }
       })
     )
 
@@ -132,6 +144,15 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         {
           name: "webhook",
           check: () => (webhook === undefined || webhook.tls.notAfter().getTime() > Date.now() ? undefined : "serving certificate expired")
+        },
+        {
+          // Until it has synced, the Pod mutation would add nothing: keep this replica out of the Service meanwhile.
+          name: "pod-mutation",
+          check: () => {
+            if (webhook === undefined) return undefined
+            const problem = informerProblem(webhook.selection.informer.health(), Date.now(), options.readiness)
+            return problem === undefined ? undefined : `imagepullsecrets: ${problem}`
+          }
         },
         { name: "informers", check: readinessProblems }
       ],
