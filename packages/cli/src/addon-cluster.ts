@@ -34,6 +34,10 @@ const resourceTypes: Readonly<Record<string, ResourceType>> = {
     plural: "validatingwebhookconfigurations",
     namespaced: false
   },
+  "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {
+    plural: "mutatingwebhookconfigurations",
+    namespaced: false
+  },
   "apiextensions.k8s.io/v1/CustomResourceDefinition": { plural: "customresourcedefinitions", namespaced: false },
   "coordination.k8s.io/v1/Lease": { plural: "leases", namespaced: true },
   "policy/v1/PodDisruptionBudget": { plural: "poddisruptionbudgets", namespaced: true },

@@ -356,7 +356,7 @@ export const installCommand = Command.make(
     ),
     webhookUrl: Flag.String("webhook-url").pipe(
       Flag.withDescription(
-        "Point the validating webhook at this https URL instead of the in-cluster Service (for a controller running outside the cluster)"
+        "Point the webhooks at the controller's webhook server at this https URL instead of the in-cluster Service (for a controller running outside the cluster); each keeps its own path"
       ),
       Flag.optional
     ),
