@@ -7,7 +7,7 @@ import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
 import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { controllerManagerMetrics } from "./controller-metrics.ts"
@@ -73,7 +73,36 @@ export interface ControllerManagerOptions {
   readonly log?: ProgramLoggingOptions | undefined
 }
 
-export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
+export type ControllerManagerError =
+  | LeadershipLost
+  | WebhookTlsError
+  | WebhookServerError
+  | HealthServerError
+  | KubeError
+  | AddonNamespaceMissing
+
+/** The add-on's namespace (Lease, webhook Secret) does not exist: the add-on is not installed in this cluster. */
+export class AddonNamespaceMissing extends Schema.TaggedError<AddonNamespaceMissing>()("AddonNamespaceMissing", {
+  namespace: Schema.String
+}) {
+  readonly retryable = false
+  override get message(): string {
+    return `namespace ${this.namespace} does not exist: install the add-on first (kubectl apply --server-side -k manifests/)`
+  }
+}
+
+/**
+ * Fail at once, in words, when the namespace is missing, instead of later inside leader election or the webhook's
+ * TLS. A client not allowed to read namespaces learns nothing here and goes on.
+ */
+const requireAddonNamespace = (namespace: string) =>
+  KubeClient.use((client) =>
+    client.request({ method: "GET", path: `/api/v1/namespaces/${namespace}`, what: `read namespace ${namespace}` })
+  ).pipe(
+    Effect.asVoid,
+    Effect.catchTag("KubeNotFound", () => Effect.fail(new AddonNamespaceMissing({ namespace }))),
+    Effect.catchTag("KubeRejected", (error) => (error.status === 403 ? Effect.void : Effect.fail(error)))
+  )
 
 /**
  * The webhooks as this replica serves them, leader or not: the server (ImagePullSecret validation and the Pod
@@ -222,11 +251,14 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
-  ).pipe(Layer.provideMerge(kube))
+  )
   const logging = programLogging(options.log)
-  return controllerManager(options, identity).pipe(
-    Effect.scoped,
-    Effect.provide(services),
+  const needsNamespace = election.enabled !== false || webhook.enabled !== false
+  return Effect.gen(function*() {
+    if (needsNamespace) yield* requireAddonNamespace(namespace)
+    return yield* controllerManager(options, identity).pipe(Effect.scoped, Effect.provide(services))
+  }).pipe(
+    Effect.provide(kube),
     Effect.provide(logging)
   )
 }
