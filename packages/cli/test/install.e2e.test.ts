@@ -186,6 +186,13 @@ describe("tcr-assistant install, status and uninstall", () => {
     const again = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default"]))
     expect(again.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
     expect(world.double.tokens()).toHaveLength(1)
+
+    // With the webhook down (no controller replica up), the same install again does not trip over validation: an
+    // unchanged spec is not sent to it.
+    await webhook.stop()
+    const down = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default"]))
+    expect(down.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
+    webhook = await startWebhook(world, Number(new URL(webhook.url).port))
   })
 
   test("status reports counts, readiness and which nodes applied the current hosts config", async () => {

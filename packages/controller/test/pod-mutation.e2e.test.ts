@@ -195,6 +195,15 @@ describe("the Pod mutation, served by a follower", () => {
     expect(follower.output()).not.toContain(password)
   })
 
+  test("a ServiceAccount created with its Pod, before any controller saw it: the Pod still gets our Secret", async () => {
+    // The issue's race with the leader stopped: nothing has patched the new ServiceAccount.
+    await cluster.request({ method: "POST", path: `/api/v1/namespaces/${selected}/serviceaccounts`, body: { metadata: { name: "builder" } } })
+    const pod = await createPod(selected, { serviceAccountName: "builder" })
+    expect(pullSecretNames(pod)).toEqual([secretName])
+    const sa = await cluster.get<{ imagePullSecrets?: unknown }>(`/api/v1/namespaces/${selected}/serviceaccounts/builder`)
+    expect(sa?.imagePullSecrets).toBeUndefined()
+  })
+
   test("the reference is safe before the Secret exists: the leader creates it in the Pod's namespace", async () => {
     controller = await runController(inject("kubeconfigPath"))
     await eventually(async () => expect(await cluster.get(`/api/v1/namespaces/${selected}/secrets/${secretName}`)).toBeDefined())
