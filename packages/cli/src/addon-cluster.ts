@@ -34,6 +34,10 @@ const resourceTypes: Readonly<Record<string, ResourceType>> = {
     plural: "validatingwebhookconfigurations",
     namespaced: false
   },
+  "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {
+    plural: "mutatingwebhookconfigurations",
+    namespaced: false
+  },
   "apiextensions.k8s.io/v1/CustomResourceDefinition": { plural: "customresourcedefinitions", namespaced: false },
   "coordination.k8s.io/v1/Lease": { plural: "leases", namespaced: true },
   "policy/v1/PodDisruptionBudget": { plural: "poddisruptionbudgets", namespaced: true },
@@ -133,6 +137,31 @@ export const checkReachable = Effect.fn("AddonCluster.checkReachable")(function*
   yield* client.request({ method: "GET", path: "/version", what: `reach the cluster at ${client.server}` })
   return client.server
 })
+
+/** Both webhook configurations rely on matchConditions, generally available since Kubernetes 1.30. */
+export const minimumKubernetesVersion = { major: 1, minor: 30 } as const
+
+/**
+ * Why the apiserver's /version is too old for the add-on, or undefined when it is recent enough (or unreadable:
+ * a provider's odd version string must not block an install). Providers append to minor, e.g. "30+".
+ */
+export const kubernetesVersionProblem = (version: { readonly major?: unknown; readonly minor?: unknown; readonly gitVersion?: unknown }) => {
+  const major = Number.parseInt(String(version.major ?? ""), 10)
+  const minor = Number.parseInt(String(version.minor ?? ""), 10)
+  if (Number.isNaN(major) || Number.isNaN(minor)) return undefined
+  const { major: needMajor, minor: needMinor } = minimumKubernetesVersion
+  if (major > needMajor || (major === needMajor && minor >= needMinor)) return undefined
+  return `the cluster runs Kubernetes ${String(version.gitVersion ?? `${major}.${minor}`)}; tcr-assistant needs ${needMajor}.${needMinor} or later (its webhooks use matchConditions)`
+}
+
+/** The apiserver's version, read once by install. */
+export const readServerVersion = KubeClient.use((client) =>
+  client.request<{ readonly major?: string; readonly minor?: string; readonly gitVersion?: string }>({
+    method: "GET",
+    path: "/version",
+    what: "read the cluster's version"
+  })
+)
 
 export type Poll<A> = { readonly _tag: "Done"; readonly value: A } | { readonly _tag: "Waiting"; readonly detail: string }
 

@@ -23,7 +23,8 @@ const kindOrder = [
   "Deployment",
   "DaemonSet",
   "PodDisruptionBudget",
-  "ValidatingWebhookConfiguration"
+  "ValidatingWebhookConfiguration",
+  "MutatingWebhookConfiguration"
 ]
 
 const rank = (object: Manifest) => {
@@ -99,8 +100,9 @@ export const isAdmissionObject = (object: Manifest) =>
 
 /**
  * The objects with every webhook's clientConfig pointing at `url` instead of the in-cluster Service: for a
- * controller that serves the webhook from outside the cluster (the apiserver must reach that URL, and the
- * controller's certificate must name its host).
+ * controller that serves the webhooks from outside the cluster (the apiserver must reach that URL, and the
+ * controller's certificate must name its host). Each webhook keeps its own path on that server (/validate,
+ * /mutate-pods): the path of `url` is replaced by it.
  */
 export const withWebhookUrl = (objects: ReadonlyArray<Manifest>, url: string): ReadonlyArray<Manifest> =>
   objects.map((object) => {
@@ -109,8 +111,9 @@ export const withWebhookUrl = (objects: ReadonlyArray<Manifest>, url: string): R
     return {
       ...object,
       webhooks: webhooks.map((webhook) => {
-        const { service: _service, ...clientConfig } = (webhook["clientConfig"] as Record<string, unknown> | undefined) ?? {}
-        return { ...webhook, clientConfig: { ...clientConfig, url } }
+        const { service, ...clientConfig } = (webhook["clientConfig"] as Record<string, unknown> | undefined) ?? {}
+        const path = (service as { readonly path?: unknown } | undefined)?.path
+        return { ...webhook, clientConfig: { ...clientConfig, url: typeof path === "string" ? new URL(path, url).toString() : url } }
       })
     }
   })

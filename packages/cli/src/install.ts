@@ -13,7 +13,9 @@ import {
   listImagePullSecrets,
   type Manifest,
   pollUntil,
-  checkReachable
+  checkReachable,
+  kubernetesVersionProblem,
+  readServerVersion
 } from "./addon-cluster.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
@@ -169,6 +171,8 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   const target = { credentials, region: options.region }
 
   const server = yield* checkReachable()
+  const versionProblem = kubernetesVersionProblem(yield* readServerVersion)
+  if (versionProblem !== undefined) return yield* failure(versionProblem, "upgrade the cluster first; nothing was changed")
   yield* progress(`cluster ${server}: reading the current installation`)
   const existing = yield* listImagePullSecrets()
   const previous = previousInstall(existing)
@@ -356,7 +360,7 @@ export const installCommand = Command.make(
     ),
     webhookUrl: Flag.String("webhook-url").pipe(
       Flag.withDescription(
-        "Point the validating webhook at this https URL instead of the in-cluster Service (for a controller running outside the cluster)"
+        "Point the webhooks at the controller's webhook server at this https URL instead of the in-cluster Service (for a controller running outside the cluster); each keeps its own path"
       ),
       Flag.optional
     ),

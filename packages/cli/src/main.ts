@@ -8,7 +8,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { failure, reportFailure, withUsageExitCode } from "./addon-failure.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -85,9 +85,16 @@ const controller = Command.make(
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
       log: { format: flags.logFormat }
-    }).pipe(Effect.catchTag(kubeErrorTags, reportFailure))
+    }).pipe(
+      Effect.catchTag(kubeErrorTags, reportFailure),
+      // What the program cannot start without is said in one line, with what to do, never as a stack trace.
+      Effect.catchTag(["AddonNamespaceMissing", "WebhookTlsError", "WebhookServerError", "HealthServerError"], (error) =>
+        reportFailure(failure(error._tag === "AddonNamespaceMissing"
+          ? `${error.message}, or pass --namespace with the namespace it is installed in`
+          : error.message)))
+    )
   })
-).pipe(Command.withDescription("Run the controller-manager: the ImagePullSecret controller (leader only), the validating webhook, probes and metrics"))
+).pipe(Command.withDescription("Run the controller-manager: the ImagePullSecret controller (leader only), the webhooks (validation, Pod mutation), probes and metrics"))
 
 const hostsUpdater = Command.make(
   "hosts-updater",

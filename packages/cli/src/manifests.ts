@@ -4,11 +4,13 @@
 import { crdName, group as imagePullSecretGroup, imagePullSecretCrd, plural as imagePullSecretPlural } from "@tcr-assistant/api"
 import {
   defaultWebhookNamespace,
+  mutatingWebhookConfigurationName,
   webhookConfigurationName,
   webhookSecretName,
   webhookServiceName
 } from "@tcr-assistant/controller/webhook-tls"
-import { webhookPath } from "@tcr-assistant/controller/webhook"
+import { mutatePath, podMutationMatchConditions } from "@tcr-assistant/controller/pod-mutation"
+import { validationMatchConditions, webhookPath } from "@tcr-assistant/controller/webhook"
 import { defaultConfigMapName, defaultHealthPort as hostsUpdaterHealthPort, hostsConfigKey } from "@tcr-assistant/hosts-updater"
 import { defaultLeaseName } from "@tcr-assistant/kube/leader-election"
 import { stringify } from "yaml"
@@ -68,18 +70,25 @@ const managerRole: Manifest = {
     // Informer (list, watch), fresh reads (get), finalizer edits (patch).
     { apiGroups: [imagePullSecretGroup], resources: [imagePullSecretPlural], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: [imagePullSecretGroup], resources: [`${imagePullSecretPlural}/status`], verbs: ["patch"] },
-    { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] },
+    // Informer (list, watch); get: the add-on's own namespace, checked once at start.
+    { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
     // Our entry in imagePullSecrets is added and removed with JSON patches.
     { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
     // The distributed pull Secrets in every selected namespace, TCR API keys (get), the webhook Secret (create).
     { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
     // Events about ImagePullSecrets (in `default`, as they are cluster-scoped); repeats patch the count.
     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
-    // The CA bundle of our own webhook configuration.
+    // The CA bundle of our own webhook configurations.
     {
       apiGroups: ["admissionregistration.k8s.io"],
       resources: ["validatingwebhookconfigurations"],
       resourceNames: [webhookConfigurationName],
+      verbs: ["get", "update"]
+    },
+    {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["mutatingwebhookconfigurations"],
+      resourceNames: [mutatingWebhookConfigurationName],
       verbs: ["get", "update"]
     }
   ]
@@ -201,10 +210,46 @@ export const validatingWebhookConfiguration: Manifest = {
           scope: "Cluster"
         }
       ],
+      // Only what users write is validated: a spec on CREATE, a changed spec on UPDATE. Finalizer releases and
+      // deletions never call it, so a fail-closed webhook with no replica up cannot hang `kubectl delete`.
+      matchConditions: [...validationMatchConditions],
       failurePolicy: "Fail",
       matchPolicy: "Equivalent",
       sideEffects: "None",
       timeoutSeconds: 5
+    }
+  ]
+}
+
+/**
+ * Adds our pull Secrets to Pods at creation, so a Pod created before the controller patched its ServiceAccount (the
+ * ServiceAccount admission plugin copies entries only then) still gets them. It must never turn a working create into
+ * a failure: fail-open, a short timeout, Pod CREATE only, never our own namespace (the controller's pods must not
+ * depend on the controller). kube-system is included: `namespaces: "*"` selects it and the controller distributes
+ * there too, and fail-open bounds what an unreachable replica costs a system pod to the timeout.
+ */
+export const mutatingWebhookConfiguration: Manifest = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "MutatingWebhookConfiguration",
+  metadata: { name: mutatingWebhookConfigurationName, labels: labels("webhook") },
+  webhooks: [
+    {
+      name: `mpod.${imagePullSecretGroup}`,
+      admissionReviewVersions: ["v1"],
+      // caBundle is written by the controller-manager, as for the validating webhook.
+      clientConfig: { service: { name: webhookServiceName, namespace, path: mutatePath, port: 443 } },
+      rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }],
+      namespaceSelector: {
+        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [namespace] }]
+      },
+      matchConditions: [...podMutationMatchConditions],
+      failurePolicy: "Ignore",
+      matchPolicy: "Equivalent",
+      // Another mutating webhook that runs after ours may replace the list: then we are called again (appending is
+      // idempotent, so a second call adds only what is missing).
+      reinvocationPolicy: "IfNeeded",
+      sideEffects: "None",
+      timeoutSeconds: 2
     }
   ]
 }
@@ -266,7 +311,8 @@ const controllerDeployment: Manifest = {
   kind: "Deployment",
   metadata: { name: controllerName, namespace, labels: labels("controller-manager") },
   spec: {
-    // Two replicas: both serve the webhook (failurePolicy Fail needs it available); the Lease picks one leader.
+    // Two replicas: both serve the webhooks (validation fails closed; the Pod mutation should not be skipped); the
+    // Lease picks one leader.
     replicas: 2,
     selector: { matchLabels: controllerSelector },
     template: {
@@ -405,7 +451,8 @@ export const manifestObjectFiles = (): ReadonlyArray<{ readonly path: string; re
   { path: "webhook/service.yaml", objects: [webhookService] },
   { path: "manager/deployment.yaml", objects: [controllerDeployment, controllerDisruptionBudget] },
   { path: "hosts-updater/daemonset.yaml", objects: [hostsUpdaterDaemonSet] },
-  { path: "webhook/validating-webhook-configuration.yaml", objects: [validatingWebhookConfiguration] }
+  { path: "webhook/validating-webhook-configuration.yaml", objects: [validatingWebhookConfiguration] },
+  { path: "webhook/mutating-webhook-configuration.yaml", objects: [mutatingWebhookConfiguration] }
 ]
 
 const renderDocuments = (objects: ReadonlyArray<unknown>) => objects.map(renderYaml).join("---\n")

@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import type { Manifest } from "./addon-cluster.ts"
 import { withWebhookUrl } from "./addon-manifests.ts"
-import { validatingWebhookConfiguration } from "./manifests.ts"
+import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from "./manifests.ts"
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 const samplePath = join(repositoryRoot, "manifests", "samples", "imagepullsecret-sample.yaml")
@@ -80,11 +80,13 @@ const main = async () => {
       child.stdin?.end(JSON.stringify(object))
     })
 
-  // The full controller-manager, as in the cluster: leader election in tcr-assistant-system, and the validating
-  // webhook, which the apiserver calls by URL on 127.0.0.1 (there are no pods or Services here).
+  // The full controller-manager, as in the cluster: leader election in tcr-assistant-system, and the webhooks
+  // (validation, Pod mutation), which the apiserver calls by URL on 127.0.0.1 (there are no pods or Services here).
   const [webhookPort, healthPort] = [await freePort(), await freePort()]
   await kubectl("create", "namespace", "tcr-assistant-system")
-  await kubectlApply(withWebhookUrl([validatingWebhookConfiguration as Manifest], `https://127.0.0.1:${webhookPort}/validate`)[0])
+  for (const configuration of withWebhookUrl([validatingWebhookConfiguration, mutatingWebhookConfiguration] as Array<Manifest>, `https://127.0.0.1:${webhookPort}`)) {
+    await kubectlApply(configuration)
+  }
   const fiber = (manager = Effect.runFork(runControllerUntilInterrupted({
     kubeconfig: plane.kubeconfigPath,
     webhook: { host: "127.0.0.1", port: webhookPort, extraHosts: ["127.0.0.1"] },

@@ -300,7 +300,8 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
     return
   }
 
-  // The webhook goes first: without a controller to serve it, it would refuse releasing the finalizers.
+  // The webhooks go first: nothing should be sent to a controller that is going away. (Releasing finalizers never
+  // calls the validating webhook, and the Pod mutation fails open, but an older configuration may lack both.)
   for (const object of objects.filter(isAdmissionObject)) {
     if (yield* deleteObject(yield* objectPath(object), `delete ${describeObject(object)}`)) {
       yield* progress(`deleted ${describeObject(object)}`)

@@ -191,25 +191,26 @@ export interface RunningWebhook {
 }
 
 /**
- * The add-on's validating webhook, served from this process at a 127.0.0.1 URL (no kubelet runs pods here, so the
+ * The add-on's webhooks (validation, Pod mutation), served from this process at a 127.0.0.1 URL (on `port`, to come
+ * back where the configurations point after a stop) (no kubelet runs pods here, so the
  * in-cluster Service has no endpoints). It keeps its certificate in the add-on's namespace, created here if missing,
  * and writes the CA bundle into the add-on's webhook configuration as soon as install creates it.
  */
-export const startWebhook = async (world: CliWorld): Promise<RunningWebhook> => {
+export const startWebhook = async (world: CliWorld, port?: number): Promise<RunningWebhook> => {
   await world.cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: "tcr-assistant-system" } } })
     .catch((error: { _tag?: string }) => {
       if (error._tag !== "KubeConflict") throw error
     })
-  const port = await freePort()
+  const listenOn = port ?? await freePort()
   const runtime = ManagedRuntime.make(
     AdmissionWebhook.layer({
       namespace: "tcr-assistant-system",
       host: "127.0.0.1",
-      port,
+      port: listenOn,
       extraHosts: ["127.0.0.1"],
       checkIntervalMillis: 500
     }).pipe(Layer.provide(KubeClient.layer({ kubeconfig: world.kubeconfigPath })))
   )
   await runtime.runPromise(Effect.service(AdmissionWebhook))
-  return { url: `https://127.0.0.1:${port}${webhookPath}`, stop: () => runtime.dispose() }
+  return { url: `https://127.0.0.1:${listenOn}${webhookPath}`, stop: () => runtime.dispose() }
 }

@@ -28,12 +28,26 @@ test("--webhook-url replaces the Service reference of every webhook and keeps th
       failurePolicy: "Fail"
     }]
   }
+  const mutating: Manifest = {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: { name: "tcr-assistant-mutating-webhook-configuration" },
+    webhooks: [{
+      name: "mpod.tcr.tencentcloudcr.com",
+      clientConfig: { service: { name: "tcr-assistant-webhook-service", namespace: "tcr-assistant-system", path: "/mutate-pods" } }
+    }]
+  }
   const namespace: Manifest = { apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } }
-  const [unchanged, changed] = withWebhookUrl([namespace, webhook], "https://127.0.0.1:9443/validate")
+  const [unchanged, changed, changedMutating] = withWebhookUrl([namespace, webhook, mutating], "https://127.0.0.1:9443/validate")
   expect(unchanged).toBe(namespace)
   expect(changed!["webhooks"]).toEqual([{
     name: "vimagepullsecret.tcr.tencentcloudcr.com",
     clientConfig: { url: "https://127.0.0.1:9443/validate" },
     failurePolicy: "Fail"
+  }])
+  // Each webhook keeps its own path on the given server.
+  expect(changedMutating!["webhooks"]).toEqual([{
+    name: "mpod.tcr.tencentcloudcr.com",
+    clientConfig: { url: "https://127.0.0.1:9443/mutate-pods" }
   }])
 })

@@ -183,9 +183,32 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect((await world.cluster.get<any>(configMapPath)).data.hosts).toBe("")
     await eventually(() => expect(readText(hostsPath)).toBe(originalHosts))
 
+    // The installed Pod mutation, at the webhook's own path on the same server: a Pod with an entry of its own (so the
+    // ServiceAccount admission plugin copies nothing) gets ours appended.
+    await eventually(async () => {
+      const mutating = await world.cluster.get<any>(
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tcr-assistant-mutating-webhook-configuration"
+      )
+      expect(mutating.webhooks[0].clientConfig).toMatchObject({ url: webhook.url.replace(/\/validate$/, "/mutate-pods"), caBundle: expect.any(String) })
+      const pod = await world.cluster.request<any>({
+        method: "POST",
+        path: "/api/v1/namespaces/team-a/pods",
+        query: { dryRun: "All" },
+        body: { metadata: { name: "app" }, spec: { containers: [{ name: "app", image: `${domain}/team/app:1` }], imagePullSecrets: [{ name: "users-own" }] } }
+      })
+      expect(pod.spec.imagePullSecrets).toEqual([{ name: "users-own" }, { name: `tcr.ips${domain}` }])
+    })
+
     const again = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default"]))
     expect(again.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
     expect(world.double.tokens()).toHaveLength(1)
+
+    // With the webhook down (no controller replica up), the same install again does not trip over validation: an
+    // unchanged spec is not sent to it.
+    await webhook.stop()
+    const down = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default"]))
+    expect(down.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
+    webhook = await startWebhook(world, Number(new URL(webhook.url).port))
   })
 
   test("status reports counts, readiness and which nodes applied the current hosts config", async () => {
@@ -271,6 +294,10 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect(await world.cluster.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/imagepullsecrets.tcr.tencentcloudcr.com"))
       .toBeUndefined()
     expect(await world.cluster.get("/api/v1/namespaces/tcr-assistant-system")).toBeUndefined()
+    for (const resource of ["validating", "mutating"]) {
+      const path = `/apis/admissionregistration.k8s.io/v1/${resource}webhookconfigurations/tcr-assistant-${resource}-webhook-configuration`
+      expect(await world.cluster.get(path), path).toBeUndefined()
+    }
     expect(await world.cluster.list("/api/v1/secrets", { labelSelector: "app.kubernetes.io/managed-by=tcr-assistant" })).toEqual([])
     for (const namespace of ["default", "team-a", "team-b", "team-c"]) {
       for (const entry of (await serviceAccountEntries(world.cluster, namespace, "default")) ?? []) expect(entry).not.toMatch(/^tcr\.ips/)

@@ -16,6 +16,7 @@ const repository = join(import.meta.dirname, "..", "..", "..")
 const namespace = "tcr-assistant-system"
 const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 const vwcPath = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tcr-assistant-validating-webhook-configuration"
+const mwcPath = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tcr-assistant-mutating-webhook-configuration"
 const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/tcr-assistant-controller-manager`
 const certPath = `/api/v1/namespaces/${namespace}/secrets/tcr-assistant-webhook-server-cert`
 
@@ -124,6 +125,21 @@ describe("the controller-manager under the manifests' RBAC", () => {
         }]
       }
     })
+    // The real Pod mutation, by URL too, for Pods of this test's labelled namespace only.
+    const mutating = objectsOf(renderInstallYaml()).find((object) => object.kind === "MutatingWebhookConfiguration")
+    await cluster.request({ method: "DELETE", path: mwcPath }).catch(() => undefined)
+    await cluster.request({
+      method: "POST",
+      path: "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+      body: {
+        ...mutating,
+        webhooks: mutating.webhooks.map((webhook: any) => ({
+          ...webhook,
+          clientConfig: { url: `https://127.0.0.1:${port}${webhook.clientConfig.service.path}` },
+          namespaceSelector: { matchLabels: { "tcr-assistant.test/webhook": runId } }
+        }))
+      }
+    })
 
     // A kubeconfig that authenticates as the controller's ServiceAccount.
     const token = await cluster.request<{ status: { token: string } }>({
@@ -154,6 +170,7 @@ describe("the controller-manager under the manifests' RBAC", () => {
     const running = manager
     await eventually(async () => expect((await running.get("/readyz")).status).toBe(200), 120_000)
     await eventually(async () => expect((await cluster.get<any>(vwcPath)).webhooks[0].clientConfig.caBundle).toBeTruthy())
+    await eventually(async () => expect((await cluster.get<any>(mwcPath)).webhooks[0].clientConfig.caBundle).toBeTruthy())
     const firstCert = (await cluster.get<any>(certPath)).data["tls.crt"]
 
     const ns = uniqueName("rbac-ns")
@@ -182,6 +199,22 @@ describe("the controller-manager under the manifests' RBAC", () => {
       const sa = await cluster.get<any>(`/api/v1/namespaces/${ns}/serviceaccounts/default`)
       expect(sa.imagePullSecrets).toContainEqual({ name: `tcr.ips${ips}` })
     }, 120_000)
+    // A Pod with an entry of its own gets nothing from its ServiceAccount: ours comes from the Pod mutation.
+    await cluster.request({
+      method: "PATCH",
+      path: `/api/v1/namespaces/${ns}`,
+      contentType: "application/merge-patch+json",
+      body: { metadata: { labels: { "tcr-assistant.test/webhook": runId } } }
+    })
+    await eventually(async () => {
+      const pod = await cluster.request<any>({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns}/pods`,
+        query: { dryRun: "All" },
+        body: { metadata: { name: "app" }, spec: { containers: [{ name: "app", image: "rbac.tencentcloudcr.com/a:1" }], imagePullSecrets: [{ name: "user" }] } }
+      })
+      expect(pod.spec.imagePullSecrets).toEqual([{ name: "user" }, { name: `tcr.ips${ips}` }])
+    })
     await eventually(async () => {
       const events = await cluster.get<any>("/api/v1/namespaces/default/events")
       expect(events.items.some((event: any) => event.involvedObject.name === ips && event.count >= 2)).toBe(true)
@@ -197,5 +230,6 @@ describe("the controller-manager under the manifests' RBAC", () => {
     expect(denied).toEqual([])
     expect((await running.metrics()).get("tcr_assistant_events_total{outcome=\"failed\"}")).toBe(0)
     expect((await running.metrics()).get("tcr_assistant_leader")).toBe(1)
+    await cluster.request({ method: "DELETE", path: mwcPath }).catch(() => undefined)
   })
 })

@@ -67,7 +67,7 @@ test("every object of the seeds' table is there", () => {
     expect(object.metadata.namespace).toBe(namespace)
   }
   expect(find("Namespace", "tcr-assistant-system")).toBe(all()[0])
-  expect(all().at(-1).kind).toBe("ValidatingWebhookConfiguration")
+  expect(all().slice(-2).map((object) => object.kind)).toEqual(["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"])
 })
 
 test("the webhook is registered for CREATE and UPDATE of ImagePullSecrets, side-effect free with a short timeout", () => {
@@ -76,11 +76,30 @@ test("the webhook is registered for CREATE and UPDATE of ImagePullSecrets, side-
   expect(webhook.failurePolicy).toBe("Fail")
   expect(webhook.timeoutSeconds).toBeLessThanOrEqual(5)
   expect(webhook.rules).toEqual([expect.objectContaining({ operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"] })])
+  // Never in the way of cleanup: objects being deleted and metadata-only updates are not sent.
+  expect(webhook.matchConditions.map((condition: any) => condition.expression)).toEqual([
+    "!has(object.metadata.deletionTimestamp)",
+    "request.operation == 'CREATE' || !has(oldObject.spec) || !has(object.spec) || object.spec != oldObject.spec"
+  ])
   expect(webhook.clientConfig.service).toMatchObject({ name: "tcr-assistant-webhook-service", namespace: "tcr-assistant-system", path: "/validate" })
   const service = find("Service", "tcr-assistant-webhook-service")
   const deployment = find("Deployment", "tcr-assistant-controller-manager")
   expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels)
   expect(deployment.spec.template.spec.containers[0].ports.map((port: any) => port.name)).toContain(service.spec.ports[0].targetPort)
+})
+
+test("the Pod mutation: CREATE only, fail-open, short, reinvoked if needed, never for our own namespace or mirror pods", () => {
+  const [webhook] = find("MutatingWebhookConfiguration", "tcr-assistant-mutating-webhook-configuration").webhooks
+  expect(webhook.rules).toEqual([{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }])
+  expect(webhook).toMatchObject({ failurePolicy: "Ignore", reinvocationPolicy: "IfNeeded", sideEffects: "None", admissionReviewVersions: ["v1"] })
+  expect(webhook.timeoutSeconds).toBeLessThanOrEqual(3)
+  expect(webhook.namespaceSelector).toEqual({
+    matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["tcr-assistant-system"] }]
+  })
+  expect(webhook.matchConditions.map((condition: any) => condition.expression).join(" ")).toContain("kubernetes.io/config.mirror")
+  expect(webhook.clientConfig.service).toEqual(
+    expect.objectContaining({ ...find("ValidatingWebhookConfiguration", "tcr-assistant-validating-webhook-configuration").webhooks[0].clientConfig.service, path: "/mutate-pods" })
+  )
 })
 
 test("pods: no privilege escalation, read-only root, no capabilities, requests and limits; root only where the hosts file needs it", () => {
@@ -123,7 +142,7 @@ test("RBAC: no wildcards, no escalation verbs, writes to our own cluster objects
       const where = `${role.kind} ${role.metadata.name}: ${JSON.stringify(rule)}`
       for (const field of ["apiGroups", "resources", "verbs"]) expect(rule[field], where).not.toContain("*")
       for (const verb of ["escalate", "bind", "impersonate", "deletecollection"]) expect(rule.verbs, where).not.toContain(verb)
-      if (rule.resources.includes("validatingwebhookconfigurations") || rule.resources.includes("leases")) {
+      if (["validatingwebhookconfigurations", "mutatingwebhookconfigurations", "leases"].some((resource) => rule.resources.includes(resource))) {
         if (!rule.verbs.includes("create")) expect(rule.resourceNames, where).toBeDefined()
       }
     }

@@ -7,7 +7,7 @@ import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
 import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { controllerManagerMetrics } from "./controller-metrics.ts"
@@ -16,9 +16,11 @@ import { renderPrometheus } from "./metrics.ts"
 import { type Controller, startController } from "./reconciler.ts"
 import type { TokenIssuer } from "./registry-token.ts"
 import { startWebhookServer, type WebhookServer, type WebhookServerError } from "./webhook.ts"
+import { type AdmissionSelection, makeAdmissionSelection } from "./admission-selection.ts"
 import {
   defaultWebhookNamespace,
   makeWebhookTls,
+  mutatingWebhookConfigurationName,
   type WebhookTls,
   webhookConfigurationName,
   type WebhookTlsError
@@ -56,6 +58,8 @@ export interface ControllerManagerOptions {
     readonly secretName?: string | undefined
     /** The ValidatingWebhookConfiguration that gets the CA bundle; null: none. */
     readonly configurationName?: string | null | undefined
+    /** The MutatingWebhookConfiguration (the Pod mutation) that gets the CA bundle; null: none. */
+    readonly mutatingConfigurationName?: string | null | undefined
     /** Extra names or IPs in the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL). */
     readonly extraHosts?: ReadonlyArray<string> | undefined
     readonly certValidityMillis?: number | undefined
@@ -69,12 +73,45 @@ export interface ControllerManagerOptions {
   readonly log?: ProgramLoggingOptions | undefined
 }
 
-export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
+export type ControllerManagerError =
+  | LeadershipLost
+  | WebhookTlsError
+  | WebhookServerError
+  | HealthServerError
+  | KubeError
+  | AddonNamespaceMissing
 
-/** The webhook as this replica serves it: the server and its self-managed certificate. */
+/** The add-on's namespace (Lease, webhook Secret) does not exist: the add-on is not installed in this cluster. */
+export class AddonNamespaceMissing extends Schema.TaggedError<AddonNamespaceMissing>()("AddonNamespaceMissing", {
+  namespace: Schema.String
+}) {
+  readonly retryable = false
+  override get message(): string {
+    return `namespace ${this.namespace} does not exist: install the add-on first (kubectl apply --server-side -k manifests/)`
+  }
+}
+
+/**
+ * Fail at once, in words, when the namespace is missing, instead of later inside leader election or the webhook's
+ * TLS. A client not allowed to read namespaces learns nothing here and goes on.
+ */
+const requireAddonNamespace = (namespace: string) =>
+  KubeClient.use((client) =>
+    client.request({ method: "GET", path: `/api/v1/namespaces/${namespace}`, what: `read namespace ${namespace}` })
+  ).pipe(
+    Effect.asVoid,
+    Effect.catchTag("KubeNotFound", () => Effect.fail(new AddonNamespaceMissing({ namespace }))),
+    Effect.catchTag("KubeRejected", (error) => (error.status === 403 ? Effect.void : Effect.fail(error)))
+  )
+
+/**
+ * The webhooks as this replica serves them, leader or not: the server (ImagePullSecret validation and the Pod
+ * mutation), its self-managed certificate, and the ImagePullSecret cache the mutation selects from.
+ */
 export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
   readonly server: WebhookServer
   readonly tls: WebhookTls
+  readonly selection: AdmissionSelection
 } | undefined>()("@tcr-assistant/controller/AdmissionWebhook") {
   static readonly layer = (options: NonNullable<ControllerManagerOptions["webhook"]> & { readonly namespace: string }) =>
     Layer.effect(
@@ -87,14 +124,18 @@ export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
           webhookConfigurationName: options.configurationName === null
             ? undefined
             : options.configurationName ?? webhookConfigurationName,
+          mutatingWebhookConfigurationName: options.mutatingConfigurationName === null
+            ? undefined
+            : options.mutatingConfigurationName ?? mutatingWebhookConfigurationName,
           extraHosts: options.extraHosts,
           certValidityMillis: options.certValidityMillis,
           renewBeforeMillis: options.renewBeforeMillis,
           checkIntervalMillis: options.checkIntervalMillis
         })
-        const server = yield* startWebhookServer({ host: options.host, port: options.port }, tls.current())
+        const selection = yield* makeAdmissionSelection()
+        const server = yield* startWebhookServer({ host: options.host, port: options.port }, tls.current(), selection)
         tls.subscribe((material) => server.setTls(material))
-        return { server, tls }
+        return { server, tls, selection }
       })
     )
 
@@ -132,6 +173,15 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         {
           name: "webhook",
           check: () => (webhook === undefined || webhook.tls.notAfter().getTime() > Date.now() ? undefined : "serving certificate expired")
+        },
+        {
+          // Until it has synced, the Pod mutation would add nothing: keep this replica out of the Service meanwhile.
+          name: "pod-mutation",
+          check: () => {
+            if (webhook === undefined) return undefined
+            const problem = informerProblem(webhook.selection.informer.health(), Date.now(), options.readiness)
+            return problem === undefined ? undefined : `imagepullsecrets: ${problem}`
+          }
         },
         { name: "informers", check: readinessProblems }
       ],
@@ -201,11 +251,14 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
-  ).pipe(Layer.provideMerge(kube))
+  )
   const logging = programLogging(options.log)
-  return controllerManager(options, identity).pipe(
-    Effect.scoped,
-    Effect.provide(services),
+  const needsNamespace = election.enabled !== false || webhook.enabled !== false
+  return Effect.gen(function*() {
+    if (needsNamespace) yield* requireAddonNamespace(namespace)
+    return yield* controllerManager(options, identity).pipe(Effect.scoped, Effect.provide(services))
+  }).pipe(
+    Effect.provide(kube),
     Effect.provide(logging)
   )
 }

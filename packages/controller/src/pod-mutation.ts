@@ -2,6 +2,7 @@
 // JSONPatch that appends the missing ones. User entries are never removed or reordered; applying the patch again
 // (reinvocationPolicy IfNeeded) adds nothing.
 import { selectorMatches } from "@tcr-assistant/api"
+import { malformedReviewMessage, record, reviewResponse, reviewUid } from "./admission-review.ts"
 import type { Distribution } from "./distribution.ts"
 
 export interface LocalObjectReference {
@@ -59,34 +60,51 @@ export const applyPullSecretPatch = (
 
 export const mutatePath = "/mutate-pods"
 
-const field = (value: unknown, key: string): unknown =>
-  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined
+/**
+ * When the apiserver calls the Pod mutation at all (CEL, Kubernetes 1.30 and later). Mirror pods (the kubelet's
+ * static pods) may not reference Secrets: adding one would make the apiserver refuse them, so they are never sent.
+ */
+export const podMutationMatchConditions = [
+  {
+    name: "not-a-mirror-pod",
+    expression: "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)"
+  }
+] as const
+
+export type PodMutationResult = "patched" | "unchanged" | "malformed"
+
+export interface PodMutationOutcome {
+  readonly result: PodMutationResult
+  readonly httpStatus: number
+  readonly body: unknown
+  /** What was appended, for the log line (Secret names only). */
+  readonly added: ReadonlyArray<string>
+}
+
+const namesOf = (patch: ReadonlyArray<JsonPatchOperation>) =>
+  patch.flatMap((operation) => (Array.isArray(operation.value) ? operation.value : [operation.value]).map((entry) => entry.name))
 
 /**
- * The AdmissionReview v1 answer for a Pod CREATE: always allowed (this webhook never blocks a Pod), with a
- * base64 JSONPatch when some of our pull Secrets are missing. The review carries no credentials, nor does the answer.
+ * The AdmissionReview v1 answer for a Pod CREATE: always allowed (this webhook never blocks a Pod), with a JSONPatch
+ * when some of our pull Secrets are missing. The review carries no credentials, nor does the answer.
  */
-export const reviewPodMutation = (review: unknown, distributions: ReadonlyArray<SelectingDistribution>) => {
-  const request = field(review, "request")
-  const uid = String(field(request, "uid") ?? "")
-  const pod = field(request, "object")
-  const spec = field(pod, "spec")
-  const namespace = String(field(request, "namespace") ?? field(field(pod, "metadata"), "namespace") ?? "")
-  const account = field(spec, "serviceAccountName")
-  const existing = field(spec, "imagePullSecrets")
+export const reviewPodMutation = (review: unknown, distributions: ReadonlyArray<SelectingDistribution>): PodMutationOutcome => {
+  const uid = reviewUid(review)
+  if (uid === undefined) return { result: "malformed", httpStatus: 400, body: { message: malformedReviewMessage }, added: [] }
+  const request = record(record(review).request)
+  const pod = record(request.object)
+  const spec = record(pod.spec)
+  const namespace = String(request.namespace ?? record(pod.metadata).namespace ?? "")
+  const account = spec.serviceAccountName
+  const existing = spec.imagePullSecrets
   const patch = pullSecretPatch(
     Array.isArray(existing) ? (existing as ReadonlyArray<LocalObjectReference>) : undefined,
     wantedPullSecrets(distributions, namespace, typeof account === "string" ? account : undefined)
   )
   return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    response: {
-      uid,
-      allowed: true,
-      ...(patch.length === 0
-        ? {}
-        : { patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(patch)).toString("base64") })
-    }
+    result: patch.length === 0 ? "unchanged" : "patched",
+    httpStatus: 200,
+    body: reviewResponse(uid, true, { patch }),
+    added: namesOf(patch)
   }
 }

@@ -1,6 +1,6 @@
 // Owns the webhook's TLS without cert-manager: a self-managed CA and serving certificate kept in the
 // tcr-assistant-webhook-server-cert Secret (created when missing, renewed before expiry), the CA bundle written into
-// the ValidatingWebhookConfiguration, and a periodic re-read so every replica serves the current certificate.
+// the Validating- and MutatingWebhookConfiguration, and a periodic re-read so every replica serves the current certificate.
 // Replicas race only through the apiserver: creates that meet 409 and updates with a stale resourceVersion re-read
 // what the winner wrote and use it.
 import { createCertificateAuthority, issueCertificate, type PkiError } from "@tcr-assistant/kube/pki"
@@ -14,6 +14,7 @@ export const defaultWebhookNamespace = "tcr-assistant-system"
 export const webhookSecretName = "tcr-assistant-webhook-server-cert"
 export const webhookServiceName = "tcr-assistant-webhook-service"
 export const webhookConfigurationName = "tcr-assistant-validating-webhook-configuration"
+export const mutatingWebhookConfigurationName = "tcr-assistant-mutating-webhook-configuration"
 
 const dayMillis = 24 * 60 * 60 * 1000
 
@@ -23,6 +24,8 @@ export interface WebhookTlsOptions {
   readonly serviceName?: string | undefined
   /** The ValidatingWebhookConfiguration whose webhooks get the CA bundle; undefined skips the injection. */
   readonly webhookConfigurationName?: string | undefined
+  /** The MutatingWebhookConfiguration (the Pod mutation) whose webhooks get it too; undefined skips it. */
+  readonly mutatingWebhookConfigurationName?: string | undefined
   /** Names besides the Service's DNS names, e.g. `127.0.0.1` when the apiserver calls a URL. */
   readonly extraHosts?: ReadonlyArray<string> | undefined
   /** Default ten years. */
@@ -240,30 +243,40 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
     readonly webhooks?: ReadonlyArray<{ readonly name: string; readonly clientConfig?: { readonly caBundle?: string } }>
   }
 
-  /** Make every webhook of our configuration trust the bundle; true when it already did or now does. */
-  const injectCaBundle = (caBundlePem: string) =>
+  const configurations = [
+    { resource: "validatingwebhookconfigurations", kind: "ValidatingWebhookConfiguration", name: options.webhookConfigurationName },
+    { resource: "mutatingwebhookconfigurations", kind: "MutatingWebhookConfiguration", name: options.mutatingWebhookConfigurationName }
+  ].flatMap(({ name, ...rest }) => (name === undefined ? [] : [{ ...rest, name }]))
+
+  /** Make every webhook of one configuration trust the bundle; true when it already did or now does. */
+  const injectInto = (configuration: (typeof configurations)[number], caBundlePem: string) =>
     Effect.gen(function*() {
-      const name = options.webhookConfigurationName
-      if (name === undefined) return true
-      const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${name}`
-      const what = `ValidatingWebhookConfiguration ${name}`
-      const configuration = yield* client
+      const path = `/apis/admissionregistration.k8s.io/v1/${configuration.resource}/${configuration.name}`
+      const what = `${configuration.kind} ${configuration.name}`
+      const stored = yield* client
         .request<WebhookConfiguration>({ method: "GET", path, what: `read ${what}` })
         .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
-      if (configuration === undefined) return false
+      if (stored === undefined) return false
       const caBundle = toBase64(caBundlePem)
-      const webhooks = configuration.webhooks ?? []
+      const webhooks = stored.webhooks ?? []
       if (webhooks.every((webhook) => webhook.clientConfig?.caBundle === caBundle)) return true
       const updated = {
-        ...configuration,
+        ...stored,
         webhooks: webhooks.map((webhook) => ({ ...webhook, clientConfig: { ...webhook.clientConfig, caBundle } }))
       }
       const written = yield* client
         .request({ method: "PUT", path, body: updated, what: `update ${what}` })
         .pipe(Effect.as(true), Effect.catchTag("KubeConflict", () => Effect.succeed(false)))
-      if (written) yield* Effect.logInfo("wrote the CA bundle").pipe(Effect.annotateLogs({ kind: "ValidatingWebhookConfiguration", name }))
+      if (written) yield* Effect.logInfo("wrote the CA bundle").pipe(Effect.annotateLogs({ kind: configuration.kind, name: configuration.name }))
       return written
-    }).pipe(Effect.mapError(tlsError))
+    })
+
+  /** Every configuration of ours trusts the bundle: true when all of them do (a missing one is retried later). */
+  const injectCaBundle = (caBundlePem: string) =>
+    Effect.forEach(configurations, (configuration) => injectInto(configuration, caBundlePem)).pipe(
+      Effect.map((results) => results.every(Boolean)),
+      Effect.mapError(tlsError)
+    )
 
   let current = yield* ensure
   let bundleInjected = yield* injectCaBundle(current.caBundlePem).pipe(

@@ -1,15 +1,31 @@
 // Owns the validating admission webhook for ImagePullSecrets: the pure AdmissionReview v1 handler (the same
-// validation as the API package, every violation with its field path in one message, an internal error denies) and
-// the HTTPS server that serves it with a certificate that can be swapped without a restart.
+// validation as the API package, every violation with its field path in one message, an internal error denies), the
+// matchConditions that keep it out of cleanup, and the HTTPS server that serves it (and the Pod mutation) with a
+// certificate that can be swapped without a restart.
 import { formatViolations, kind as imagePullSecretKind, validateImagePullSecret } from "@tcr-assistant/api"
 import { Effect, Schema } from "effect"
 import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { admissionReviewApiVersion, malformedReviewMessage, record, reviewResponse, reviewUid } from "./admission-review.ts"
 import { Histogram } from "./metrics.ts"
+import { mutatePath, type PodMutationResult, reviewPodMutation, type SelectingDistribution } from "./pod-mutation.ts"
 
-export const admissionReviewApiVersion = "admission.k8s.io/v1"
+export { admissionReviewApiVersion }
 export const webhookPath = "/validate"
+
+/**
+ * When the apiserver calls the validating webhook at all (CEL, Kubernetes 1.30 and later): for what users write, a
+ * spec on CREATE or a changed spec on UPDATE. Metadata-only updates (the controller releasing its finalizer, labels)
+ * and objects being deleted never depend on a replica being up, so `failurePolicy: Fail` cannot block cleanup.
+ */
+export const validationMatchConditions = [
+  { name: "not-being-deleted", expression: "!has(object.metadata.deletionTimestamp)" },
+  {
+    name: "spec-written",
+    expression: "request.operation == 'CREATE' || !has(oldObject.spec) || !has(object.spec) || object.spec != oldObject.spec"
+  }
+] as const
 /** The apiserver never sends more than 3 MiB; anything bigger is not an AdmissionReview. */
 const maxBodyBytes = 3 * 1024 * 1024
 
@@ -30,9 +46,6 @@ interface AdmissionRequest {
   readonly oldObject?: unknown
 }
 
-const record = (value: unknown): Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
-
 /** The password as the object carries it; a denial message must never contain it, whatever produced the message. */
 const passwordOf = (object: unknown): string | undefined => {
   const password = record(record(record(object).spec).docker).password
@@ -46,15 +59,8 @@ export const redactCredentials = (message: string, object: unknown): string => {
   return password === undefined ? message : message.split(password).join("[redacted]")
 }
 
-const response = (uid: string, allowed: boolean, status?: { code: number; reason: string; message: string }) => ({
-  apiVersion: admissionReviewApiVersion,
-  kind: "AdmissionReview",
-  response: {
-    uid,
-    allowed,
-    ...(status !== undefined ? { status: { status: "Failure", ...status } } : {})
-  }
-})
+const response = (uid: string, allowed: boolean, status?: { code: number; reason: string; message: string }) =>
+  reviewResponse(uid, allowed, { status })
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
@@ -65,14 +71,8 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
  */
 export const reviewAdmission = (review: unknown): ReviewOutcome => {
   const request = record(record(review).request) as unknown as AdmissionRequest
-  if (record(review).apiVersion !== admissionReviewApiVersion || typeof request.uid !== "string" || request.uid === "") {
-    return {
-      result: "malformed",
-      httpStatus: 400,
-      body: { message: `expected an ${admissionReviewApiVersion} AdmissionReview with a request uid` }
-    }
-  }
-  const uid = request.uid
+  const uid = reviewUid(review)
+  if (uid === undefined) return { result: "malformed", httpStatus: 400, body: { message: malformedReviewMessage } }
   try {
     if (request.kind?.kind !== undefined && request.kind.kind !== imagePullSecretKind) {
       return { result: "allowed", httpStatus: 200, body: response(uid, true) }
@@ -136,6 +136,13 @@ export interface WebhookServerOptions {
 export interface WebhookStats {
   readonly requests: Readonly<Record<ReviewResult, number>>
   readonly latency: Histogram
+  /** Pod mutation reviews by result (served only when the server was given a PodMutationSource). */
+  readonly podMutations: Readonly<Record<PodMutationResult, number>>
+}
+
+/** What the Pod mutation selects from: this replica's current view of the ImagePullSecrets. */
+export interface PodMutationSource {
+  readonly distributions: () => ReadonlyArray<SelectingDistribution>
 }
 
 export interface WebhookServer {
@@ -181,19 +188,50 @@ const send = (res: ServerResponse, status: number, body: unknown) => {
 /** Start the HTTPS server in the current scope; it stops (dropping idle connections) when the scope closes. */
 export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   options: WebhookServerOptions,
-  tls: TlsMaterial
+  tls: TlsMaterial,
+  podMutation?: PodMutationSource
 ) {
   const requests: Record<ReviewResult, number> = { allowed: 0, denied: 0, error: 0, malformed: 0 }
+  const podMutations: Record<PodMutationResult, number> = { patched: 0, unchanged: 0, malformed: 0 }
   const latency = new Histogram()
   // The request handler runs outside Effect: its log lines are forked into the context the server started in.
   const context = yield* Effect.context<never>()
   const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
 
+  const mutate = async (req: IncomingMessage, res: ServerResponse, source: PodMutationSource) => {
+    const text = await readBody(req)
+    if (text === undefined) {
+      podMutations.malformed++
+      return send(res, 413, { message: "request body too large" })
+    }
+    const parsed = parseJson(text)
+    const outcome = reviewPodMutation(parsed, source.distributions())
+    podMutations[outcome.result]++
+    send(res, outcome.httpStatus, outcome.body)
+    const request = record(record(parsed).request)
+    const metadata = record(record(request.object).metadata)
+    log(
+      (outcome.result === "patched" ? Effect.logInfo("added pull secrets to a pod") : Effect.logDebug("pod admission")).pipe(
+        Effect.annotateLogs({
+          kind: "Pod",
+          namespace: String(request.namespace ?? ""),
+          name: String(metadata.name ?? metadata.generateName ?? ""),
+          result: outcome.result,
+          ...(outcome.added.length > 0 ? { secrets: outcome.added.join(",") } : {})
+        })
+      )
+    )
+  }
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now()
     const path = (req.url ?? "").split("?")[0]
-    if (path !== webhookPath) return send(res, 404, { message: `not found; the webhook is served at ${webhookPath}` })
+    const served = podMutation === undefined ? webhookPath : `${webhookPath} and ${mutatePath}`
+    if (path !== webhookPath && (path !== mutatePath || podMutation === undefined)) {
+      return send(res, 404, { message: `not found; the webhooks are served at ${served}` })
+    }
     if (req.method !== "POST") return send(res, 405, { message: "use POST" })
+    if (path === mutatePath && podMutation !== undefined) return mutate(req, res, podMutation)
     const text = await readBody(req)
     const parsed = parseJson(text)
     const outcome: ReviewOutcome = text === undefined
@@ -244,12 +282,12 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
       server.closeIdleConnections()
     })
   )
-  yield* Effect.logInfo("webhook server listening").pipe(Effect.annotateLogs({ port, path: webhookPath }))
+  yield* Effect.logInfo("webhook server listening").pipe(Effect.annotateLogs({ port, path: podMutation === undefined ? webhookPath : `${webhookPath},${mutatePath}` }))
 
   const webhook: WebhookServer = {
     port,
     setTls: (next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem, minVersion: "TLSv1.2" }),
-    stats: () => ({ requests: { ...requests }, latency })
+    stats: () => ({ requests: { ...requests }, latency, podMutations: { ...podMutations } })
   }
   return webhook
 })

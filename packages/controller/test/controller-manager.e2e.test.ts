@@ -32,7 +32,7 @@ const start = (name: string, leaseName: string, options: Partial<ControllerManag
     statusIntervalMillis: 200,
     leaderElection: { leaseName },
     // Every replica serves the webhook; these tests only need it to start (no webhook configuration points here).
-    webhook: { host: "127.0.0.1", port: 0, extraHosts: ["127.0.0.1"], secretName: `${leaseName}-cert`, configurationName: null },
+    webhook: { host: "127.0.0.1", port: 0, extraHosts: ["127.0.0.1"], secretName: `${leaseName}-cert`, configurationName: null, mutatingConfigurationName: null },
     ...options
   })
   processes.push(process)

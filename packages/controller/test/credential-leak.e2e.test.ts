@@ -52,7 +52,7 @@ test("the password appears in the distributed Secret and in no log, event, statu
     identity: "leak",
     statusIntervalMillis: 200,
     leaderElection: { leaseName: runId },
-    webhook: { host: "127.0.0.1", port, extraHosts: ["127.0.0.1"], secretName: `${runId}-cert`, configurationName: vwcName },
+    webhook: { host: "127.0.0.1", port, extraHosts: ["127.0.0.1"], secretName: `${runId}-cert`, configurationName: vwcName, mutatingConfigurationName: null },
     log: { level: "Debug" }
   })
   const running = manager

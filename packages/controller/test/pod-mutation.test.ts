@@ -35,18 +35,37 @@ describe("wantedPullSecrets", () => {
 })
 
 describe("reviewPodMutation", () => {
+  const review = (imagePullSecrets?: ReadonlyArray<{ name: string }>, serviceAccountName?: string) => ({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "u1",
+      namespace: "apps",
+      object: { spec: { containers: [], ...(imagePullSecrets ? { imagePullSecrets } : {}), ...(serviceAccountName ? { serviceAccountName } : {}) } }
+    }
+  })
+  const patchOf = (outcome: ReturnType<typeof reviewPodMutation>) =>
+    JSON.parse(Buffer.from(String((outcome.body as any).response.patch), "base64").toString())
+
   it("answers allowed with a base64 JSONPatch only when ours is missing", () => {
-    const review = (imagePullSecrets?: ReadonlyArray<{ name: string }>) => ({
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      request: { uid: "u1", namespace: "apps", object: { spec: { containers: [], ...(imagePullSecrets ? { imagePullSecrets } : {}) } } }
-    })
-    const missing = reviewPodMutation(review([{ name: "user" }]), [ips("x")]).response
-    expect(missing.uid).toBe("u1")
-    expect(missing.allowed).toBe(true)
-    expect(JSON.parse(Buffer.from(String(missing.patch), "base64").toString())).toEqual([
-      { op: "add", path: "/spec/imagePullSecrets/-", value: { name: "tcr.ipsx" } }
-    ])
-    expect(reviewPodMutation(review([{ name: "tcr.ipsx" }]), [ips("x")]).response).toEqual({ uid: "u1", allowed: true })
+    const missing = reviewPodMutation(review([{ name: "user" }]), [ips("x")])
+    expect(missing.result).toBe("patched")
+    expect(missing.added).toEqual(["tcr.ipsx"])
+    expect((missing.body as any).response).toMatchObject({ uid: "u1", allowed: true, patchType: "JSONPatch" })
+    expect(patchOf(missing)).toEqual([{ op: "add", path: "/spec/imagePullSecrets/-", value: { name: "tcr.ipsx" } }])
+    const present = reviewPodMutation(review([{ name: "tcr.ipsx" }]), [ips("x")])
+    expect(present.result).toBe("unchanged")
+    expect((present.body as any).response).toEqual({ uid: "u1", allowed: true })
+  })
+
+  it("selects on the Pod's ServiceAccount", () => {
+    const builders = [ips("builders", { serviceAccounts: "builder" })]
+    expect(reviewPodMutation(review(undefined, "builder"), builders).result).toBe("patched")
+    expect(reviewPodMutation(review(undefined, "web"), builders).result).toBe("unchanged")
+  })
+
+  it("answers what is not an AdmissionReview with HTTP 400", () => {
+    expect(reviewPodMutation({ hello: "world" }, [ips("x")])).toMatchObject({ result: "malformed", httpStatus: 400 })
+    expect(reviewPodMutation({ apiVersion: "admission.k8s.io/v1", request: {} }, [ips("x")]).result).toBe("malformed")
   })
 })

@@ -3,7 +3,9 @@
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { Effect, Fiber, ManagedRuntime } from "effect"
+import { mutatePath, podMutationMatchConditions } from "../src/pod-mutation.ts"
 import { startController, type Controller, type ControllerOptions } from "../src/reconciler.ts"
+import { validationMatchConditions } from "../src/webhook.ts"
 
 export const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 
@@ -106,10 +108,41 @@ export const registerWebhookByUrl = (
         clientConfig: { url: `https://127.0.0.1:${options.port}/validate` },
         rules: [{ apiGroups: ["tcr.tencentcloudcr.com"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["imagepullsecrets"], scope: "Cluster" }],
         objectSelector: { matchLabels: { [options.label]: options.value } },
+        // The manifests' own conditions: metadata-only updates and deletions never call the webhook.
+        matchConditions: validationMatchConditions,
         failurePolicy: "Fail",
         sideEffects: "None",
         admissionReviewVersions: ["v1"],
         timeoutSeconds: 5
+      }]
+    }
+  })
+
+/**
+ * A MutatingWebhookConfiguration like the manifests' (Pod CREATE, fail-open, reinvoked if needed, the same
+ * matchConditions) that sends Pods of namespaces labelled `label=value` to the webhook server on 127.0.0.1, so that
+ * Pods of other test files never go through it.
+ */
+export const registerPodMutationByUrl = (
+  cluster: TestCluster,
+  options: { readonly name: string; readonly port: number; readonly label: string; readonly value: string }
+) =>
+  cluster.request({
+    method: "POST",
+    path: "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+    body: {
+      metadata: { name: options.name },
+      webhooks: [{
+        name: "mpod.tcr.tencentcloudcr.com",
+        clientConfig: { url: `https://127.0.0.1:${options.port}${mutatePath}` },
+        rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }],
+        namespaceSelector: { matchLabels: { [options.label]: options.value } },
+        matchConditions: podMutationMatchConditions,
+        failurePolicy: "Ignore",
+        reinvocationPolicy: "IfNeeded",
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        timeoutSeconds: 2
       }]
     }
   })

@@ -10,6 +10,7 @@ import { makeWebhookTls, planTls, readStoredTls, servingHosts, type WebhookTlsOp
 
 const dayMillis = 24 * 60 * 60 * 1000
 const secretPath = "/api/v1/namespaces/tcr-assistant-system/secrets/tcr-assistant-webhook-server-cert"
+const mwcPath = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tcr-assistant-mutating-webhook-configuration"
 const vwcPath = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/tcr-assistant-validating-webhook-configuration"
 const b64 = (text: string) => Buffer.from(text).toString("base64")
 
@@ -74,6 +75,31 @@ describe("makeWebhookTls", () => {
       assert.strictEqual(vwc.webhooks[0].clientConfig.caBundle, b64(first.current().caBundlePem))
       assert.deepStrictEqual(vwc.webhooks[0].clientConfig.service, { name: "x" })
       assert.isTrue(first.bundleInjected())
+    }))
+
+  it.live("injects the bundle into the MutatingWebhookConfiguration too, and reports the injection missing until it exists", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      fake.objects.set(vwcPath, {
+        metadata: { name: "tcr-assistant-validating-webhook-configuration", resourceVersion: "1" },
+        webhooks: [{ name: "vimagepullsecret.tcr.tencentcloudcr.com", clientConfig: { service: { name: "x" } } }]
+      })
+      const options = {
+        webhookConfigurationName: "tcr-assistant-validating-webhook-configuration",
+        mutatingWebhookConfigurationName: "tcr-assistant-mutating-webhook-configuration",
+        extraHosts: ["127.0.0.1"],
+        checkIntervalMillis: 20
+      }
+      const tls = yield* start(fake, options)
+      assert.isFalse(tls.bundleInjected())
+      fake.objects.set(mwcPath, {
+        metadata: { name: "tcr-assistant-mutating-webhook-configuration", resourceVersion: "1" },
+        webhooks: [{ name: "mpod.tcr.tencentcloudcr.com", clientConfig: { service: { name: "x", path: "/mutate-pods" } } }]
+      })
+      while (!tls.bundleInjected()) yield* Effect.sleep("20 millis")
+      const bundle = b64(tls.current().caBundlePem)
+      assert.strictEqual(fake.objects.get(vwcPath).webhooks[0].clientConfig.caBundle, bundle)
+      assert.deepStrictEqual(fake.objects.get(mwcPath).webhooks[0].clientConfig, { service: { name: "x", path: "/mutate-pods" }, caBundle: bundle })
     }))
 
   it.live("renews the serving certificate before it expires, keeps the CA, and tells subscribers", () =>

@@ -61,6 +61,7 @@ beforeAll(async () => {
       extraHosts: ["127.0.0.1"],
       secretName: `${runId}-cert`,
       configurationName: vwcName,
+      mutatingConfigurationName: null,
       // Short-lived certificates, so renewal and hot reload happen while the apiserver keeps calling.
       certValidityMillis: 30_000,
       renewBeforeMillis: 20_000,

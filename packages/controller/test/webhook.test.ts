@@ -6,6 +6,8 @@ import { Effect } from "effect"
 import { X509Certificate } from "node:crypto"
 import { request } from "node:https"
 import { connect } from "node:tls"
+import { toDistribution } from "../src/distribution.ts"
+import { mutatePath } from "../src/pod-mutation.ts"
 import { reviewAdmission, startWebhookServer } from "../src/webhook.ts"
 
 const post = (port: number, ca: string, path: string, body: string, method = "POST") =>
@@ -103,5 +105,37 @@ describe("startWebhookServer", () => {
       const after = yield* Effect.promise(() => peerSerial(server.port, first.ca.certPem))
       assert.notStrictEqual(after, before)
       assert.strictEqual(after.toLowerCase(), new X509Certificate(second.certPem).serialNumber.toLowerCase())
+    }))
+
+  it.live("serves the Pod mutation on the same server, from the source it is given, only when given one", () =>
+    Effect.gen(function*() {
+      const { ca, cert } = yield* serving
+      let distributions = [toDistribution({ metadata: { name: "x", uid: "u" }, spec: valid.spec })]
+      const server = yield* startWebhookServer(
+        { host: "127.0.0.1", port: 0 },
+        { certPem: cert.certPem, keyPem: cert.keyPem },
+        { distributions: () => distributions }
+      )
+      const podReview = JSON.stringify({
+        apiVersion: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        request: { uid: "p-1", namespace: "apps", operation: "CREATE", object: { spec: { imagePullSecrets: [{ name: "mine" }] } } }
+      })
+      const call = (path: string, body: string) => Effect.promise(() => post(server.port, ca.certPem, path, body))
+      const patched = JSON.parse((yield* call(mutatePath, podReview)).body).response
+      assert.strictEqual(patched.allowed, true)
+      assert.deepStrictEqual(JSON.parse(Buffer.from(patched.patch, "base64").toString()), [
+        { op: "add", path: "/spec/imagePullSecrets/-", value: { name: "tcr.ipsx" } }
+      ])
+      distributions = []
+      assert.deepStrictEqual(JSON.parse((yield* call(mutatePath, podReview)).body).response, { uid: "p-1", allowed: true })
+      assert.strictEqual((yield* call(mutatePath, "not json")).status, 400)
+      assert.deepStrictEqual(server.stats().podMutations, { patched: 1, unchanged: 1, malformed: 1 })
+      // Validation is unaffected and counted apart.
+      assert.isTrue(JSON.parse((yield* call("/validate", review(valid))).body).response.allowed)
+      assert.deepStrictEqual(server.stats().requests, { allowed: 1, denied: 0, error: 0, malformed: 0 })
+
+      const validatingOnly = yield* startWebhookServer({ host: "127.0.0.1", port: 0 }, { certPem: cert.certPem, keyPem: cert.keyPem })
+      assert.strictEqual((yield* Effect.promise(() => post(validatingOnly.port, ca.certPem, mutatePath, podReview))).status, 404)
     }))
 })
