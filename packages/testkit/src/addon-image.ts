@@ -8,7 +8,7 @@ import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import { repositoryRoot } from "./compiled-app.ts"
-import { kitCacheDir } from "./control-plane-binaries.ts"
+import { acquireBuildLock, kitCacheDir } from "./control-plane-binaries.ts"
 import { ensureDebianPackages } from "./debian-packages.ts"
 
 /** The Dockerfile's FROM name, fully qualified as buildah stores it. */
@@ -233,6 +233,18 @@ const pruneOtherBuilds = async (storage: BuildahStorage, cacheDir: string, keep:
 export const buildAddonImage = async (options: { cacheDir?: string } = {}): Promise<AddonImage> => {
   const cacheDir = options.cacheDir ?? imageCacheDir()
   await ensureTools()
+  mkdirSync(cacheDir, { recursive: true })
+  // Two builds on one storage (two test runs, a test and `npm start`) would step on each other's layers.
+  const release = await acquireBuildLock(join(cacheDir, ".build.lock"),
+    (line) => process.stderr.write(`${line}\n`), "the add-on image")
+  try {
+    return await buildUnlocked(cacheDir)
+  } finally {
+    release()
+  }
+}
+
+const buildUnlocked = async (cacheDir: string): Promise<AddonImage> => {
   const storage = buildahStorage(cacheDir)
 
   const base = baseKey()

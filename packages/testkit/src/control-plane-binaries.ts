@@ -177,7 +177,9 @@ const processAlive = (pid: number) => {
 
 // A lock file holding the builder's pid. A lock whose owner is dead is stale and broken; at worst two builders
 // then race, which wastes time but not correctness, since each one renames finished binaries into place.
-const acquireBuildLock = async (lockPath: string, progress: (line: string) => void) => {
+/** Waits for and takes the lock file of a build the kit runs once per machine; returns its release. */
+export const acquireBuildLock = async (lockPath: string, progress: (line: string) => void,
+  what = "the control plane") => {
   let announced = false
   let unreadableSeen = false
   for (;;) {
@@ -198,7 +200,7 @@ const acquireBuildLock = async (lockPath: string, progress: (line: string) => vo
       rmSync(lockPath, { force: true })
       continue
     } else if (!announced) {
-      progress(`tcr-assistant testkit: waiting for another build of the control plane (pid ${owner}) to finish`)
+      progress(`tcr-assistant testkit: waiting for another build of ${what} (pid ${owner}) to finish`)
       announced = true
     }
     await sleep(1000)
