@@ -4,7 +4,7 @@ import type { InformerHealth } from "@tcr-assistant/kube"
 import { Effect, Schema } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { prometheusContentType } from "./metrics.ts"
+import { prometheusContentType } from "@tcr-assistant/kube/prometheus"
 
 export interface HealthCheck {
   readonly name: string

@@ -7,12 +7,13 @@ import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
 import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
+import { metricRegistryLayer, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { controllerManagerMetrics } from "./controller-metrics.ts"
+import { trackControllerManagerMetrics } from "./controller-metrics.ts"
 import { type HealthServerError, informerProblem, startHealthServer, type StalenessLimits } from "./health.ts"
-import { renderPrometheus } from "./metrics.ts"
 import { type Controller, startController } from "./reconciler.ts"
 import type { TokenIssuer } from "./registry-token.ts"
 import { startWebhookServer, type WebhookServer, type WebhookServerError } from "./webhook.ts"
@@ -103,7 +104,6 @@ export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
 
 const controllerManager = (options: ControllerManagerOptions, identity: string) =>
   Effect.gen(function*() {
-    const client = yield* KubeClient
     const elector = yield* LeaderElector
     const events = yield* EventRecorder
     const webhook = yield* AdmissionWebhook
@@ -126,6 +126,12 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
       return problems.length === 0 ? undefined : problems.join("; ")
     }
 
+    yield* trackControllerManagerMetrics({
+      controller: () => running,
+      isLeader: elector.isLeader,
+      certificateNotAfter: () => webhook?.tls.notAfter(),
+      events: events.stats
+    })
     yield* startHealthServer(options.health ?? {}, {
       liveness: [{ name: "ping", check: () => undefined }],
       readiness: [
@@ -135,16 +141,7 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         },
         { name: "informers", check: readinessProblems }
       ],
-      metrics: () =>
-        renderPrometheus(controllerManagerMetrics({
-          controller: () => running,
-          requestCounts: client.requestCounts,
-          isLeader: elector.isLeader,
-          webhook: () => webhook?.server.stats(),
-          certificateNotAfter: () => webhook?.tls.notAfter(),
-          events: events.stats,
-          now: Date.now
-        }))
+      metrics: () => scrapePrometheusUnsafe(context)
     })
 
     const leaderWork = Effect.gen(function*() {
@@ -201,11 +198,13 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
-  ).pipe(Layer.provideMerge(kube))
+  ).pipe(Layer.provideMerge(kube), Layer.provideMerge(ProcessMetricsLive({ program: "controller" })))
   const logging = programLogging(options.log)
   return controllerManager(options, identity).pipe(
     Effect.scoped,
     Effect.provide(services),
-    Effect.provide(logging)
+    Effect.provide(logging),
+    // Last, so every layer above (the apiserver client's counters included) records into this program's registry.
+    Effect.provide(metricRegistryLayer)
   )
 }

@@ -6,7 +6,7 @@ import { Effect, Schema } from "effect"
 import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Histogram } from "./metrics.ts"
+import { recordAdmission } from "./webhook-metrics.ts"
 
 export const admissionReviewApiVersion = "admission.k8s.io/v1"
 export const webhookPath = "/validate"
@@ -135,7 +135,6 @@ export interface WebhookServerOptions {
 
 export interface WebhookStats {
   readonly requests: Readonly<Record<ReviewResult, number>>
-  readonly latency: Histogram
 }
 
 export interface WebhookServer {
@@ -184,7 +183,6 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   tls: TlsMaterial
 ) {
   const requests: Record<ReviewResult, number> = { allowed: 0, denied: 0, error: 0, malformed: 0 }
-  const latency = new Histogram()
   // The request handler runs outside Effect: its log lines are forked into the context the server started in.
   const context = yield* Effect.context<never>()
   const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
@@ -199,12 +197,12 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
     const outcome: ReviewOutcome = text === undefined
       ? { result: "malformed", httpStatus: 413, body: { message: "request body too large" } }
       : reviewAdmission(parsed)
-    requests[outcome.result]++
-    latency.observe((performance.now() - started) / 1000)
-    send(res, outcome.httpStatus, outcome.body)
     const request = record(record(parsed).request)
     const name = String(record(record(request.object).metadata).name ?? "")
     const operation = String(request.operation ?? "")
+    requests[outcome.result]++
+    recordAdmission(context, { webhook: "validate-imagepullsecret", operation, result: outcome.result, seconds: (performance.now() - started) / 1000 })
+    send(res, outcome.httpStatus, outcome.body)
     if (outcome.result === "allowed") {
       log(Effect.logDebug("admission allowed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name, operation })))
     } else {
@@ -218,8 +216,10 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   }
 
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2" }, (req, res) => {
+    const started = performance.now()
     handle(req, res).catch(() => {
       requests.error++
+      recordAdmission(context, { webhook: "validate-imagepullsecret", operation: "", result: "error", seconds: (performance.now() - started) / 1000 })
       if (!res.headersSent) send(res, 500, { message: "internal error" })
       else res.destroy()
     })
@@ -249,7 +249,7 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   const webhook: WebhookServer = {
     port,
     setTls: (next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem, minVersion: "TLSv1.2" }),
-    stats: () => ({ requests: { ...requests }, latency })
+    stats: () => ({ requests: { ...requests } })
   }
   return webhook
 })

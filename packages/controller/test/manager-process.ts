@@ -1,6 +1,6 @@
 // Test support: controller-manager child processes (fixtures/controller-manager-entry.ts) tied to the test process,
 // with their JSON log lines collected and their probe and metrics endpoints at hand.
-import { parsePrometheus } from "@tcr-assistant/controller/metrics"
+import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { request } from "node:http"

@@ -1,9 +1,11 @@
 // The agent's HTTP endpoints: /healthz (the process answers), /readyz (it follows the config) and /metrics.
 // Plain node:http rather than Effect's HTTP stack: three fixed routes do not need a router, and the agent runs on
 // every node under a 100Mi memory limit, where the extra modules cost more than a tenth of it.
+import { prometheusContentType, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Effect, Layer, Schema } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { renderMetrics, unreadyReasons, UpdaterStatus, type UpdaterSnapshot } from "./updater-status.ts"
+import { trackUpdaterMetrics } from "./updater-metrics.ts"
+import { unreadyReasons, UpdaterStatus, type UpdaterSnapshot } from "./updater-status.ts"
 
 export interface HealthServerOptions {
   readonly host: string
@@ -26,8 +28,8 @@ interface Reply {
 
 const text = (status: number, body: string): Reply => ({ status, contentType: "text/plain; charset=utf-8", body })
 
-/** The answer to one request, from the agent's current snapshot. */
-export const healthReply = (method: string, path: string, snapshot: UpdaterSnapshot, now: number): Reply => {
+/** The answer to one request, from the agent's current snapshot; `metrics` renders a scrape. */
+export const healthReply = (method: string, path: string, snapshot: UpdaterSnapshot, now: number, metrics: () => string): Reply => {
   if (method !== "GET" && method !== "HEAD") return text(405, "method not allowed\n")
   switch (path) {
     case "/healthz":
@@ -37,7 +39,7 @@ export const healthReply = (method: string, path: string, snapshot: UpdaterSnaps
       return reasons.length === 0 ? text(200, "ok\n") : text(503, reasons.map((r) => `not ready: ${r}\n`).join(""))
     }
     case "/metrics":
-      return { status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: renderMetrics(snapshot, now) }
+      return { status: 200, contentType: prometheusContentType, body: metrics() }
     default:
       return text(404, "not found\n")
   }
@@ -47,9 +49,11 @@ export const healthReply = (method: string, path: string, snapshot: UpdaterSnaps
 export const HealthServerLive = (options: HealthServerOptions) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const status = yield* UpdaterStatus
+    yield* trackUpdaterMetrics(status.snapshot)
+    const context = yield* Effect.context<never>()
     const server = createServer((request: IncomingMessage, response: ServerResponse) => {
       const path = (request.url ?? "/").split("?")[0] ?? "/"
-      const reply = healthReply(request.method ?? "GET", path, status.snapshot(), Date.now())
+      const reply = healthReply(request.method ?? "GET", path, status.snapshot(), Date.now(), () => scrapePrometheusUnsafe(context))
       response.writeHead(reply.status, { "content-type": reply.contentType, "cache-control": "no-store" })
       response.end(request.method === "HEAD" ? undefined : reply.body)
     })

@@ -1,6 +1,8 @@
 // The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
 import { KubeClient } from "@tcr-assistant/kube"
 import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
+import { metricRegistryLayer } from "@tcr-assistant/kube/prometheus"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HealthServerLive } from "./health-server.ts"
 import { HostsAgentLive } from "./hosts-agent.ts"
@@ -63,12 +65,15 @@ export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
       NodeReporter.layer({ nodeName: options.nodeName })
     ))
   )
-  return HealthServerLive({ host: options.healthHost, port: options.healthPort }).pipe(Layer.provideMerge(agent))
+  return Layer.mergeAll(
+    HealthServerLive({ host: options.healthHost, port: options.healthPort }).pipe(Layer.provideMerge(agent)),
+    ProcessMetricsLive({ program: "hosts-updater" })
+  )
 }
 
 /** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
 export const runHostsUpdater = (options: HostsUpdaterOptions) =>
-  runAgent(options).pipe(Effect.provide(programLogging(options.log)))
+  runAgent(options).pipe(Effect.provide(programLogging(options.log)), Effect.provide(metricRegistryLayer))
 
 const runAgent = (options: HostsUpdaterOptions) =>
   Effect.gen(function*() {
