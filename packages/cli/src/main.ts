@@ -9,6 +9,7 @@ import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { metricsFlags, metricsOptions } from "./metrics-flags.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -58,8 +59,9 @@ const controller = Command.make(
       Flag.withDescription("Comma-separated extra names or IPs for the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL)"),
       Flag.optional
     ),
-    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and /metrics (default 0.0.0.0)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8080)"), Flag.optional),
+    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and plain /metrics (default 0.0.0.0)"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8080)"), Flag.optional),
+    ...metricsFlags,
     logFormat
   },
   Effect.fn(function*(flags) {
@@ -84,6 +86,7 @@ const controller = Command.make(
         extraHosts: commaList(flags.webhookExtraHosts)
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
+      metrics: metricsOptions(flags),
       log: { format: flags.logFormat }
     }).pipe(Effect.catchTag(kubeErrorTags, reportFailure))
   })
@@ -100,7 +103,8 @@ const hostsUpdater = Command.make(
     nodeName: Flag.String("node-name").pipe(Flag.withDescription("This node's name (default: NODE_NAME)"), Flag.optional),
     namespace: Flag.String("namespace").pipe(Flag.withDescription("Namespace of updater-config"), Flag.optional),
     configMap: Flag.String("config-map").pipe(Flag.withDescription("Name of the ConfigMap (default: updater-config)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8081)"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8081)"), Flag.optional),
+    ...metricsFlags,
     logFormat,
     // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
     serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
@@ -112,6 +116,7 @@ const hostsUpdater = Command.make(
       namespace: Option.getOrUndefined(flags.namespace),
       configMapName: Option.getOrUndefined(flags.configMap),
       healthPort: Option.getOrUndefined(flags.healthPort),
+      metrics: metricsOptions(flags),
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
       log: { format: flags.logFormat }

@@ -25,7 +25,9 @@ const namespace = defaultWebhookNamespace
 const controllerName = "tcr-assistant-controller-manager"
 const hostsUpdaterName = "hosts-updater"
 const webhookPort = 9443
-const metricsPort = 8080
+const healthPort = 8080
+/** HTTPS /metrics with apiserver authentication and authorization (both programs' default, kubebuilder's port). */
+const secureMetricsPort = 8443
 /** The user the image runs as (the node image's `node` user). */
 const nonRootUser = 1000
 
@@ -54,6 +56,12 @@ const addonNamespace: Manifest = {
 // Only the verbs the code uses. resourceNames narrow what they can (get/update/patch of one object); create and
 // list/watch cannot be narrowed that way.
 
+/** Secure /metrics asks the apiserver who a scraper is (TokenReview) and whether it may get /metrics (SubjectAccessReview). */
+const metricsAuthRules = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] }
+]
+
 const controllerServiceAccount: Manifest = {
   apiVersion: "v1",
   kind: "ServiceAccount",
@@ -81,7 +89,8 @@ const managerRole: Manifest = {
       resources: ["validatingwebhookconfigurations"],
       resourceNames: [webhookConfigurationName],
       verbs: ["get", "update"]
-    }
+    },
+    ...metricsAuthRules
   ]
 }
 
@@ -126,7 +135,8 @@ const hostsUpdaterClusterRole: Manifest = {
   rules: [
     // What the node applied goes into annotations on its own Node object.
     { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
-    { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
+    { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+    ...metricsAuthRules
   ]
 }
 
@@ -272,7 +282,12 @@ const controllerDeployment: Manifest = {
     template: {
       metadata: {
         labels: controllerSelector,
-        annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(metricsPort), "prometheus.io/path": "/metrics" }
+        annotations: {
+          "prometheus.io/scrape": "true",
+          "prometheus.io/scheme": "https",
+          "prometheus.io/port": String(secureMetricsPort),
+          "prometheus.io/path": "/metrics"
+        }
       },
       spec: {
         serviceAccountName: controllerName,
@@ -300,10 +315,11 @@ const controllerDeployment: Manifest = {
             env: [...downwardEnv, { name: "NODE_OPTIONS", value: controllerNodeOptions }],
             ports: [
               { name: "webhook-server", containerPort: webhookPort, protocol: "TCP" },
-              { name: "metrics", containerPort: metricsPort, protocol: "TCP" }
+              { name: "health", containerPort: healthPort, protocol: "TCP" },
+              { name: "https-metrics", containerPort: secureMetricsPort, protocol: "TCP" }
             ],
-            livenessProbe: { ...probe("/healthz", "metrics"), initialDelaySeconds: 15 },
-            readinessProbe: { ...probe("/readyz", "metrics"), initialDelaySeconds: 5 },
+            livenessProbe: { ...probe("/healthz", "health"), initialDelaySeconds: 15 },
+            readinessProbe: { ...probe("/readyz", "health"), initialDelaySeconds: 5 },
             resources: controllerResources,
             securityContext: restrictedContainer
           }
@@ -347,7 +363,8 @@ const hostsUpdaterDaemonSet: Manifest = {
         labels: hostsUpdaterSelector,
         annotations: {
           "prometheus.io/scrape": "true",
-          "prometheus.io/port": String(hostsUpdaterHealthPort),
+          "prometheus.io/scheme": "https",
+          "prometheus.io/port": String(secureMetricsPort),
           "prometheus.io/path": "/metrics"
         }
       },
@@ -367,7 +384,10 @@ const hostsUpdaterDaemonSet: Manifest = {
               { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
               { name: "NODE_OPTIONS", value: hostsUpdaterNodeOptions }
             ],
-            ports: [{ name: "health", containerPort: hostsUpdaterHealthPort, protocol: "TCP" }],
+            ports: [
+              { name: "health", containerPort: hostsUpdaterHealthPort, protocol: "TCP" },
+              { name: "https-metrics", containerPort: secureMetricsPort, protocol: "TCP" }
+            ],
             livenessProbe: { ...probe("/healthz", "health"), initialDelaySeconds: 15 },
             readinessProbe: { ...probe("/readyz", "health"), initialDelaySeconds: 5 },
             resources: hostsUpdaterResources,

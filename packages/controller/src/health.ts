@@ -15,7 +15,8 @@ export interface HealthCheck {
 export interface HealthEndpoints {
   readonly liveness: ReadonlyArray<HealthCheck>
   readonly readiness: ReadonlyArray<HealthCheck>
-  readonly metrics: () => string
+  /** Plain-HTTP /metrics; undefined when metrics are served securely elsewhere. */
+  readonly metrics?: (() => string) | undefined
 }
 
 export interface HealthServerOptions {
@@ -83,7 +84,9 @@ export const healthReply = (method: string, url: string, endpoints: HealthEndpoi
     case "/readyz":
       return runChecks(endpoints.readiness, verbose)
     case "/metrics":
-      return { status: 200, contentType: prometheusContentType, body: endpoints.metrics() }
+      return endpoints.metrics === undefined
+        ? plain(404, "not found: /metrics is served over HTTPS on the metrics port\n")
+        : { status: 200, contentType: prometheusContentType, body: endpoints.metrics() }
     default:
       return plain(404, "not found\n")
   }
@@ -115,6 +118,8 @@ export const startHealthServer = Effect.fn("HealthServer.start")(function*(optio
       })
   )
   const bound = (server.address() as AddressInfo).port
-  yield* Effect.logInfo("serving /healthz, /readyz and /metrics").pipe(Effect.annotateLogs({ port: bound }))
+  yield* Effect.logInfo(endpoints.metrics === undefined ? "serving /healthz and /readyz" : "serving /healthz, /readyz and /metrics").pipe(
+    Effect.annotateLogs({ port: bound })
+  )
   return bound
 })

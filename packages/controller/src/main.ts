@@ -7,6 +7,8 @@ import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
 import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { defaultSecureMetricsPort, type MetricsServerError, type MetricsServingOptions, serveSecureMetrics } from "@tcr-assistant/kube/metrics-server"
+import type { PkiError } from "@tcr-assistant/kube/pki"
 import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
 import { metricRegistryLayer, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Context, Effect, Layer } from "effect"
@@ -65,12 +67,21 @@ export interface ControllerManagerOptions {
   } | undefined
   /** /healthz, /readyz and /metrics; default 0.0.0.0:8080. */
   readonly health?: { readonly host?: string | undefined; readonly port?: number | undefined } | undefined
+  /** Default: plain HTTP on the health server; `secure` serves it over HTTPS to callers the apiserver authorizes. */
+  readonly metrics?: MetricsServingOptions | undefined
   readonly readiness?: StalenessLimits | undefined
   /** Default: JSON lines at Info. */
   readonly log?: ProgramLoggingOptions | undefined
 }
 
-export type ControllerManagerError = LeadershipLost | WebhookTlsError | WebhookServerError | HealthServerError | KubeError
+export type ControllerManagerError =
+  | LeadershipLost
+  | WebhookTlsError
+  | WebhookServerError
+  | HealthServerError
+  | MetricsServerError
+  | PkiError
+  | KubeError
 
 /** The webhook as this replica serves it: the server and its self-managed certificate. */
 export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
@@ -126,6 +137,8 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
       return problems.length === 0 ? undefined : problems.join("; ")
     }
 
+    const scrape = () => scrapePrometheusUnsafe(context)
+    const secureMetrics = options.metrics?.secure === true
     yield* trackControllerManagerMetrics({
       controller: () => running,
       isLeader: elector.isLeader,
@@ -141,8 +154,11 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         },
         { name: "informers", check: readinessProblems }
       ],
-      metrics: () => scrapePrometheusUnsafe(context)
+      metrics: secureMetrics ? undefined : scrape
     })
+    if (secureMetrics) {
+      yield* serveSecureMetrics({ host: options.metrics?.host ?? "0.0.0.0", port: options.metrics?.port ?? defaultSecureMetricsPort, scrape })
+    }
 
     const leaderWork = Effect.gen(function*() {
       running = yield* startController({

@@ -75,7 +75,8 @@ const options = async (env: { namespace: string; node: string; hostsFile: string
     configMapName: "updater-config",
     resyncEvery,
     healthHost: "127.0.0.1",
-    healthPort: await freePort()
+    healthPort: await freePort(),
+    metrics: { secure: false, host: "127.0.0.1", port: 0 }
   }
   return resolved
 }
