@@ -8,7 +8,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { type CommandFailed, reportFailure, withUsageExitCode } from "./addon-failure.ts"
 import { metricsFlags, metricsOptions } from "./metrics-flags.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
@@ -22,8 +22,24 @@ const logFormat = Flag.Literals("log-format", ["json", "text"]).pipe(
   Flag.withDefault("json")
 )
 
+const logLevel = Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
+  Flag.withDescription("Least severe level logged; at debug a failure's record also carries its stack trace"),
+  Flag.withDefault("info")
+)
+const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
+
+/** The programs' `log` option from --log-format and --log-level. */
+const programLog = (flags: { readonly logFormat: "json" | "text"; readonly logLevel: keyof typeof logLevels }) => ({
+  format: flags.logFormat,
+  level: logLevels[flags.logLevel]
+})
+
 /** Failures to reach or use the apiserver end the program with a plain `error:`/`next:` message, no stack trace. */
 const kubeErrorTags = ["KubeUnavailable", "KubeRejected", "KubeNotFound", "KubeConflict", "KubeGone"] as const
+
+/** In text format as `error:`/`next:` lines; in JSON the program has already logged the failure as one record. */
+const reportProgramFailure = (format: "json" | "text") => <E extends Parameters<typeof reportFailure>[0]>(error: E): Effect.Effect<never, E | CommandFailed> =>
+  format === "json" ? Effect.fail(error) : reportFailure(error)
 
 const commaList = (value: Option.Option<string>) =>
   Option.getOrElse(value, () => "").split(",").map((item) => item.trim()).filter((item) => item !== "")
@@ -62,7 +78,8 @@ const controller = Command.make(
     healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and plain /metrics (default 0.0.0.0)"), Flag.optional),
     healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8080)"), Flag.optional),
     ...metricsFlags,
-    logFormat
+    logFormat,
+    logLevel
   },
   Effect.fn(function*(flags) {
     const environment = yield* Config.all({
@@ -87,8 +104,8 @@ const controller = Command.make(
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
       metrics: metricsOptions(flags),
-      log: { format: flags.logFormat }
-    }).pipe(Effect.catchTag(kubeErrorTags, reportFailure))
+      log: programLog(flags)
+    }).pipe(Effect.catchTag(kubeErrorTags, reportProgramFailure(flags.logFormat)))
   })
 ).pipe(Command.withDescription("Run the controller-manager: the ImagePullSecret controller (leader only), the validating webhook, probes and metrics"))
 
@@ -106,6 +123,7 @@ const hostsUpdater = Command.make(
     healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8081)"), Flag.optional),
     ...metricsFlags,
     logFormat,
+    logLevel,
     // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
     serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
   },
@@ -119,8 +137,8 @@ const hostsUpdater = Command.make(
       metrics: metricsOptions(flags),
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
-      log: { format: flags.logFormat }
-    }).pipe(Effect.catchTag("KubeUnavailable", reportFailure))
+      log: programLog(flags)
+    }).pipe(Effect.catchTag("KubeUnavailable", reportProgramFailure(flags.logFormat)))
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 
 const render = Command.make(

@@ -6,7 +6,7 @@ import { apiVersion as imagePullSecretApiVersion, kind as imagePullSecretKind } 
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
-import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { type ProgramLoggingOptions, withProgramLogging } from "@tcr-assistant/kube/logging"
 import { defaultSecureMetricsPort, type MetricsServerError, type MetricsServingOptions, serveSecureMetrics } from "@tcr-assistant/kube/metrics-server"
 import type { PkiError } from "@tcr-assistant/kube/pki"
 import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
@@ -215,11 +215,10 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
   ).pipe(Layer.provideMerge(kube), Layer.provideMerge(ProcessMetricsLive({ program: "controller" })))
-  const logging = programLogging(options.log)
   return controllerManager(options, identity).pipe(
     Effect.scoped,
     Effect.provide(services),
-    Effect.provide(logging),
+    withProgramLogging(options.log),
     // Last, so every layer above (the apiserver client's counters included) records into this program's registry.
     Effect.provide(metricRegistryLayer)
   )

@@ -1,6 +1,6 @@
 // The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
 import { KubeClient } from "@tcr-assistant/kube"
-import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { type ProgramLoggingOptions, withProgramLogging } from "@tcr-assistant/kube/logging"
 import { defaultSecureMetricsPort, type MetricsServingOptions } from "@tcr-assistant/kube/metrics-server"
 import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
 import { metricRegistryLayer } from "@tcr-assistant/kube/prometheus"
@@ -83,7 +83,7 @@ export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
 
 /** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
 export const runHostsUpdater = (options: HostsUpdaterOptions) =>
-  runAgent(options).pipe(Effect.provide(programLogging(options.log)), Effect.provide(metricRegistryLayer))
+  runAgent(options).pipe(withProgramLogging(options.log), Effect.provide(metricRegistryLayer))
 
 const runAgent = (options: HostsUpdaterOptions) =>
   Effect.gen(function*() {
