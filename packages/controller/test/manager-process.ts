@@ -64,7 +64,7 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
       if (record === undefined) throw new Error(`${name} has not logged its ${what} port yet:\n${output}`)
       return record.port as number
     }, 120_000)
-  const healthPort = () => loggedPort("health", /^serving \/healthz, \/readyz/)
+  const healthPort = () => loggedPort("health", /^serving \/healthz(,| and) \/readyz/)
   const metricsPort = () => loggedPort("secure metrics", /^serving \/metrics over HTTPS/)
   const get = async (path: string) => httpGet(await healthPort(), path)
   return {
