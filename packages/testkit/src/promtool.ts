@@ -1,7 +1,8 @@
 // Owns promtool, Prometheus's own checker, for tests: built once from the pinned Go module in ../promtool/ into
 // the kit's cache (the same build machinery as the control plane), and run on text a test hands it.
 import { spawn } from "node:child_process"
-import { accessSync, constants, readFileSync } from "node:fs"
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { buildIntoCache, kitCacheDir } from "./control-plane-binaries.ts"
@@ -58,11 +59,15 @@ export interface PromtoolResult {
   readonly stderr: string
 }
 
-/** Run promtool with `args`, feeding `input` on stdin. */
-export const runPromtool = async (args: ReadonlyArray<string>, input: string, options: ResolvePromtoolOptions = {}): Promise<PromtoolResult> => {
+/** Run promtool with `args` in `cwd`, feeding `input` on stdin. */
+export const runPromtool = async (
+  args: ReadonlyArray<string>,
+  input: string,
+  options: ResolvePromtoolOptions & { readonly cwd?: string } = {}
+): Promise<PromtoolResult> => {
   const binary = await resolvePromtool(options)
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
@@ -76,3 +81,28 @@ export const runPromtool = async (args: ReadonlyArray<string>, input: string, op
 /** `promtool check metrics`: parses the text exposition and lints names, units and help (exit 0 only when clean). */
 export const checkMetrics = (exposition: string, options: ResolvePromtoolOptions = {}) =>
   runPromtool(["check", "metrics"], exposition, options)
+
+/**
+ * `promtool test rules`: `files` (file name -> content) are written to a scratch directory, the rule files among them
+ * named by the test file's `rule_files`, and `testFile` names the unit-test file to run.
+ */
+export const testRules = async (files: Readonly<Record<string, string>>, testFile: string, options: ResolvePromtoolOptions = {}) => {
+  const dir = mkdtempSync(join(tmpdir(), "tcr-promtool-"))
+  try {
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content)
+    return await runPromtool(["test", "rules", testFile], "", { ...options, cwd: dir })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** `promtool check rules` on one rule file's content: syntax, PromQL and templates. */
+export const checkRules = async (rules: string, options: ResolvePromtoolOptions = {}) => {
+  const dir = mkdtempSync(join(tmpdir(), "tcr-promtool-"))
+  try {
+    writeFileSync(join(dir, "rules.yaml"), rules)
+    return await runPromtool(["check", "rules", "rules.yaml"], "", { ...options, cwd: dir })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
