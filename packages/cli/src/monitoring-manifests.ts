@@ -1,6 +1,7 @@
 // Owns the optional monitoring objects for a Prometheus Operator cluster, a kustomize component under
 // manifests/monitoring/: Services in front of both programs' secure /metrics, a ServiceMonitor that scrapes them with
-// Prometheus's own ServiceAccount token, and a PrometheusRule whose alerts the README's runbook explains.
+// Prometheus's own ServiceAccount token, a PrometheusRule whose alerts the README's runbook explains, and a Grafana
+// dashboard (a ConfigMap for Grafana's dashboard sidecar, and the JSON for importing by hand).
 import { defaultWebhookNamespace } from "@tcr-assistant/controller/webhook-tls"
 
 const namespace = defaultWebhookNamespace
@@ -146,6 +147,82 @@ const prometheusRule = {
   spec: ruleGroups
 }
 
+export interface DashboardPanel {
+  readonly title: string
+  readonly unit: string
+  /** PromQL, with the legend of each series. */
+  readonly targets: ReadonlyArray<{ readonly expr: string; readonly legendFormat: string }>
+}
+
+export const dashboardPanels: ReadonlyArray<DashboardPanel> = [
+  { title: "Reconciles by result", unit: "ops", targets: [{ expr: "sum by (result) (rate(controller_runtime_reconcile_total[5m]))", legendFormat: "{{result}}" }] },
+  {
+    title: "Reconcile duration",
+    unit: "s",
+    targets: [0.5, 0.99].map((quantile) => ({
+      expr: `histogram_quantile(${quantile}, sum by (le) (rate(controller_runtime_reconcile_time_seconds_bucket[5m])))`,
+      legendFormat: `p${quantile * 100}`
+    }))
+  },
+  {
+    title: "Work queue",
+    unit: "short",
+    targets: [
+      { expr: "sum(workqueue_depth)", legendFormat: "depth" },
+      { expr: "sum(rate(workqueue_retries_total[5m]))", legendFormat: "retries/s" },
+      { expr: "max(workqueue_longest_running_processor_seconds)", legendFormat: "longest running (s)" }
+    ]
+  },
+  {
+    title: "Secrets synced / desired",
+    unit: "short",
+    targets: [
+      { expr: "sum by (imagepullsecret) (tcr_assistant_secrets_synced)", legendFormat: "{{imagepullsecret}} synced" },
+      { expr: "sum by (imagepullsecret) (tcr_assistant_secrets_desired)", legendFormat: "{{imagepullsecret}} desired" }
+    ]
+  },
+  { title: "Failing targets", unit: "short", targets: [{ expr: "sum by (imagepullsecret) (tcr_assistant_failing_targets)", legendFormat: "{{imagepullsecret}}" }] },
+  { title: "Registry token time left", unit: "s", targets: [{ expr: "tcr_assistant_registry_token_expiry_timestamp_seconds - time()", legendFormat: "{{imagepullsecret}}" }] },
+  { title: "Apiserver requests by code", unit: "reqps", targets: [{ expr: "sum by (code) (rate(tcr_assistant_apiserver_requests_total[5m]))", legendFormat: "{{code}}" }] },
+  { title: "Watch silence", unit: "s", targets: [{ expr: "time() - tcr_assistant_watch_last_event_timestamp_seconds", legendFormat: "{{instance}} {{informer}}" }] },
+  { title: "TCR API calls", unit: "reqps", targets: [{ expr: "sum by (action, result) (rate(tcr_assistant_tcr_api_requests_total[5m]))", legendFormat: "{{action}} {{result}}" }] },
+  { title: "Webhook reviews", unit: "reqps", targets: [{ expr: "sum by (result) (rate(tcr_assistant_webhook_requests_total[5m]))", legendFormat: "{{result}}" }] },
+  { title: "Nodes per hosts config", unit: "short", targets: [{ expr: "count by (hash) (tcr_assistant_hosts_updater_applied_config_info)", legendFormat: "{{hash}}" }] },
+  { title: "Resident memory", unit: "bytes", targets: [{ expr: "process_resident_memory_bytes{job=~\"" + jobs + "\"}", legendFormat: "{{instance}}" }] },
+  { title: "Event-loop lag", unit: "s", targets: [{ expr: "nodejs_eventloop_lag_seconds{job=~\"" + jobs + "\"}", legendFormat: "{{instance}}" }] }
+]
+
+/** The dashboard, in Grafana's JSON model: two panels a row, the Prometheus data source chosen by a variable. */
+export const grafanaDashboard = () => ({
+  uid: "tcr-assistant",
+  title: "tcr-assistant",
+  tags: ["tcr-assistant"],
+  timezone: "browser",
+  schemaVersion: 39,
+  refresh: "30s",
+  time: { from: "now-6h", to: "now" },
+  templating: { list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Data source" }] },
+  panels: dashboardPanels.map((panel, index) => ({
+    id: index + 1,
+    type: "timeseries",
+    title: panel.title,
+    datasource: { type: "prometheus", uid: "${datasource}" },
+    gridPos: { h: 8, w: 12, x: (index % 2) * 12, y: Math.floor(index / 2) * 8 },
+    fieldConfig: { defaults: { unit: panel.unit }, overrides: [] },
+    targets: panel.targets.map((target, ref) => ({ refId: String.fromCharCode(65 + ref), expr: target.expr, legendFormat: target.legendFormat }))
+  }))
+})
+
+export const dashboardJson = () => `${JSON.stringify(grafanaDashboard(), null, 2)}\n`
+
+const dashboardConfigMap = () => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  // Grafana's sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
+  metadata: { name: "tcr-assistant-grafana-dashboard", namespace, labels: { ...labels("monitoring"), grafana_dashboard: "1" } },
+  data: { "tcr-assistant.json": dashboardJson() }
+})
+
 /** Object files under manifests/monitoring/. */
 export const monitoringObjectFiles = (): ReadonlyArray<{ readonly path: string; readonly objects: ReadonlyArray<unknown> }> => [
   {
@@ -153,7 +230,8 @@ export const monitoringObjectFiles = (): ReadonlyArray<{ readonly path: string; 
     objects: [metricsService(controllerMetricsService, "controller-manager"), metricsService(hostsUpdaterMetricsService, "hosts-updater")]
   },
   { path: "monitoring/service-monitor.yaml", objects: [serviceMonitor] },
-  { path: "monitoring/prometheus-rule.yaml", objects: [prometheusRule] }
+  { path: "monitoring/prometheus-rule.yaml", objects: [prometheusRule] },
+  { path: "monitoring/grafana-dashboard.yaml", objects: [dashboardConfigMap()] }
 ]
 
 /** manifests/monitoring/kustomization.yaml: an optional component (`components: [monitoring]` in an overlay). */

@@ -1,10 +1,18 @@
 // The PrometheusRule's alerts, run by Prometheus's own rule engine (`promtool test rules`, kit-built) against
 // synthetic series: each fires on the failure it names, after its `for` duration, and stays quiet on a healthy
-// install. (In the e2e project because the first run builds promtool.)
+// install; the dashboard's queries are PromQL Prometheus accepts. (In the e2e project because the first run builds
+// promtool.)
 import { checkRules, testRules } from "@tcr-assistant/testkit/promtool"
 import { expect, test } from "vitest"
 import { stringify } from "yaml"
-import { alertRules, controllerMetricsService, hostsUpdaterMetricsService, ruleGroups } from "../src/monitoring-manifests.ts"
+import {
+  alertRules,
+  controllerMetricsService,
+  dashboardJson,
+  dashboardPanels,
+  hostsUpdaterMetricsService,
+  ruleGroups
+} from "../src/monitoring-manifests.ts"
 
 const controller = { job: controllerMetricsService, instance: "10.0.0.1:8443", namespace: "tcr-assistant-system" }
 const agent = (node: string, ip: string) => ({ job: hostsUpdaterMetricsService, instance: `${ip}:8443`, node, namespace: "tcr-assistant-system" })
@@ -172,4 +180,12 @@ test("each alert fires on its failure after its duration, and a healthy install 
   // Every alert of the rule file is exercised by a test that expects it to fire.
   const fired = new Set(tests.flatMap((entry) => entry.alert_rule_test.filter((check) => check.exp_alerts.length > 0).map((check) => check.alertname)))
   expect([...fired].sort()).toEqual(alertRules.map((rule) => rule.alert).sort())
+})
+
+test("every query of the Grafana dashboard is PromQL that Prometheus accepts", async () => {
+  const queries = dashboardPanels.flatMap((panel) => panel.targets.map((target) => target.expr))
+  const asRecordingRules = { groups: [{ name: "dashboard", rules: queries.map((expr, index) => ({ record: `dashboard:query_${index}`, expr })) }] }
+  const result = await checkRules(stringify(asRecordingRules))
+  expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: "" })
+  expect(JSON.parse(dashboardJson()).panels).toHaveLength(dashboardPanels.length)
 })
