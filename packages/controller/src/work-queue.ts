@@ -3,6 +3,7 @@
 // exports client-go's work queue metrics (workqueue_*, labelled by the queue's name).
 import { trackMetric } from "@tcr-assistant/kube/prometheus"
 import { Effect, Metric, Queue } from "effect"
+import { randomUUID } from "node:crypto"
 
 export interface WorkQueue {
   readonly add: (key: string) => void
@@ -90,6 +91,8 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
       processing.set(key, performance.now())
       yield* options.process(key).pipe(
         Effect.catchCause((cause) => Effect.logError("reconcile failed unexpectedly", cause).pipe(Effect.annotateLogs({ key }))),
+        // controller-runtime's correlation id: every line one reconcile logs carries the same reconcileID.
+        Effect.annotateLogs({ reconcileID: randomUUID() }),
         Effect.ensuring(
           Effect.sync(() => {
             processing.delete(key)

@@ -153,4 +153,14 @@ describe("secure metrics", () => {
     const check = await checkMetrics(body)
     expect({ status: check.status, problems: `${check.stdout}${check.stderr}` }).toEqual({ status: 0, problems: "" })
   })
+
+  test("every line the process logged is one JSON object with time, level and msg", () => {
+    const lines = manager.output().split("\n").filter((line) => line !== "")
+    expect(lines.length).toBeGreaterThan(5)
+    for (const line of lines) {
+      const record = JSON.parse(line)
+      expect(Object.keys(record), line).toEqual(expect.arrayContaining(["time", "level", "msg"]))
+      expect(Number.isNaN(Date.parse(record.time)), line).toBe(false)
+    }
+  })
 })
