@@ -1,10 +1,16 @@
-// The controller-manager's /metrics for real: served over HTTPS, it answers a caller without a token 401, a
+// The controller-manager's /metrics for real: run as its own ServiceAccount with the manifests' RBAC (which must
+// allow the TokenReviews and SubjectAccessReviews), served over HTTPS, it answers a caller without a token 401, a
 // ServiceAccount the apiserver authenticates but RBAC does not allow 403, and one bound to a ClusterRole with
 // `get` on the nonResourceURL /metrics 200; what it serves passes `promtool check metrics` (Prometheus's own parser
 // and linter), and carries the controller-runtime and process families by the names dashboards expect.
 import { checkMetrics } from "@tcr-assistant/testkit/promtool"
+import { applyManifestFile } from "@tcr-assistant/testkit/apply-manifests"
 import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parse } from "yaml"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import { type ManagerProcess, startManagerProcess } from "./manager-process.ts"
 import { connect, createNamespace, createServiceAccount, eventually, imagePullSecret, ipsPath, type TestCluster, uniqueName } from "./support.ts"
@@ -17,6 +23,28 @@ let cluster: TestCluster
 let manager: ManagerProcess
 let port = 0
 const cleanups: Array<() => Promise<unknown>> = []
+const manifests = join(import.meta.dirname, "..", "..", "..", "manifests")
+const version = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "cli", "package.json"), "utf8")).version as string
+
+/** A kubeconfig that authenticates as a ServiceAccount of the add-on's namespace, with a fresh token. */
+const serviceAccountKubeconfig = async (dir: string, serviceAccount: string) => {
+  const token = await cluster.request<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } }
+  })
+  const admin = parse(readFileSync(inject("kubeconfigPath"), "utf8"))
+  const path = join(dir, `${serviceAccount}.kubeconfig`)
+  writeFileSync(path, JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "local", cluster: admin.clusters[0].cluster }],
+    users: [{ name: serviceAccount, user: { token: token.status.token } }],
+    contexts: [{ name: serviceAccount, context: { cluster: "local", user: serviceAccount } }],
+    "current-context": serviceAccount
+  }))
+  return path
+}
 
 /** GET /metrics the way `curl -k -H "Authorization: Bearer ..."` does (the certificate is self-signed). */
 const scrape = (token?: string) =>
@@ -75,12 +103,25 @@ beforeAll(async () => {
     }
   })
   cleanups.push(() => cluster.request({ method: "DELETE", path: `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${readerRole}` }))
+  // The controller's ServiceAccount and RBAC exactly as installed.
+  for (const file of ["rbac/service-accounts.yaml", "rbac/manager-role.yaml"]) {
+    const objects = await applyManifestFile(inject("kubeconfigPath"), join(manifests, file))
+    for (const object of objects.filter((candidate) => candidate.kind !== "ServiceAccount")) {
+      const path = object.kind === "ClusterRole"
+        ? `/apis/rbac.authorization.k8s.io/v1/clusterroles/${object.metadata!.name}`
+        : `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${object.metadata!.name}`
+      cleanups.push(() => cluster.request({ method: "DELETE", path }))
+    }
+  }
+  const scratch = mkdtempSync(join(tmpdir(), "metrics-e2e-"))
+  cleanups.push(async () => rmSync(scratch, { recursive: true, force: true }))
   manager = startManagerProcess("secure-metrics", {
-    kubeconfig: inject("kubeconfigPath"),
+    kubeconfig: await serviceAccountKubeconfig(scratch, "tcr-assistant-controller-manager"),
     identity: `secure-metrics-${runId}`,
     statusIntervalMillis: 200,
-    leaderElection: { leaseName: runId },
-    webhook: { host: "127.0.0.1", port: 0, extraHosts: ["127.0.0.1"], secretName: `${runId}-cert`, configurationName: null },
+    // One replica, no webhook: the Lease and the webhook Secret RBAC allows are other tests' business.
+    leaderElection: { enabled: false },
+    webhook: { enabled: false },
     metrics: { secure: true, host: "127.0.0.1", port: 0 }
   })
   port = await manager.metricsPort()
@@ -149,6 +190,7 @@ describe("secure metrics", () => {
     expect(values.get("process_resident_memory_bytes")).toBeGreaterThan(0)
     expect(values.get("process_open_fds")).toBeGreaterThan(0)
     expect(values.get("tcr_assistant_leader")).toBe(1)
+    expect(values.get(`tcr_assistant_build_info{version="${version}",program="controller",nodejs_version="${process.version}"}`)).toBe(1)
 
     const check = await checkMetrics(body)
     expect({ status: check.status, problems: `${check.stdout}${check.stderr}` }).toEqual({ status: 0, problems: "" })
@@ -156,7 +198,7 @@ describe("secure metrics", () => {
 
   test("every line the process logged is one JSON object with time, level and msg", () => {
     const lines = manager.output().split("\n").filter((line) => line !== "")
-    expect(lines.length).toBeGreaterThan(5)
+    expect(lines.map((line) => JSON.parse(line).msg)).toEqual(expect.arrayContaining(["controller-manager started", "metrics request refused"]))
     for (const line of lines) {
       const record = JSON.parse(line)
       expect(Object.keys(record), line).toEqual(expect.arrayContaining(["time", "level", "msg"]))
