@@ -232,6 +232,8 @@ export interface GoModuleBuild {
   readonly binaries: ReadonlyArray<{ readonly fileName: string; readonly goPackage: string; readonly goOutputName: string }>
   readonly cacheDir: string
   readonly ldflags?: string | undefined
+  /** Build tags, e.g. to leave out what the tests never use. */
+  readonly tags?: ReadonlyArray<string> | undefined
   /** What to tell the user when Go is not installed. */
   readonly missingGo: string
 }
@@ -265,7 +267,8 @@ export const buildIntoCache = async (
     mkdirSync(outputDir, { recursive: true })
     const logPath = join(cacheDir, "build.log")
     const logFd = openSync(logPath, "w")
-    const proc = spawnTied("go", ["build", ...(build.ldflags === undefined ? [] : ["-ldflags", build.ldflags]), "-o", `${outputDir}/`,
+    const proc = spawnTied("go", ["build", ...(build.ldflags === undefined ? [] : ["-ldflags", build.ldflags]),
+      ...(build.tags === undefined || build.tags.length === 0 ? [] : ["-tags", build.tags.join(",")]), "-o", `${outputDir}/`,
       ...stillMissing.map((spec) => spec.goPackage)], {
       cwd: build.moduleDir,
       env: { ...env, GOWORK: "off", GOFLAGS: [env["GOFLAGS"] ?? "", "-mod=readonly"].join(" ").trim() },

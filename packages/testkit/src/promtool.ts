@@ -48,6 +48,8 @@ export const resolvePromtool = async (options: ResolvePromtoolOptions = {}): Pro
     what: `Prometheus module ${version}`,
     binaries: [{ fileName: "promtool", goPackage: "github.com/prometheus/prometheus/cmd/promtool", goOutputName: "promtool" }],
     cacheDir,
+    // Service discovery (every cloud's SDK) is most of the build and no check or rule test uses it.
+    tags: ["remove_all_sd"],
     missingGo: `Install Go >= 1.26 (https://go.dev/dl/) so the kit can build promtool into ${cacheDir}, or set TEST_ASSET_PROMTOOL.`
   }, env, options.progress ?? ((line) => process.stderr.write(`${line}\n`)))
   return binary
