@@ -1,5 +1,6 @@
-// Owns the controller-manager's probe and scrape endpoints: /healthz (the process answers), /readyz (every
-// readiness check passes; `?verbose` lists them the way kube-apiserver does) and /metrics, over plain HTTP.
+// Owns the controller-manager's probe endpoints, over plain HTTP: /healthz (the process answers), /readyz (every
+// readiness check passes; `?verbose` lists them the way kube-apiserver does), and /metrics when it is not served
+// securely on a port of its own (kube/metrics-server.ts).
 import type { InformerHealth } from "@tcr-assistant/kube"
 import { Effect, Schema } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
