@@ -73,7 +73,13 @@ export const HealthServerLive = (options: HealthServerOptions) =>
     const scrape = options.metrics ? () => scrapePrometheusUnsafe(context) : undefined
     const server = createServer((request: IncomingMessage, response: ServerResponse) => {
       const path = (request.url ?? "/").split("?")[0] ?? "/"
-      const reply = healthReply(request.method ?? "GET", path, status.snapshot(), Date.now(), scrape)
+      let reply: Reply
+      try {
+        reply = healthReply(request.method ?? "GET", path, status.snapshot(), Date.now(), scrape)
+      } catch (error) {
+        // A bug in rendering must cost one answer, not the agent.
+        reply = text(500, `${error instanceof Error ? error.message : String(error)}\n`)
+      }
       response.writeHead(reply.status, { "content-type": reply.contentType, "cache-control": "no-store" })
       response.end(request.method === "HEAD" ? undefined : reply.body)
     })

@@ -167,16 +167,23 @@ export const serveSecureMetrics = Effect.fn("MetricsServer.serveSecure")(functio
     if (path !== metricsPath) reply = text(404, "not found\n")
     else if (request.method !== "GET" && request.method !== "HEAD") reply = text(405, "method not allowed\n")
     else {
+      let access: MetricsAccess | undefined
       try {
-        const access = await accessOf(bearerToken(request.headers.authorization))
-        if (access._tag === "Forbidden") {
-          log(Effect.logInfo("metrics request refused").pipe(Effect.annotateLogs({ user: access.user, reason: access.reason })))
-        }
-        reply = secureMetricsReply(access, options.scrape)
+        access = await accessOf(bearerToken(request.headers.authorization))
       } catch (error) {
         const message = (error as Partial<KubeError>)?.message ?? String(error)
         log(Effect.logWarning("cannot check a metrics request with the apiserver").pipe(Effect.annotateLogs({ error: message })))
-        reply = text(500, "cannot check the request with the apiserver\n")
+      }
+      if (access === undefined) reply = text(500, "cannot check the request with the apiserver\n")
+      else {
+        if (access._tag === "Forbidden") {
+          log(Effect.logInfo("metrics request refused").pipe(Effect.annotateLogs({ user: access.user, reason: access.reason })))
+        }
+        try {
+          reply = secureMetricsReply(access, options.scrape)
+        } catch (error) {
+          reply = text(500, `cannot render the metrics: ${error instanceof Error ? error.message : String(error)}\n`)
+        }
       }
     }
     response.writeHead(reply.status, { ...reply.headers, "cache-control": "no-store" })
