@@ -139,7 +139,7 @@ describe("the controller racing a user on one ServiceAccount", () => {
         const selected = expected.serviceAccounts === "*" || expected.serviceAccounts === "app"
         expect(entries.filter((name) => name === ours)).toHaveLength(selected ? 1 : 0)
         // No fault is injected here: a lost race must be read again, never reported as a failure.
-        expect(h.controller.stats.failures).toBe(0)
+        expect(h.controller.stats.errors()).toBe(0)
         expect(h.errors).toEqual([])
       } finally {
         h.cluster.setGate(undefined)

@@ -8,7 +8,8 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { failure, reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { type CommandFailed, failure, reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { metricsFlags, metricsOptions } from "./metrics-flags.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
   Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
@@ -21,8 +22,24 @@ const logFormat = Flag.Literals("log-format", ["json", "text"]).pipe(
   Flag.withDefault("json")
 )
 
+const logLevel = Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
+  Flag.withDescription("Least severe level logged; at debug a failure's record also carries its stack trace"),
+  Flag.withDefault("info")
+)
+const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
+
+/** The programs' `log` option from --log-format and --log-level. */
+const programLog = (flags: { readonly logFormat: "json" | "text"; readonly logLevel: keyof typeof logLevels }) => ({
+  format: flags.logFormat,
+  level: logLevels[flags.logLevel]
+})
+
 /** Failures to reach or use the apiserver end the program with a plain `error:`/`next:` message, no stack trace. */
 const kubeErrorTags = ["KubeUnavailable", "KubeRejected", "KubeNotFound", "KubeConflict", "KubeGone"] as const
+
+/** In text format as `error:`/`next:` lines; in JSON the program has already logged the failure as one record. */
+const reportProgramFailure = (format: "json" | "text") => <E extends Parameters<typeof reportFailure>[0]>(error: E): Effect.Effect<never, E | CommandFailed> =>
+  format === "json" ? Effect.fail(error) : reportFailure(error)
 
 const commaList = (value: Option.Option<string>) =>
   Option.getOrElse(value, () => "").split(",").map((item) => item.trim()).filter((item) => item !== "")
@@ -58,9 +75,11 @@ const controller = Command.make(
       Flag.withDescription("Comma-separated extra names or IPs for the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL)"),
       Flag.optional
     ),
-    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and /metrics (default 0.0.0.0)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8080)"), Flag.optional),
-    logFormat
+    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and plain /metrics (default 0.0.0.0)"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8080)"), Flag.optional),
+    ...metricsFlags,
+    logFormat,
+    logLevel
   },
   Effect.fn(function*(flags) {
     const environment = yield* Config.all({
@@ -84,12 +103,13 @@ const controller = Command.make(
         extraHosts: commaList(flags.webhookExtraHosts)
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
-      log: { format: flags.logFormat }
+      metrics: metricsOptions(flags),
+      log: programLog(flags)
     }).pipe(
-      Effect.catchTag(kubeErrorTags, reportFailure),
+      Effect.catchTag(kubeErrorTags, reportProgramFailure(flags.logFormat)),
       // What the program cannot start without is said in one line, with what to do, never as a stack trace.
       Effect.catchTag(["AddonNamespaceMissing", "WebhookTlsError", "WebhookServerError", "HealthServerError"], (error) =>
-        reportFailure(failure(error._tag === "AddonNamespaceMissing"
+        reportProgramFailure(flags.logFormat)(failure(error._tag === "AddonNamespaceMissing"
           ? `${error.message}, or pass --namespace with the namespace it is installed in`
           : error.message)))
     )
@@ -107,8 +127,10 @@ const hostsUpdater = Command.make(
     nodeName: Flag.String("node-name").pipe(Flag.withDescription("This node's name (default: NODE_NAME)"), Flag.optional),
     namespace: Flag.String("namespace").pipe(Flag.withDescription("Namespace of updater-config"), Flag.optional),
     configMap: Flag.String("config-map").pipe(Flag.withDescription("Name of the ConfigMap (default: updater-config)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and /metrics (default 8081)"), Flag.optional),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8081)"), Flag.optional),
+    ...metricsFlags,
     logFormat,
+    logLevel,
     // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
     serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
   },
@@ -119,10 +141,11 @@ const hostsUpdater = Command.make(
       namespace: Option.getOrUndefined(flags.namespace),
       configMapName: Option.getOrUndefined(flags.configMap),
       healthPort: Option.getOrUndefined(flags.healthPort),
+      metrics: metricsOptions(flags),
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
-      log: { format: flags.logFormat }
-    }).pipe(Effect.catchTag("KubeUnavailable", reportFailure))
+      log: programLog(flags)
+    }).pipe(Effect.catchTag("KubeUnavailable", reportProgramFailure(flags.logFormat)))
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 
 const render = Command.make(

@@ -58,7 +58,7 @@ const startAgent = (dir: string, extraArgs: ReadonlyArray<string> = []) => {
     "contexts: [{name: c, context: {cluster: c, user: u}}]"
   ].join("\n"))
   const child = spawn(linked("tcr-assistant"), [
-    "hosts-updater", "--kubeconfig", kubeconfig, "--hosts-file", join(dir, "hosts"), "--node-name", "n1", "--health-port", "0",
+    "hosts-updater", "--kubeconfig", kubeconfig, "--hosts-file", join(dir, "hosts"), "--node-name", "n1", "--health-port", "0", "--metrics-port", "0",
     ...extraArgs
   ], { env: { ...process.env, PATH: userPath }, stdio: ["ignore", "pipe", "pipe"] })
   const output = { stdout: "", stderr: "" }

@@ -19,9 +19,10 @@ export const mainPath = fileURLToPath(new URL("../src/main.ts", import.meta.url)
 
 /**
  * The controller as these tests run it: one replica, no webhook of its own (the test serves the webhook in process
- * and installs with --webhook-url, and a second CA would fight over the configuration's bundle), probes on a free port.
+ * and installs with --webhook-url, and a second CA would fight over the configuration's bundle), probes and the
+ * secure metrics server on free ports.
  */
-export const controllerTestFlags = ["--webhook=false", "--leader-elect=false", "--health-port", "0"] as const
+export const controllerTestFlags = ["--webhook=false", "--leader-elect=false", "--health-port", "0", "--metrics-port", "0"] as const
 
 export interface CliResult {
   readonly code: number | null

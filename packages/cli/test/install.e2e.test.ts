@@ -99,6 +99,8 @@ beforeAll(async () => {
     "--node-name",
     nodeName,
     "--health-port",
+    "0",
+    "--metrics-port",
     "0"
   ])
   // Every namespace gets its default ServiceAccount from the controller manager; wait so counts are stable.

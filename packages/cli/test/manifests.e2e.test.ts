@@ -219,7 +219,7 @@ describe("the controller-manager under the manifests' RBAC", () => {
       const events = await cluster.get<any>("/api/v1/namespaces/default/events")
       expect(events.items.some((event: any) => event.involvedObject.name === ips && event.count >= 2)).toBe(true)
     }, 120_000)
-    await eventually(async () => expect((await running.metrics()).get("tcr_assistant_webhook_requests_total{result=\"allowed\"}")).toBeGreaterThan(0))
+    await eventually(async () => expect((await running.metrics()).get("tcr_assistant_webhook_requests_total{webhook=\"validate-imagepullsecret\",operation=\"CREATE\",result=\"allowed\"}")).toBeGreaterThan(0))
     await eventually(async () => expect((await cluster.get<any>(certPath)).data["tls.crt"]).not.toBe(firstCert), 120_000)
 
     await cluster.request({ method: "DELETE", path: `${ipsPath}/${ips}` })

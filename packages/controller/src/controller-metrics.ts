@@ -1,107 +1,158 @@
-// Owns the controller-manager's metric families, gathered at scrape time from their owners: the controller (only
-// on the leader), the informers, the apiserver client, leader election, the webhook and the event recorder.
+// Owns the controller-manager's metrics: what the reconciler records as it goes (controller-runtime's reconcile
+// families, conflicts, status writes, token expiry) and the families read at scrape time from their owners (the
+// ImagePullSecrets' status, the informers, leader election, the webhook certificate, the event recorder).
 import type { ImagePullSecretStatus } from "@tcr-assistant/api"
-import type { Informer, RequestCounts } from "@tcr-assistant/kube"
+import type { Informer } from "@tcr-assistant/kube"
 import type { EventRecorderStats } from "@tcr-assistant/kube/events"
-import type { MetricFamily, Sample } from "./metrics.ts"
-import type { Controller } from "./reconciler.ts"
-import type { WebhookStats } from "./webhook.ts"
+import { trackInformerMetrics } from "@tcr-assistant/kube/informer-metrics"
+import { durationBuckets, type Sample, trackMetric } from "@tcr-assistant/kube/prometheus"
+import { type Context, Effect, Metric, type Scope } from "effect"
 
-export interface MetricSources {
-  /** The running controller, while this replica leads. */
-  readonly controller: () => Controller | undefined
-  readonly requestCounts: () => RequestCounts
-  readonly isLeader: () => boolean
-  readonly webhook: () => WebhookStats | undefined
-  readonly certificateNotAfter: () => Date | undefined
-  readonly events: () => EventRecorderStats
-  readonly now: () => number
+/** controller-runtime's `controller` label: the one controller of this manager. */
+const controllerLabel = { controller: "imagepullsecret" }
+
+export type ReconcileResult = "success" | "error" | "requeue"
+const reconcileResults: ReadonlyArray<ReconcileResult> = ["success", "error", "requeue"]
+
+const reconcileTotal = Metric.counter("controller_runtime_reconcile_total", {
+  description: "Reconciles of target keys, by result: success, error (a request failed), requeue (more work queued).",
+  incremental: true
+})
+const reconcileErrors = Metric.counter("controller_runtime_reconcile_errors_total", {
+  description: "Reconciles that ended with a failed request.",
+  incremental: true
+})
+const reconcileTime = Metric.histogram("controller_runtime_reconcile_time_seconds", {
+  description: "Time to reconcile one target key.",
+  boundaries: durationBuckets
+})
+const serviceAccountConflicts = Metric.counter("tcr_assistant_service_account_patch_conflicts_total", {
+  description: "ServiceAccount patches that lost a race with another writer and were retried on a fresh read.",
+  incremental: true
+})
+const writeConflicts = Metric.counter("tcr_assistant_write_conflicts_total", {
+  description: "Writes of any kind that lost a race (409 or a failed resourceVersion test).",
+  incremental: true
+})
+const statusWrites = Metric.counter("tcr_assistant_status_writes_total", { description: "ImagePullSecret status updates written.", incremental: true })
+const tokenExpiry = Metric.gauge("tcr_assistant_registry_token_expiry_timestamp_seconds", {
+  description: "When the registry token the controller minted for an ImagePullSecret (spec.tcr) expires (Unix time, seconds)."
+})
+
+/** What the reconciler records, backed by the program's metric registry. */
+export interface ControllerStats {
+  /** Reconciles of this run so far, all results (the registry's counters may span several runs). */
+  readonly reconciles: () => number
+  /** Reconciles of this run that ended with a failed request. */
+  readonly errors: () => number
+  readonly reconciled: (seconds: number, result: ReconcileResult) => void
+  readonly conflict: () => void
+  readonly serviceAccountConflict: () => void
+  readonly statusWritten: () => void
+  readonly tokenIssued: (imagePullSecret: string, expiresAt: Date) => void
+  /** The ImagePullSecret no longer has a minted token (deleted, or switched to inline credentials). */
+  readonly tokenDropped: (imagePullSecret: string) => void
 }
 
-const prefix = "tcr_assistant"
+const add = (metric: Metric.Counter<number>, context: Context.Context<never>, labels: Readonly<Record<string, string>> = controllerLabel) =>
+  Metric.withAttributes(metric, labels).updateUnsafe(1, context)
+
+/** The stats of one controller run, recorded into the registry of the context it starts in. */
+export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Effect.context<never>(), (context) => {
+  // controller-runtime starts every result at zero, so rates exist before the first error.
+  for (const result of reconcileResults) Metric.withAttributes(reconcileTotal, { ...controllerLabel, result }).updateUnsafe(0, context)
+  Metric.withAttributes(reconcileErrors, controllerLabel).updateUnsafe(0, context)
+  const tokenSeries = (imagePullSecret: string) => Metric.withAttributes(tokenExpiry, { imagepullsecret: imagePullSecret })
+  let reconciles = 0
+  let errors = 0
+  return {
+    reconciles: () => reconciles,
+    errors: () => errors,
+    reconciled: (seconds, result) => {
+      reconciles++
+      if (result === "error") errors++
+      add(reconcileTotal, context, { ...controllerLabel, result })
+      if (result === "error") add(reconcileErrors, context)
+      Metric.withAttributes(reconcileTime, controllerLabel).updateUnsafe(seconds, context)
+    },
+    conflict: () => writeConflicts.updateUnsafe(1, context),
+    serviceAccountConflict: () => serviceAccountConflicts.updateUnsafe(1, context),
+    statusWritten: () => statusWrites.updateUnsafe(1, context),
+    tokenIssued: (imagePullSecret, expiresAt) => tokenSeries(imagePullSecret).updateUnsafe(Math.floor(expiresAt.getTime() / 1000), context),
+    tokenDropped: (imagePullSecret) => Metric.removeUnsafe(tokenSeries(imagePullSecret), context)
+  }
+})
+
+/** Where the scrape-time families read from. */
+export interface MetricSources {
+  /** The running controller's informers and machine count, while this replica leads. */
+  readonly controller: () => { readonly informers: ReadonlyArray<Informer<any>>; readonly machineCount: () => number } | undefined
+  readonly isLeader: () => boolean
+  readonly certificateNotAfter: () => Date | undefined
+  readonly events: () => EventRecorderStats
+}
+
 /** Target states that mean "not working": counted as failing targets. */
 const failingStates = ["BackingOff", "Conflict"]
 
-const gauge = (name: string, help: string, samples: ReadonlyArray<Sample>): MetricFamily => ({ name: `${prefix}_${name}`, help, type: "gauge", samples })
-const counter = (name: string, help: string, samples: ReadonlyArray<Sample>): MetricFamily => ({ name: `${prefix}_${name}`, help, type: "counter", samples })
+const gauge = (name: string, description: string) => Metric.gauge(`tcr_assistant_${name}`, { description })
 
-/** The families of one scrape. Families without data keep their HELP and TYPE, so dashboards see every name. */
-export const controllerManagerMetrics = (sources: MetricSources): ReadonlyArray<MetricFamily> => {
-  const controller = sources.controller()
-  const now = sources.now()
-  const informers: ReadonlyArray<Informer<any>> = controller?.informers ?? []
-  const perCr = { secretsDesired: [] as Array<Sample>, secretsSynced: [] as Array<Sample>, saDesired: [] as Array<Sample>, saSynced: [] as Array<Sample>, failing: [] as Array<Sample>, byState: [] as Array<Sample> }
-  const imagePullSecrets = informers.find((informer) => informer.name === "imagepullsecrets")
-  for (const object of imagePullSecrets?.values() ?? []) {
-    const labels = { imagepullsecret: String(object.metadata.name) }
-    const status = (object.status ?? {}) as ImagePullSecretStatus
-    perCr.secretsDesired.push({ labels, value: status.secretsDesired ?? 0 })
-    perCr.secretsSynced.push({ labels, value: status.secretsSuccess ?? 0 })
-    perCr.saDesired.push({ labels, value: status.serviceAccountsDesired ?? 0 })
-    perCr.saSynced.push({ labels, value: status.serviceAccountsSuccess ?? 0 })
-    const byState = status.targetsByState ?? {}
-    perCr.failing.push({ labels, value: failingStates.reduce((sum, state) => sum + (byState[state] ?? 0), 0) })
-    for (const [state, value] of Object.entries(byState)) perCr.byState.push({ labels: { ...labels, state }, value })
-  }
-  const stats = controller?.stats
-  const informerSamples = (value: (health: ReturnType<Informer<any>["health"]>) => number) =>
-    informers.map((informer) => ({ labels: { informer: informer.name }, value: value(informer.health()) }))
-  const webhook = sources.webhook()
-  const notAfter = sources.certificateNotAfter()
-  const events = sources.events()
-  const requests = sources.requestCounts()
-  const memory = process.memoryUsage()
-  return [
-    gauge("secrets_desired", "Namespaces that should hold the pull Secret of an ImagePullSecret (from its status).", perCr.secretsDesired),
-    gauge("secrets_synced", "Namespaces whose pull Secret is up to date (from the ImagePullSecret's status).", perCr.secretsSynced),
-    gauge("service_accounts_desired", "ServiceAccounts that should reference the pull Secret (from the ImagePullSecret's status).", perCr.saDesired),
-    gauge("service_accounts_synced", "ServiceAccounts that reference the pull Secret (from the ImagePullSecret's status).", perCr.saSynced),
-    gauge("failing_targets", "Targets of an ImagePullSecret that are backing off after failures or blocked by a foreign object.", perCr.failing),
-    gauge("targets", "Targets of an ImagePullSecret per state (from its status).", perCr.byState),
-    {
-      name: `${prefix}_reconcile_duration_seconds`,
-      help: "Time to reconcile one target key.",
-      type: "histogram",
-      histograms: stats === undefined ? [] : [stats.reconcileSeconds.snapshot()]
-    },
-    counter("reconciles_total", "Target keys reconciled.", stats === undefined ? [] : [{ value: stats.reconciles }]),
-    counter("reconcile_failures_total", "Requests that failed for a reason other than a lost race.", stats === undefined ? [] : [{ value: stats.failures }]),
-    counter("service_account_patch_conflicts_total", "ServiceAccount patches that lost a race with another writer and were retried on a fresh read.", stats === undefined ? [] : [{ value: stats.serviceAccountConflicts }]),
-    counter("write_conflicts_total", "Writes of any kind that lost a race (409 or a failed resourceVersion test).", stats === undefined ? [] : [{ value: stats.conflicts }]),
-    counter("status_writes_total", "ImagePullSecret status updates written.", stats === undefined ? [] : [{ value: stats.statusWrites }]),
-    gauge("work_queue_depth", "Target keys queued or being reconciled.", controller === undefined ? [] : [{ value: controller.queueDepth() }]),
-    gauge("targets_tracked", "Target state machines held in memory.", controller === undefined ? [] : [{ value: controller.machineCount() }]),
-    gauge("informer_synced", "1 when the informer's cache has been listed at least once.", informerSamples((health) => (health.synced ? 1 : 0))),
-    counter("watch_restarts_total", "Watches restarted after an error.", informerSamples((health) => health.restarts)),
-    counter("watch_relists_total", "Full lists of an informer (start, 410 Gone, periodic resync).", informerSamples((health) => health.relists)),
-    gauge("seconds_since_last_watch_event", "Seconds since the informer last saw a list, event or bookmark.", informerSamples((health) => Math.max(0, (now - health.lastEventAt) / 1000))),
-    counter(
-      "webhook_requests_total",
-      "Admission reviews answered, by result (allowed, denied, error: denied because of an internal error, malformed).",
-      webhook === undefined ? [] : Object.entries(webhook.requests).map(([result, value]) => ({ labels: { result }, value }))
-    ),
-    {
-      name: `${prefix}_webhook_request_duration_seconds`,
-      help: "Time to answer one admission review, from the request to the response.",
-      type: "histogram",
-      histograms: webhook === undefined ? [] : [webhook.latency.snapshot()]
-    },
-    gauge("webhook_certificate_expiry_timestamp_seconds", "When the webhook's serving certificate expires (Unix time).", notAfter === undefined ? [] : [{ value: Math.floor(notAfter.getTime() / 1000) }]),
-    gauge("leader", "1 while this replica holds the leader lease and runs the controller.", [{ value: sources.isLeader() ? 1 : 0 }]),
-    counter("apiserver_requests_total", "Requests sent to the apiserver, by verb (WATCH counts watch connections).", Object.entries(requests.byVerb).map(([verb, value]) => ({ labels: { verb }, value }))),
-    counter("events_total", "Kubernetes Events, by outcome: created, aggregated into an existing one, dropped by the rate limit, failed.", [
-      { labels: { outcome: "created" }, value: events.created },
-      { labels: { outcome: "aggregated" }, value: events.aggregated },
-      { labels: { outcome: "dropped" }, value: events.dropped },
-      { labels: { outcome: "failed" }, value: events.failed }
-    ]),
-    { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge", samples: [{ value: memory.rss }] },
-    { name: "nodejs_heap_used_bytes", help: "V8 heap in use, in bytes.", type: "gauge", samples: [{ value: memory.heapUsed }] },
-    { name: "process_cpu_seconds_total", help: "User and system CPU time spent, in seconds.", type: "counter", samples: [{ value: cpuSeconds() }] }
-  ]
+const secretsDesired = gauge("secrets_desired", "Namespaces that should hold the pull Secret of an ImagePullSecret (from its status).")
+const secretsSynced = gauge("secrets_synced", "Namespaces whose pull Secret is up to date (from the ImagePullSecret's status).")
+const serviceAccountsDesired = gauge("service_accounts_desired", "ServiceAccounts that should reference the pull Secret (from the ImagePullSecret's status).")
+const serviceAccountsSynced = gauge("service_accounts_synced", "ServiceAccounts that reference the pull Secret (from the ImagePullSecret's status).")
+const failingTargets = gauge("failing_targets", "Targets of an ImagePullSecret that are backing off after failures or blocked by a foreign object.")
+const targetsByState = gauge("targets", "Targets of an ImagePullSecret per state (from its status).")
+const targetsTracked = gauge("targets_tracked", "Target state machines held in memory.")
+const relists = Metric.counter("tcr_assistant_watch_relists_total", { description: "Full lists of an informer (start, 410 Gone, periodic resync).", incremental: true })
+const certificateExpiry = gauge("webhook_certificate_expiry_timestamp_seconds", "When the webhook's serving certificate expires (Unix time, seconds).")
+const leader = gauge("leader", "1 while this replica holds the leader lease and runs the controller.")
+const events = Metric.counter("tcr_assistant_events_total", {
+  description: "Kubernetes Events, by outcome: created, aggregated into an existing one, dropped by the rate limit, failed.",
+  incremental: true
+})
+
+const perImagePullSecret = (sources: MetricSources, value: (status: ImagePullSecretStatus) => ReadonlyArray<Sample>) => () => {
+  const informer = sources.controller()?.informers.find((candidate) => candidate.name === "imagepullsecrets")
+  return [...(informer?.values() ?? [])].flatMap((object) =>
+    value((object.status ?? {}) as ImagePullSecretStatus).map((sample) => ({
+      labels: { imagepullsecret: String(object.metadata.name), ...sample.labels },
+      value: sample.value
+    }))
+  )
 }
 
-const cpuSeconds = () => {
-  const usage = process.cpuUsage()
-  return (usage.user + usage.system) / 1e6
-}
+/** Track the scrape-time families for as long as the scope lives. */
+export const trackControllerManagerMetrics = (sources: MetricSources): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const one = (value: number | undefined): ReadonlyArray<Sample> => [{ value: value ?? 0 }]
+    yield* trackMetric(secretsDesired, perImagePullSecret(sources, (status) => one(status.secretsDesired)))
+    yield* trackMetric(secretsSynced, perImagePullSecret(sources, (status) => one(status.secretsSuccess)))
+    yield* trackMetric(serviceAccountsDesired, perImagePullSecret(sources, (status) => one(status.serviceAccountsDesired)))
+    yield* trackMetric(serviceAccountsSynced, perImagePullSecret(sources, (status) => one(status.serviceAccountsSuccess)))
+    yield* trackMetric(failingTargets, perImagePullSecret(sources, (status) => one(failingStates.reduce((sum, state) => sum + (status.targetsByState?.[state] ?? 0), 0))))
+    yield* trackMetric(targetsByState, perImagePullSecret(sources, (status) =>
+      Object.entries(status.targetsByState ?? {}).map(([state, value]) => ({ labels: { state }, value }))))
+    const controller = sources.controller
+    yield* trackMetric(targetsTracked, () => {
+      const running = controller()
+      return running === undefined ? [] : [{ value: running.machineCount() }]
+    })
+    const informers = () => controller()?.informers ?? []
+    yield* trackInformerMetrics(() =>
+      informers().map((informer) => {
+        const health = informer.health()
+        return { informer: informer.name, synced: health.synced, restarts: health.restarts, lastEventAt: health.lastEventAt }
+      })
+    )
+    yield* trackMetric(relists, () => informers().map((informer) => ({ labels: { informer: informer.name }, value: informer.health().relists })))
+    yield* trackMetric(certificateExpiry, () => {
+      const notAfter = sources.certificateNotAfter()
+      return notAfter === undefined ? [] : [{ value: Math.floor(notAfter.getTime() / 1000) }]
+    })
+    yield* trackMetric(leader, () => [{ value: sources.isLeader() ? 1 : 0 }])
+    yield* trackMetric(events, () => {
+      const counts = sources.events()
+      return (["created", "aggregated", "dropped", "failed"] as const).map((outcome) => ({ labels: { outcome }, value: counts[outcome] }))
+    })
+  })

@@ -1,10 +1,11 @@
-// Owns the controller-manager's probe and scrape endpoints: /healthz (the process answers), /readyz (every
-// readiness check passes; `?verbose` lists them the way kube-apiserver does) and /metrics, over plain HTTP.
+// Owns the controller-manager's probe endpoints, over plain HTTP: /healthz (the process answers), /readyz (every
+// readiness check passes; `?verbose` lists them the way kube-apiserver does), and /metrics when it is not served
+// securely on a port of its own (kube/metrics-server.ts).
 import type { InformerHealth } from "@tcr-assistant/kube"
 import { Effect, Schema } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { prometheusContentType } from "./metrics.ts"
+import { prometheusContentType } from "@tcr-assistant/kube/prometheus"
 
 export interface HealthCheck {
   readonly name: string
@@ -15,7 +16,8 @@ export interface HealthCheck {
 export interface HealthEndpoints {
   readonly liveness: ReadonlyArray<HealthCheck>
   readonly readiness: ReadonlyArray<HealthCheck>
-  readonly metrics: () => string
+  /** Plain-HTTP /metrics; undefined when metrics are served securely elsewhere. */
+  readonly metrics?: (() => string) | undefined
 }
 
 export interface HealthServerOptions {
@@ -83,7 +85,9 @@ export const healthReply = (method: string, url: string, endpoints: HealthEndpoi
     case "/readyz":
       return runChecks(endpoints.readiness, verbose)
     case "/metrics":
-      return { status: 200, contentType: prometheusContentType, body: endpoints.metrics() }
+      return endpoints.metrics === undefined
+        ? plain(404, "not found: /metrics is served over HTTPS on the metrics port\n")
+        : { status: 200, contentType: prometheusContentType, body: endpoints.metrics() }
     default:
       return plain(404, "not found\n")
   }
@@ -115,6 +119,8 @@ export const startHealthServer = Effect.fn("HealthServer.start")(function*(optio
       })
   )
   const bound = (server.address() as AddressInfo).port
-  yield* Effect.logInfo("serving /healthz, /readyz and /metrics").pipe(Effect.annotateLogs({ port: bound }))
+  yield* Effect.logInfo(endpoints.metrics === undefined ? "serving /healthz and /readyz" : "serving /healthz, /readyz and /metrics").pipe(
+    Effect.annotateLogs({ port: bound })
+  )
   return bound
 })

@@ -6,13 +6,16 @@ import { apiVersion as imagePullSecretApiVersion, kind as imagePullSecretKind } 
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
-import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { type ProgramLoggingOptions, withProgramLogging } from "@tcr-assistant/kube/logging"
+import { defaultSecureMetricsPort, type MetricsServerError, type MetricsServingOptions, serveSecureMetrics } from "@tcr-assistant/kube/metrics-server"
+import type { PkiError } from "@tcr-assistant/kube/pki"
+import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
+import { metricRegistryLayer, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Context, Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { controllerManagerMetrics } from "./controller-metrics.ts"
+import { trackControllerManagerMetrics } from "./controller-metrics.ts"
 import { type HealthServerError, informerProblem, startHealthServer, type StalenessLimits } from "./health.ts"
-import { renderPrometheus } from "./metrics.ts"
 import { type Controller, startController } from "./reconciler.ts"
 import type { TokenIssuer } from "./registry-token.ts"
 import { startWebhookServer, type WebhookServer, type WebhookServerError } from "./webhook.ts"
@@ -68,6 +71,8 @@ export interface ControllerManagerOptions {
   } | undefined
   /** /healthz, /readyz and /metrics; default 0.0.0.0:8080. */
   readonly health?: { readonly host?: string | undefined; readonly port?: number | undefined } | undefined
+  /** Default: plain HTTP on the health server; `secure` serves it over HTTPS to callers the apiserver authorizes. */
+  readonly metrics?: MetricsServingOptions | undefined
   readonly readiness?: StalenessLimits | undefined
   /** Default: JSON lines at Info. */
   readonly log?: ProgramLoggingOptions | undefined
@@ -78,6 +83,8 @@ export type ControllerManagerError =
   | WebhookTlsError
   | WebhookServerError
   | HealthServerError
+  | MetricsServerError
+  | PkiError
   | KubeError
   | AddonNamespaceMissing
 
@@ -144,7 +151,6 @@ export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
 
 const controllerManager = (options: ControllerManagerOptions, identity: string) =>
   Effect.gen(function*() {
-    const client = yield* KubeClient
     const elector = yield* LeaderElector
     const events = yield* EventRecorder
     const webhook = yield* AdmissionWebhook
@@ -167,6 +173,14 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
       return problems.length === 0 ? undefined : problems.join("; ")
     }
 
+    const scrape = () => scrapePrometheusUnsafe(context)
+    const secureMetrics = options.metrics?.secure === true
+    yield* trackControllerManagerMetrics({
+      controller: () => running,
+      isLeader: elector.isLeader,
+      certificateNotAfter: () => webhook?.tls.notAfter(),
+      events: events.stats
+    })
     yield* startHealthServer(options.health ?? {}, {
       liveness: [{ name: "ping", check: () => undefined }],
       readiness: [
@@ -185,17 +199,11 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         },
         { name: "informers", check: readinessProblems }
       ],
-      metrics: () =>
-        renderPrometheus(controllerManagerMetrics({
-          controller: () => running,
-          requestCounts: client.requestCounts,
-          isLeader: elector.isLeader,
-          webhook: () => webhook?.server.stats(),
-          certificateNotAfter: () => webhook?.tls.notAfter(),
-          events: events.stats,
-          now: Date.now
-        }))
+      metrics: secureMetrics ? undefined : scrape
     })
+    if (secureMetrics) {
+      yield* serveSecureMetrics({ host: options.metrics?.host ?? "0.0.0.0", port: options.metrics?.port ?? defaultSecureMetricsPort, scrape })
+    }
 
     const leaderWork = Effect.gen(function*() {
       running = yield* startController({
@@ -251,14 +259,15 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
     webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
-  )
-  const logging = programLogging(options.log)
+  ).pipe(Layer.provideMerge(kube), Layer.provideMerge(ProcessMetricsLive({ program: "controller" })))
   const needsNamespace = election.enabled !== false || webhook.enabled !== false
   return Effect.gen(function*() {
-    if (needsNamespace) yield* requireAddonNamespace(namespace)
+    // Before the services: without its namespace the webhook's TLS setup would fail with a less useful error.
+    if (needsNamespace) yield* requireAddonNamespace(namespace).pipe(Effect.provide(kube))
     return yield* controllerManager(options, identity).pipe(Effect.scoped, Effect.provide(services))
   }).pipe(
-    Effect.provide(kube),
-    Effect.provide(logging)
+    withProgramLogging(options.log),
+    // Last, so every layer above (the apiserver client's counters included) records into this program's registry.
+    Effect.provide(metricRegistryLayer)
   )
 }

@@ -23,7 +23,7 @@ import { renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 import { aggregateStatus, type TargetView } from "./status.ts"
 import { decodeTargetKey, encodeTargetKey, type TargetKey } from "./target.ts"
 import { initialTarget, stepTarget, type TargetAction, type TargetEvent, type TargetSnapshot, targetState } from "./target-machine.ts"
-import { Histogram } from "./metrics.ts"
+import { makeControllerStats } from "./controller-metrics.ts"
 import { makeWorkQueue } from "./work-queue.ts"
 import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 
@@ -42,18 +42,7 @@ export interface ControllerOptions {
   readonly onTargetFailure?: ((ips: string, reason: string, message: string) => void) | undefined
 }
 
-export interface ControllerStats {
-  reconciles: number
-  conflicts: number
-  failures: number
-  statusWrites: number
-  /** Reconcile durations in seconds, for the histogram. */
-  readonly durations: Array<number>
-  /** Reconcile durations as a Prometheus histogram (it never drops observations, unlike `durations`). */
-  readonly reconcileSeconds: Histogram
-  /** ServiceAccount patches that lost a race (409, or a failed resourceVersion test), counted apart for metrics. */
-  serviceAccountConflicts: number
-}
+export type { ControllerStats } from "./controller-metrics.ts"
 
 type Namespace = KubeObject & { readonly status?: { readonly phase?: string } }
 type ServiceAccount = KubeObject & ObservedServiceAccount
@@ -89,15 +78,7 @@ const isTerminating = (namespace: Namespace) =>
 
 export const startController = Effect.fn("Controller.start")(function*(options: ControllerOptions = {}) {
   const client = yield* KubeClient
-  const stats: ControllerStats = {
-    reconciles: 0,
-    conflicts: 0,
-    failures: 0,
-    statusWrites: 0,
-    durations: [],
-    reconcileSeconds: new Histogram(),
-    serviceAccountConflicts: 0
-  }
+  const stats = yield* makeControllerStats
 
   const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: ipsPath })
   const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces" })
@@ -249,6 +230,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
             data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
             error: undefined
           })
+          stats.tokenIssued(ips, token.expiresAt)
           enqueueImagePullSecret(ips)
           dirtyStatus.add(ips)
           yield* Effect.logInfo("registry token issued").pipe(
@@ -270,7 +252,10 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const syncTokenLoop = (ips: string) => {
     const distribution = imagePullSecrets.get(ips) === undefined ? undefined : distributionOf(ips)
     if (distribution === undefined || distribution.deleting || distribution.source._tag !== "Tcr") {
-      if (tokens.delete(ips)) runTokenLoop(ips, Effect.void)
+      if (tokens.delete(ips)) {
+        stats.tokenDropped(ips)
+        runTokenLoop(ips, Effect.void)
+      }
       return
     }
     const source = distribution.source
@@ -347,7 +332,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const classify = (error: KubeError, command: Command): Outcome => {
     switch (error._tag) {
       case "KubeConflict":
-        stats.conflicts++
+        stats.conflict()
         return { _tag: "Stale" }
       case "KubeRejected":
         if (error.namespaceTerminating) return { _tag: "Terminating" }
@@ -355,7 +340,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         // a list emptied meanwhile) met a newer object: the apiserver answers 422 with a generic message and, unlike
         // a validation error, no causes, before it even compares resourceVersions. Read again; it is no failure.
         if (error.status === 422 && error.causes.length === 0 && "patch" in command) {
-          stats.conflicts++
+          stats.conflict()
           return { _tag: "Stale" }
         }
         return { _tag: "Failed", retryable: true, reason: error.reason || `HTTP${error.status}`, message: error.message }
@@ -531,7 +516,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const reconcile = (key: string): Effect.Effect<void> =>
     Effect.gen(function*() {
       const started = performance.now()
-      stats.reconciles++
+      let failed = false
+      let requeued = false
       const target = decodeTargetKey(key)
       const subject = subjectOf(target)
       let snapshot = machines.get(key) ?? initialTarget()
@@ -551,7 +537,10 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         const execute_ = actions.find((action) => action.type === "execute")
         const retry = actions.find((action) => action.type === "retryAfter")
         const wantsRefresh = actions.some((action) => action.type === "refresh")
-        if (retry !== undefined) queue.addAfter(key, jitter(retry.millis))
+        if (retry !== undefined) {
+          requeued = true
+          queue.addAfter(key, jitter(retry.millis))
+        }
         if (wantsRefresh) {
           yield* refresh(subject)
           actions = feed({ type: "PLANNED", plan: subject.plan(), now: Date.now() })
@@ -567,7 +556,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
             actions = feed({ type: "PLANNED", plan: subject.plan(), now })
             break
           case "Stale":
-            if (target.kind === "ServiceAccount") stats.serviceAccountConflicts++
+            if (target.kind === "ServiceAccount") stats.serviceAccountConflict()
             actions = feed({ type: "STALE", now })
             break
           case "Terminating":
@@ -579,18 +568,19 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
             })
             break
           case "Failed":
-            stats.failures++
+            failed = true
             options.onTargetFailure?.(target.ips, outcome.reason, outcome.message)
             actions = feed({ type: "FAILED", retryable: outcome.retryable, reason: outcome.reason, message: outcome.message, now })
             break
         }
       }
-      if (actions.some((action) => action.type === "execute" || action.type === "refresh")) queue.add(key)
+      if (actions.some((action) => action.type === "execute" || action.type === "refresh")) {
+        requeued = true
+        queue.add(key)
+      }
       store(key, target, actions.some((action) => action.type === "execute") ? resumable : snapshot)
       const seconds = (performance.now() - started) / 1000
-      stats.durations.push(seconds)
-      stats.reconcileSeconds.observe(seconds)
-      if (stats.durations.length > 10_000) stats.durations.splice(0, 5_000)
+      stats.reconciled(seconds, failed ? "error" : requeued ? "requeue" : "success")
     })
 
   const queue = yield* makeWorkQueue({ concurrency: options.concurrency ?? 16, process: reconcile })
@@ -745,7 +735,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         .pipe(
           Effect.tap((updated) =>
             Effect.sync(() => {
-              stats.statusWrites++
+              stats.statusWritten()
               lastWrittenStatus.set(ips, { text, resourceVersion: revision(updated) })
             })
           ),

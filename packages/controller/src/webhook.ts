@@ -8,8 +8,8 @@ import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { admissionReviewApiVersion, malformedReviewMessage, record, reviewResponse, reviewUid } from "./admission-review.ts"
-import { Histogram } from "./metrics.ts"
 import { mutatePath, type PodMutationResult, reviewPodMutation, type SelectingDistribution } from "./pod-mutation.ts"
+import { recordAdmission } from "./webhook-metrics.ts"
 
 export { admissionReviewApiVersion }
 export const webhookPath = "/validate"
@@ -135,7 +135,6 @@ export interface WebhookServerOptions {
 
 export interface WebhookStats {
   readonly requests: Readonly<Record<ReviewResult, number>>
-  readonly latency: Histogram
   /** Pod mutation reviews by result (served only when the server was given a PodMutationSource). */
   readonly podMutations: Readonly<Record<PodMutationResult, number>>
 }
@@ -193,20 +192,24 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
 ) {
   const requests: Record<ReviewResult, number> = { allowed: 0, denied: 0, error: 0, malformed: 0 }
   const podMutations: Record<PodMutationResult, number> = { patched: 0, unchanged: 0, malformed: 0 }
-  const latency = new Histogram()
   // The request handler runs outside Effect: its log lines are forked into the context the server started in.
   const context = yield* Effect.context<never>()
   const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
 
-  const mutate = async (req: IncomingMessage, res: ServerResponse, source: PodMutationSource) => {
+  const mutate = async (req: IncomingMessage, res: ServerResponse, source: PodMutationSource, started: number) => {
+    const counted = (result: PodMutationResult) => {
+      podMutations[result]++
+      recordAdmission(context, { webhook: "mutate-pods", operation: "CREATE", result,
+        seconds: (performance.now() - started) / 1000 })
+    }
     const text = await readBody(req)
     if (text === undefined) {
-      podMutations.malformed++
+      counted("malformed")
       return send(res, 413, { message: "request body too large" })
     }
     const parsed = parseJson(text)
     const outcome = reviewPodMutation(parsed, source.distributions())
-    podMutations[outcome.result]++
+    counted(outcome.result)
     send(res, outcome.httpStatus, outcome.body)
     const request = record(record(parsed).request)
     const metadata = record(record(request.object).metadata)
@@ -231,18 +234,18 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
       return send(res, 404, { message: `not found; the webhooks are served at ${served}` })
     }
     if (req.method !== "POST") return send(res, 405, { message: "use POST" })
-    if (path === mutatePath && podMutation !== undefined) return mutate(req, res, podMutation)
+    if (path === mutatePath && podMutation !== undefined) return mutate(req, res, podMutation, started)
     const text = await readBody(req)
     const parsed = parseJson(text)
     const outcome: ReviewOutcome = text === undefined
       ? { result: "malformed", httpStatus: 413, body: { message: "request body too large" } }
       : reviewAdmission(parsed)
-    requests[outcome.result]++
-    latency.observe((performance.now() - started) / 1000)
-    send(res, outcome.httpStatus, outcome.body)
     const request = record(record(parsed).request)
     const name = String(record(record(request.object).metadata).name ?? "")
     const operation = String(request.operation ?? "")
+    requests[outcome.result]++
+    recordAdmission(context, { webhook: "validate-imagepullsecret", operation, result: outcome.result, seconds: (performance.now() - started) / 1000 })
+    send(res, outcome.httpStatus, outcome.body)
     if (outcome.result === "allowed") {
       log(Effect.logDebug("admission allowed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name, operation })))
     } else {
@@ -256,8 +259,10 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   }
 
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2" }, (req, res) => {
+    const started = performance.now()
     handle(req, res).catch(() => {
       requests.error++
+      recordAdmission(context, { webhook: "validate-imagepullsecret", operation: "", result: "error", seconds: (performance.now() - started) / 1000 })
       if (!res.headersSent) send(res, 500, { message: "internal error" })
       else res.destroy()
     })
@@ -287,7 +292,7 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
   const webhook: WebhookServer = {
     port,
     setTls: (next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem, minVersion: "TLSv1.2" }),
-    stats: () => ({ requests: { ...requests }, latency, podMutations: { ...podMutations } })
+    stats: () => ({ requests: { ...requests }, podMutations: { ...podMutations } })
   }
   return webhook
 })

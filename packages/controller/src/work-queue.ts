@@ -1,6 +1,9 @@
 // A work queue keyed by target: a key queued many times is processed once, a key is never processed by two
-// workers at once (an add during processing runs it again afterwards), and delayed re-adds implement backoff.
-import { Effect, Queue } from "effect"
+// workers at once (an add during processing runs it again afterwards), and delayed re-adds implement backoff. It
+// exports client-go's work queue metrics (workqueue_*, labelled by the queue's name).
+import { trackMetric } from "@tcr-assistant/kube/prometheus"
+import { Effect, Metric, Queue } from "effect"
+import { randomUUID } from "node:crypto"
 
 export interface WorkQueue {
   readonly add: (key: string) => void
@@ -17,29 +20,51 @@ export interface WorkQueue {
 }
 
 export interface WorkQueueOptions {
+  /** The `name` label of its metrics; default imagepullsecret. */
+  readonly name?: string | undefined
   readonly concurrency: number
   readonly process: (key: string) => Effect.Effect<void>
 }
+
+const adds = Metric.counter("workqueue_adds_total", { description: "Keys added to the work queue (an add of a key already waiting is not counted).", incremental: true })
+const retries = Metric.counter("workqueue_retries_total", { description: "Delayed re-adds of a key: backoff after a failure or a periodic re-check.", incremental: true })
+const depthGauge = Metric.gauge("workqueue_depth", { description: "Keys waiting to be processed." })
+const longestRunning = Metric.gauge("workqueue_longest_running_processor_seconds", { description: "How long the longest-running reconcile in flight has been running, in seconds." })
+const unfinishedWork = Metric.gauge("workqueue_unfinished_work_seconds", { description: "Seconds of work in flight: the sum of the running times of the reconciles not finished yet." })
 
 /** Start the workers in the current scope. */
 export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: WorkQueueOptions) {
   const ready = yield* Queue.unbounded<string>()
   const queued = new Set<string>()
-  const processing = new Set<string>()
+  /** Keys being processed, with when each started (performance.now()). */
+  const processing = new Map<string, number>()
+  const labels = { name: options.name ?? "imagepullsecret" }
+  const context = yield* Effect.context<never>()
+  const countAdd = () => Metric.withAttributes(adds, labels).updateUnsafe(1, context)
+  const runningSeconds = () => {
+    const now = performance.now()
+    return [...processing.values()].map((started) => (now - started) / 1000)
+  }
+  yield* trackMetric(depthGauge, () => [{ labels, value: queued.size }])
+  yield* trackMetric(longestRunning, () => [{ labels, value: Math.max(0, ...runningSeconds()) }])
+  yield* trackMetric(unfinishedWork, () => [{ labels, value: runningSeconds().reduce((sum, seconds) => sum + seconds, 0) }])
   const dirty = new Set<string>()
   const timers = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>()
 
   const add = (key: string) => {
     if (processing.has(key)) {
+      if (!dirty.has(key)) countAdd()
       dirty.add(key)
       return
     }
     if (queued.has(key)) return
+    countAdd()
     queued.add(key)
     Queue.offerUnsafe(ready, key)
   }
 
   const addAfter = (key: string, millis: number) => {
+    Metric.withAttributes(retries, labels).updateUnsafe(1, context)
     const at = Date.now() + millis
     const pending = timers.get(key)
     if (pending !== undefined && pending.at <= at) return
@@ -63,9 +88,11 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
     while (true) {
       const key = yield* Queue.take(ready)
       queued.delete(key)
-      processing.add(key)
+      processing.set(key, performance.now())
       yield* options.process(key).pipe(
         Effect.catchCause((cause) => Effect.logError("reconcile failed unexpectedly", cause).pipe(Effect.annotateLogs({ key }))),
+        // controller-runtime's correlation id: every line one reconcile logs carries the same reconcileID.
+        Effect.annotateLogs({ reconcileID: randomUUID() }),
         Effect.ensuring(
           Effect.sync(() => {
             processing.delete(key)

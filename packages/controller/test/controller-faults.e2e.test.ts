@@ -46,7 +46,7 @@ test("an apiserver restart in the middle of convergence ends converged, with no 
     const name = uniqueName("restart")
     await cluster.request({ method: "POST", path: ipsPath, body: imagePullSecret(name, { namespaces: namespaces.join(","), docker }) })
     // Restart as soon as some, but not all, of the work is done.
-    await eventually(async () => expect(running.controller.stats.reconciles).toBeGreaterThan(5), 60_000)
+    await eventually(async () => expect(running.controller.stats.reconciles()).toBeGreaterThan(5), 60_000)
     await plane.restartApiServer()
     await eventually(async () => {
       for (const ns of namespaces) {

@@ -1,6 +1,6 @@
 // Test support: controller-manager child processes (fixtures/controller-manager-entry.ts) tied to the test process,
 // with their JSON log lines collected and their probe and metrics endpoints at hand.
-import { parsePrometheus } from "@tcr-assistant/controller/metrics"
+import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { request } from "node:http"
@@ -16,8 +16,10 @@ export interface ManagerProcess {
   readonly output: () => string
   /** Its JSON log records (lines that are not JSON are skipped). */
   readonly logs: () => ReadonlyArray<Record<string, any>>
-  /** Port of /healthz, /readyz and /metrics, once it logged it. */
+  /** Port of /healthz, /readyz and (unless served securely) /metrics, once it logged it. */
   readonly healthPort: () => Promise<number>
+  /** Port of the secure /metrics server (`metrics.secure`), once it logged it. */
+  readonly metricsPort: () => Promise<number>
   readonly get: (path: string) => Promise<{ readonly status: number; readonly body: string }>
   readonly metrics: () => Promise<ReadonlyMap<string, number>>
   readonly exited: () => boolean
@@ -55,13 +57,15 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
         return []
       }
     })
-  const healthPort = () =>
+  const loggedPort = (what: string, message: RegExp) =>
     eventually(() => {
-      if (exited) throw new Error(`${name} exited before serving health:\n${output}`)
-      const record = logs().find((entry) => entry.msg === "serving /healthz, /readyz and /metrics")
-      if (record === undefined) throw new Error(`${name} has not logged its health port yet:\n${output}`)
+      if (exited) throw new Error(`${name} exited before serving ${what}:\n${output}`)
+      const record = logs().find((entry) => message.test(String(entry.msg)))
+      if (record === undefined) throw new Error(`${name} has not logged its ${what} port yet:\n${output}`)
       return record.port as number
     }, 120_000)
+  const healthPort = () => loggedPort("health", /^serving \/healthz(,| and) \/readyz/)
+  const metricsPort = () => loggedPort("secure metrics", /^serving \/metrics over HTTPS/)
   const get = async (path: string) => httpGet(await healthPort(), path)
   return {
     name,
@@ -69,6 +73,7 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
     output: () => output,
     logs,
     healthPort,
+    metricsPort,
     get,
     metrics: async () => parsePrometheus((await get("/metrics")).body),
     exited: () => exited

@@ -1,5 +1,6 @@
 // ImagePullSecrets that name a TCR instance: the controller mints the registry token through the TCR API (the local
 // double, reached through the real SDK), distributes it, renews it before it expires, and never reveals the keys.
+import { parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { TcrApi } from "@tcr-assistant/tcr"
 import { startTcrDouble, type TcrDouble } from "@tcr-assistant/testkit/tcr-double"
 import { Effect } from "effect"
@@ -54,6 +55,7 @@ const tcrImagePullSecret = (name: string, namespaces: string, instanceId: string
 })
 
 test("a token is minted, distributed and renewed before it expires", async () => {
+  const startedAt = Date.now() / 1000
   const instance = double.seedInstance({ name: uniqueName("registry"), region: "ap-guangzhou" })
   const ns = uniqueName("tcr-ns")
   await createNamespace(cluster, ns)
@@ -82,8 +84,21 @@ test("a token is minted, distributed and renewed before it expires", async () =>
   }, 30_000)
   expect(renewed.uid).toBe(first.uid)
   expect(double.checkToken(renewed.auth.username, renewed.auth.password)).toBe("valid")
+
+  // The metrics say when the current token expires and count the TCR calls (the controller runs in this process,
+  // recording into the default registry).
+  const scrape = () => parsePrometheus(scrapePrometheusUnsafe(Effect.runSync(Effect.context<never>())))
+  const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${name}"}`
+  const expiry = scrape().get(expirySeries)!
+  // Every token minted since the test started expires after it started.
+  expect(expiry).toBeGreaterThan(startedAt)
+  expect(expiry).toBeLessThan(Date.now() / 1000 + 60)
+  expect(scrape().get(`tcr_assistant_tcr_api_requests_total{action="CreateInstanceToken",result="success"}`)).toBeGreaterThanOrEqual(2)
+
   await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
   await eventually(async () => expect(await cluster.get(`${ipsPath}/${name}`)).toBeUndefined())
+  // No token, no expiry series.
+  await eventually(() => expect(scrape().has(expirySeries)).toBe(false))
 })
 
 test("wrong API keys: the status says why, nothing is distributed, and no key is revealed", async () => {

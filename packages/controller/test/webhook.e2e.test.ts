@@ -3,6 +3,7 @@
 // renewed and hot-reloaded while the apiserver keeps calling; replicas racing for the Secret agree on one.
 import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { KubeClient } from "@tcr-assistant/kube"
+import { parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { connect as tlsConnect } from "node:tls"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
@@ -120,7 +121,6 @@ describe("the apiserver calls the webhook", () => {
   })
 
   test("latency: the apiserver's create with and without the webhook in the path", async () => {
-    const webhook = await runtime.runPromise(Effect.service(AdmissionWebhook))
     const create = async (labelled: boolean) => {
       const started = performance.now()
       await cluster.request({
@@ -138,7 +138,12 @@ describe("the apiserver calls the webhook", () => {
       withWebhook.push(await create(true))
       without.push(await create(false))
     }
-    const served = webhook!.server.stats().latency.snapshot()
+    const scraped = parsePrometheus(scrapePrometheusUnsafe(await runtime.runPromise(Effect.context<never>())))
+    const series = `{webhook="validate-imagepullsecret"}`
+    const served = {
+      sum: scraped.get(`tcr_assistant_webhook_request_duration_seconds_sum${series}`) ?? NaN,
+      count: scraped.get(`tcr_assistant_webhook_request_duration_seconds_count${series}`) ?? NaN
+    }
     console.log(
       `apiserver create (dry run), ${rounds} each: with webhook p50 ${percentile(withWebhook, 50).toFixed(1)} ms, ` +
         `p99 ${percentile(withWebhook, 99).toFixed(1)} ms; without p50 ${percentile(without, 50).toFixed(1)} ms, ` +

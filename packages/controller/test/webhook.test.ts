@@ -2,6 +2,7 @@
 // results, and swaps its certificate for new connections without a restart.
 import { assert, describe, it } from "@effect/vitest"
 import { createCertificateAuthority, issueCertificate } from "@tcr-assistant/kube/pki"
+import { metricRegistryLayer, parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { Effect } from "effect"
 import { X509Certificate } from "node:crypto"
 import { request } from "node:https"
@@ -97,7 +98,10 @@ describe("startWebhookServer", () => {
       assert.strictEqual((yield* call("/other", review(valid))).status, 404)
       assert.strictEqual((yield* call("/validate", "", "GET")).status, 405)
       assert.deepStrictEqual(server.stats().requests, { allowed: 1, denied: 1, error: 0, malformed: 1 })
-      assert.strictEqual(server.stats().latency.snapshot().count, 3)
+      const metrics = parsePrometheus(scrapePrometheusUnsafe(yield* Effect.context<never>()))
+      assert.strictEqual(metrics.get("tcr_assistant_webhook_request_duration_seconds_count{webhook=\"validate-imagepullsecret\"}"), 3)
+      assert.strictEqual(metrics.get("tcr_assistant_webhook_requests_total{webhook=\"validate-imagepullsecret\",operation=\"CREATE\",result=\"denied\"}"), 1)
+      assert.strictEqual(metrics.get("tcr_assistant_webhook_requests_total{webhook=\"validate-imagepullsecret\",operation=\"\",result=\"malformed\"}"), 1)
 
       const before = yield* Effect.promise(() => peerSerial(server.port, first.ca.certPem))
       const second = yield* issueCertificate(first.ca, { commonName: "webhook", ipAddresses: ["127.0.0.1"], usage: "server", validityDays: 1 })
@@ -105,7 +109,7 @@ describe("startWebhookServer", () => {
       const after = yield* Effect.promise(() => peerSerial(server.port, first.ca.certPem))
       assert.notStrictEqual(after, before)
       assert.strictEqual(after.toLowerCase(), new X509Certificate(second.certPem).serialNumber.toLowerCase())
-    }))
+    }).pipe(Effect.provide(metricRegistryLayer)))
 
   it.live("serves the Pod mutation on the same server, from the source it is given, only when given one", () =>
     Effect.gen(function*() {
@@ -137,5 +141,5 @@ describe("startWebhookServer", () => {
 
       const validatingOnly = yield* startWebhookServer({ host: "127.0.0.1", port: 0 }, { certPem: cert.certPem, keyPem: cert.keyPem })
       assert.strictEqual((yield* Effect.promise(() => post(validatingOnly.port, ca.certPem, mutatePath, podReview))).status, 404)
-    }))
+    }).pipe(Effect.provide(metricRegistryLayer)))
 })

@@ -57,7 +57,7 @@ try {
   if (!values.sources) await buildCompiledApp(appDir)
   const [, ...entrypoint] = compiledEntrypoint
   const program = values.sources ? [join(repositoryRoot, "packages", "cli", "src", "main.ts")] : entrypoint
-  const args = ["hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${await freePort()}`, `--service-account-dir=${serviceAccountDir}`]
+  const args = ["hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${await freePort()}`, `--metrics-port=${await freePort()}`, `--service-account-dir=${serviceAccountDir}`]
   const agent = spawnTied(process.execPath, [...nodeFlags, ...program, ...args], {
     cwd: values.sources ? repositoryRoot : appDir,
     stdio: ["ignore", "ignore", "inherit"],

@@ -51,4 +51,5 @@ export {
   type ResolvedHostsUpdaterOptions
 } from "./main.ts"
 export { NodeReporter, reportingComponent, type NodeReporterOptions } from "./node-reporter.ts"
-export { renderMetrics, unreadyReasons, UpdaterStatus, type ApplyOutcome, type UpdaterSnapshot } from "./updater-status.ts"
+export { unreadyReasons, UpdaterStatus, type ApplyOutcome, type UpdaterSnapshot } from "./updater-status.ts"
+export { configMapInformer, trackUpdaterMetrics } from "./updater-metrics.ts"

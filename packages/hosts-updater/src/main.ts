@@ -1,8 +1,11 @@
 // The hosts-updater program: its options, its layer graph, and the entry the CLI runs.
 import { KubeClient } from "@tcr-assistant/kube"
-import { programLogging, type ProgramLoggingOptions } from "@tcr-assistant/kube/logging"
+import { type ProgramLoggingOptions, withProgramLogging } from "@tcr-assistant/kube/logging"
+import { defaultSecureMetricsPort, type MetricsServingOptions } from "@tcr-assistant/kube/metrics-server"
+import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
+import { metricRegistryLayer } from "@tcr-assistant/kube/prometheus"
 import { Config, Duration, Effect, Layer } from "effect"
-import { HealthServerLive } from "./health-server.ts"
+import { HealthServerLive, SecureMetricsLive } from "./health-server.ts"
 import { HostsAgentLive } from "./hosts-agent.ts"
 import { HostsFile } from "./hosts-file.ts"
 import { NodeReporter } from "./node-reporter.ts"
@@ -23,6 +26,8 @@ export interface HostsUpdaterOptions {
   /** Where /healthz, /readyz and /metrics are served; default 0.0.0.0:8081. Port 0 picks a free one. */
   readonly healthHost?: string | undefined
   readonly healthPort?: number | undefined
+  /** Default: plain HTTP on the health port; `secure` serves it over HTTPS to callers the apiserver authorizes. */
+  readonly metrics?: MetricsServingOptions | undefined
   /** Default: the standard loading rules, in a pod its service account. */
   readonly kubeconfig?: string | undefined
   /** Where the pod's service account is mounted; default the standard path. Lets tests take the in-cluster path. */
@@ -38,6 +43,7 @@ export interface ResolvedHostsUpdaterOptions {
   readonly resyncEvery: Duration.Input
   readonly healthHost: string
   readonly healthPort: number
+  readonly metrics: { readonly secure: boolean; readonly host: string; readonly port: number }
 }
 
 /** Fills in defaults; NODE_NAME is read here, at the edge, and nowhere deeper. */
@@ -50,7 +56,12 @@ export const resolveHostsUpdaterOptions = Effect.fn("resolveHostsUpdaterOptions"
     configMapName: options.configMapName ?? defaultConfigMapName,
     resyncEvery: options.resyncEvery ?? "30 seconds",
     healthHost: options.healthHost ?? "0.0.0.0",
-    healthPort: options.healthPort ?? defaultHealthPort
+    healthPort: options.healthPort ?? defaultHealthPort,
+    metrics: {
+      secure: options.metrics?.secure === true,
+      host: options.metrics?.host ?? "0.0.0.0",
+      port: options.metrics?.port ?? defaultSecureMetricsPort
+    }
   }
   return resolved
 })
@@ -63,12 +74,16 @@ export const HostsUpdaterLive = (options: ResolvedHostsUpdaterOptions) => {
       NodeReporter.layer({ nodeName: options.nodeName })
     ))
   )
-  return HealthServerLive({ host: options.healthHost, port: options.healthPort }).pipe(Layer.provideMerge(agent))
+  return Layer.mergeAll(
+    HealthServerLive({ host: options.healthHost, port: options.healthPort, metrics: !options.metrics.secure }).pipe(Layer.provideMerge(agent)),
+    options.metrics.secure ? SecureMetricsLive(options.metrics) : Layer.empty,
+    ProcessMetricsLive({ program: "hosts-updater" })
+  )
 }
 
 /** Runs the agent until interrupted (SIGTERM through `NodeRuntime.runMain`); the CLI's `hosts-updater` command. */
 export const runHostsUpdater = (options: HostsUpdaterOptions) =>
-  runAgent(options).pipe(Effect.provide(programLogging(options.log)))
+  runAgent(options).pipe(withProgramLogging(options.log), Effect.provide(metricRegistryLayer))
 
 const runAgent = (options: HostsUpdaterOptions) =>
   Effect.gen(function*() {

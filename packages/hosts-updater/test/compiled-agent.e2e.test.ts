@@ -1,11 +1,14 @@
 // The agent as a pod of the DaemonSet runs it: the image's entrypoint on the compiled JavaScript (the app directory
 // holds no sources, so nothing can fall back to TypeScript), the DaemonSet's NODE_OPTIONS (--jitless, so no
 // WebAssembly either), and a mounted service account instead of a kubeconfig. The hosts file follows the ConfigMap,
-// the Node records what was applied, and the process stays within the seeds' 100Mi.
+// the Node records what was applied, /metrics is served over HTTPS to authorized callers only (the default), and the
+// process stays within the seeds' 100Mi.
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildCompiledApp, compiledEntrypoint } from "@tcr-assistant/testkit/compiled-app"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
+import { checkMetrics } from "@tcr-assistant/testkit/promtool"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { request } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, inject, test } from "vitest"
@@ -50,6 +53,27 @@ const blockOf = (path: string) => readManagedBlock(readText(path))?.entries ?? [
 const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
 const original = "127.0.0.1 localhost\n# the node's own entries\n192.168.1.5 nas.lan\n"
 
+/** GET https://127.0.0.1:port/metrics, trusting the agent's self-signed certificate as `curl -k` does. */
+const scrapeSecure = (port: number, token?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({
+      host: "127.0.0.1",
+      port,
+      path: "/metrics",
+      rejectUnauthorized: false,
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      timeout: 30_000
+    }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk: string) => (body += chunk))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("timeout", () => req.destroy(new Error("timeout")))
+    req.on("error", reject)
+    req.end()
+  })
+
 test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account keeps the file in line with the ConfigMap", async () => {
   const namespace = uniqueName("hosts-compiled")
   const node = uniqueName("node")
@@ -64,13 +88,14 @@ test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account
   const first = "10.0.0.1 reg.example.com reg-vpc.example.com\n10.0.0.2 other.example.com\n"
   await putHosts(cluster, namespace, first)
   const healthPort = await freePort()
+  const metricsPort = await freePort()
   let stderr = ""
   let agent: TiedChild | undefined
   try {
     const [, ...entrypoint] = compiledEntrypoint
     agent = spawnTied(
       process.execPath,
-      [...entrypoint, "hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${healthPort}`, `--service-account-dir=${serviceAccountDir}`],
+      [...entrypoint, "hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${healthPort}`, `--metrics-port=${metricsPort}`, `--service-account-dir=${serviceAccountDir}`],
       { cwd: app, stdio: ["ignore", "ignore", "pipe"], env: { ...pod.env, NODE_NAME: node, NODE_OPTIONS: hostsUpdaterNodeOptions } }
     )
     agent.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
@@ -94,6 +119,15 @@ test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account
     await eventually(async () =>
       assert.strictEqual((await nodeAnnotations(cluster, node))[hostsAnnotations.configHash], expectedHostsConfigHash({ hosts: second }))
     )
+    // Secure metrics by default: no token, 401; the pod's own token (cluster-admin here), the real output.
+    assert.strictEqual((await scrapeSecure(metricsPort)).status, 401)
+    const scraped = await scrapeSecure(metricsPort, readFileSync(join(serviceAccountDir, "token"), "utf8"))
+    assert.strictEqual(scraped.status, 200)
+    assert.include(scraped.body, "tcr_assistant_hosts_updater_ready 1")
+    const check = await checkMetrics(scraped.body)
+    assert.deepStrictEqual({ status: check.status, problems: `${check.stdout}${check.stderr}` }, { status: 0, problems: "" })
+    assert.strictEqual((await fetch(`http://127.0.0.1:${healthPort}/metrics`)).status, 404)
+    console.log(`compiled hosts-updater with secure metrics: ${residentMiB(running.child.pid!).toFixed(1)} MiB resident`)
     // The seeds' budget: 100Mi per node (about 86 MiB measured; `npm run bench:hosts-updater` prints the figures).
     assert.isBelow(residentMiB(running.child.pid!), 100)
 

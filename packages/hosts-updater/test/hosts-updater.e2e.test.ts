@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { spawnTied } from "@tcr-assistant/testkit/process-lifeline"
+import { checkMetrics } from "@tcr-assistant/testkit/promtool"
 import type { Duration } from "effect"
 import { afterAll, assert, beforeAll, describe, inject, test } from "vitest"
 import { expectedHostsConfigHash, hostsAnnotations } from "../src/applied-state.ts"
@@ -75,7 +76,8 @@ const options = async (env: { namespace: string; node: string; hostsFile: string
     configMapName: "updater-config",
     resyncEvery,
     healthHost: "127.0.0.1",
-    healthPort: await freePort()
+    healthPort: await freePort(),
+    metrics: { secure: false, host: "127.0.0.1", port: 0 }
   }
   return resolved
 }
@@ -187,6 +189,12 @@ describe("hosts-updater", () => {
       assert.match(metrics, /tcr_assistant_hosts_updater_applies_total\{outcome="written"\} [1-9]/)
       assert.match(metrics, /tcr_assistant_hosts_updater_applies_total\{outcome="invalid"\} [1-9]/)
       assert.include(metrics, "tcr_assistant_hosts_updater_ready 1")
+      assert.match(metrics, /^tcr_assistant_watch_last_event_timestamp_seconds\{informer="updater-config"\} \d/m)
+      assert.match(metrics, /^tcr_assistant_build_info\{version="[^"]+",program="hosts-updater",nodejs_version="v\d+[^"]*"\} 1$/m)
+      assert.match(metrics, /^process_start_time_seconds \d/m)
+      // Prometheus's own parser and linter accept the agent's real output.
+      const check = await checkMetrics(metrics)
+      assert.deepStrictEqual({ status: check.status, problems: `${check.stdout}${check.stderr}` }, { status: 0, problems: "" })
       assert.strictEqual((await get(resolved.healthPort, "/healthz")).status, 200)
     } finally {
       await agent.stop()

@@ -3,13 +3,14 @@
 // loading and authentication (certificates, tokens, exec plugins); inside a pod with no kubeconfig the service
 // account is read directly, so a deployed agent never loads client-node (about 90 MB of resident memory).
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Stream } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { Agent, request as undiciRequest } from "undici"
 import { kubeErrorFromStatus, KubeUnavailable, type KubeError } from "./kube-error.ts"
+import { durationBuckets } from "./prometheus.ts"
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>
 
@@ -75,6 +76,48 @@ const encodeQuery = (query: Query | undefined): string => {
 
 const transportError = (what: string, cause: unknown) =>
   new KubeUnavailable({ message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+const apiserverRequests = Metric.counter("tcr_assistant_apiserver_requests_total", {
+  description: "Requests sent to the apiserver, by Kubernetes verb, resource (with /subresource) and HTTP code (<error>: no answer).",
+  incremental: true
+})
+const apiserverLatency = Metric.histogram("tcr_assistant_apiserver_request_duration_seconds", {
+  description: "Time from sending a request to the apiserver to its answer (for watches: to the response headers).",
+  boundaries: durationBuckets
+})
+
+/** The verb and resource of a request the way the apiserver's own metrics and RBAC name them. */
+export const requestAttributes = (method: string, path: string): { readonly verb: string; readonly resource: string } => {
+  const segments = path.split("?")[0]!.split("/").filter((segment) => segment !== "")
+  const rest = segments[0] === "api" ? segments.slice(2) : segments[0] === "apis" ? segments.slice(3) : segments
+  const namespaced = rest[0] === "namespaces" && rest.length >= 3
+  const [resource = "", name, subresource] = namespaced ? rest.slice(2) : rest
+  const named = name !== undefined
+  const verb = method === "WATCH"
+    ? "watch"
+    : method === "GET"
+    ? (named ? "get" : "list")
+    : method === "POST"
+    ? "create"
+    : method === "PUT"
+    ? "update"
+    : method === "PATCH"
+    ? "patch"
+    : method === "DELETE"
+    ? (named ? "delete" : "deletecollection")
+    : method.toLowerCase()
+  return { verb, resource: subresource === undefined ? resource : `${resource}/${subresource}` }
+}
+
+/** Count one request and its latency; `code` is the HTTP status, or undefined when none came back. */
+const recordRequest = (method: string, path: string, code: number | undefined, started: number) =>
+  Effect.suspend(() => {
+    const { verb, resource } = requestAttributes(method, path)
+    return Effect.andThen(
+      Metric.update(Metric.withAttributes(apiserverRequests, { verb, resource, code: code === undefined ? "<error>" : String(code) }), 1),
+      Metric.update(Metric.withAttributes(apiserverLatency, { verb, resource }), (performance.now() - started) / 1000)
+    )
+  })
 
 /** Authentication headers are refreshed this often, so rotated service-account tokens are picked up. */
 const headerRefreshMillis = 30_000
@@ -166,8 +209,10 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
 
   const request = <A>(req: KubeRequest): Effect.Effect<A, KubeError> => {
     const what = req.what ?? `${req.method} ${req.path}`
+    let started = 0
     return Effect.tryPromise({
       try: async (signal) => {
+        started = performance.now()
         count(req.method)
         const contentType = req.contentType ?? (req.method === "PATCH" ? "application/json-patch+json" : "application/json")
         const response = await undiciRequest(`${server}${req.path}${encodeQuery(req.query)}`, {
@@ -194,6 +239,8 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
       },
       catch: (cause) => transportError(what, cause)
     }).pipe(
+      Effect.tapError(() => recordRequest(req.method, req.path, undefined, started)),
+      Effect.tap(({ status }) => recordRequest(req.method, req.path, status, started)),
       Effect.flatMap(({ status, body }) =>
         status >= 200 && status < 300 ? Effect.succeed(body as A) : Effect.fail(kubeErrorFromStatus(status, body, what))
       )
@@ -206,6 +253,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
         const controller = new AbortController()
         yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
         const what = `watch ${path}`
+        const started = performance.now()
         const response = yield* Effect.tryPromise({
           try: async () => {
             count("WATCH")
@@ -220,7 +268,8 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
             })
           },
           catch: (cause) => transportError(what, cause)
-        })
+        }).pipe(Effect.tapError(() => recordRequest("WATCH", path, undefined, started)))
+        yield* recordRequest("WATCH", path, response.statusCode, started)
         if (response.statusCode !== 200) {
           const text = yield* Effect.promise(() => response.body.text().catch(() => ""))
           let body: unknown

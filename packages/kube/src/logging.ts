@@ -1,7 +1,8 @@
 // Owns the log format of our processes: one JSON object per line with time, level, msg and the log annotations
 // (the object's kind and name, the error), the way Kubernetes components log, with a last-resort redaction of
-// fields whose names say they carry credentials.
-import { Cause, Layer, Logger, References } from "effect"
+// fields whose names say they carry credentials. A failure is its message, tag and cause chain on one line, the
+// stack only when debugging; the failure that ends a program is logged the same way, once.
+import { Cause, Effect, Layer, Logger, References, Runtime } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 
 export type LogLine = (line: string) => void
@@ -10,7 +11,7 @@ export type LogLine = (line: string) => void
 const credentialKey = /pass(word|wd)?$|token|secret[-_]?key|credential|authorization|private[-_]?key|^auth$/i
 const redacted = "[redacted]"
 
-const reservedKeys = new Set(["time", "level", "msg", "error"])
+const reservedKeys = new Set(["time", "level", "msg", "error", "errorTag", "causes", "stack"])
 
 /** Deep copy of a log value with credential-named fields replaced; cycles and functions are flattened. */
 export const redactLogValue = (value: unknown, seen: Set<unknown> = new Set()): unknown => {
@@ -34,6 +35,59 @@ const messageText = (message: unknown): string => {
     .join(" ")
 }
 
+interface CauseLink {
+  readonly tag: string
+  readonly message: string
+}
+
+const tagOf = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return typeof error
+  const tagged = (error as { readonly _tag?: unknown })._tag
+  if (typeof tagged === "string") return tagged
+  return error instanceof Error ? error.name : "Object"
+}
+
+const messageOf = (error: unknown): string => {
+  if (typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string") {
+    return (error as { message: string }).message
+  }
+  return typeof error === "string" ? error : JSON.stringify(redactLogValue(error)) ?? String(error)
+}
+
+/** What `error` was caused by, outermost first: its `cause` properties, followed as far as they go. */
+const causeChain = (error: unknown): ReadonlyArray<CauseLink> => {
+  const chain: Array<CauseLink> = []
+  const seen = new Set<unknown>([error])
+  let next = typeof error === "object" && error !== null ? (error as { cause?: unknown }).cause : undefined
+  while (next !== undefined && next !== null && !seen.has(next) && chain.length < 10) {
+    seen.add(next)
+    chain.push({ tag: tagOf(next), message: messageOf(next) })
+    next = typeof next === "object" ? (next as { cause?: unknown }).cause : undefined
+  }
+  return chain
+}
+
+const debugLevels: ReadonlySet<string> = new Set(["All", "Trace", "Debug"])
+
+/**
+ * The fields of a failure: `error` (its message), `errorTag`, `causes` (the cause chain, and any further failures of
+ * the same Cause), and `stack` only when `withStack`. One line, whatever the failure.
+ */
+export const failureFields = (cause: Cause.Cause<unknown>, withStack: boolean): Record<string, unknown> => {
+  const reasons = cause.reasons.filter((reason) => !Cause.isInterruptReason(reason))
+  if (reasons.length === 0) return { error: "interrupted", errorTag: "Interrupted" }
+  const errorOf = (reason: Cause.Reason<unknown>) => (Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined)
+  const [first, ...rest] = reasons.map(errorOf)
+  const causes = [...causeChain(first), ...rest.flatMap((error) => [{ tag: tagOf(error), message: messageOf(error) }, ...causeChain(error)])]
+  const stack = first instanceof Error ? first.stack : undefined
+  return {
+    error: messageOf(first),
+    errorTag: tagOf(first),
+    ...(causes.length === 0 ? {} : { causes }),
+    ...(withStack && stack !== undefined ? { stack } : {})
+  }
+}
+
 /** The JSON object printed for one log call. */
 export const logRecord = (options: Logger.Options<unknown>): Record<string, unknown> => {
   const record: Record<string, unknown> = {
@@ -42,11 +96,15 @@ export const logRecord = (options: Logger.Options<unknown>): Record<string, unkn
     msg: messageText(options.message)
   }
   const annotations = options.fiber.getRef(References.CurrentLogAnnotations)
+  const failed = options.cause.reasons.length > 0
   for (const [key, value] of Object.entries(annotations)) {
-    const name = reservedKeys.has(key) ? `annotation.${key}` : key
+    // An `error` annotation is the conventional error field, unless the log call carries a failure of its own.
+    const name = reservedKeys.has(key) && !(key === "error" && !failed) ? `annotation.${key}` : key
     record[name] = credentialKey.test(key) ? redacted : redactLogValue(value)
   }
-  if (options.cause.reasons.length > 0) record.error = Cause.pretty(options.cause)
+  if (failed) {
+    Object.assign(record, failureFields(options.cause, debugLevels.has(options.fiber.getRef(References.MinimumLogLevel))))
+  }
   return record
 }
 
@@ -81,3 +139,26 @@ export const programLogging = (options: ProgramLoggingOptions = {}) =>
   options.format === "text"
     ? Layer.succeed(References.MinimumLogLevel, options.level ?? "Info")
     : jsonLogging(options)
+
+const markReported = (cause: Cause.Cause<unknown>) => {
+  const error = Cause.squash(cause)
+  if (typeof error === "object" && error !== null) {
+    Object.defineProperty(error, Runtime.errorReported, { value: false, configurable: true })
+  }
+}
+
+/**
+ * Run a program with its logging. In JSON format its fatal failure is logged as one record (message, tag, cause
+ * chain; the stack at debug level) and marked reported, so the runtime does not print it again as a stack trace.
+ */
+export const withProgramLogging = (options: ProgramLoggingOptions = {}) => <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  options.format === "text"
+    ? Effect.provide(program, programLogging(options))
+    : program.pipe(
+      Effect.tapCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.void
+          : Effect.logError("stopped by a fatal error", cause).pipe(Effect.andThen(Effect.sync(() => markReported(cause))))
+      ),
+      Effect.provide(programLogging(options))
+    )

@@ -15,6 +15,7 @@ import { defaultDomainOf } from "./tcr-domains.ts"
 import { classifyFailure, scrubSecrets, type TcrError, TcrNotFoundError, TcrResponseError } from "./tcr-errors.ts"
 import { defaultRetryPolicy, retrySchedule, type TcrRetryPolicy } from "./tcr-retry.ts"
 import { defaultTcrEndpoint, exchange, makeAgent, parseEndpoint, type TransportSettings } from "./tcr-transport.ts"
+import { measureTcrCall } from "./tcr-metrics.ts"
 import * as Wire from "./tcr-wire.ts"
 
 /** Whose account and which region a call is made in. */
@@ -209,7 +210,7 @@ const makeTcrApi = Effect.fnUntraced(function*(options: TcrApiOptions) {
         )
       })
     )
-    return attempt.pipe(
+    return measureTcrCall(action.name, attempt).pipe(
       Effect.retry(schedule),
       Effect.withSpan(`TcrApi.${action.name}`, { attributes: { "tcr.region": target.region } })
     )

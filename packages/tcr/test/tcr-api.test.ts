@@ -8,6 +8,7 @@ import {
   TcrCredentials,
   type TcrError
 } from "@tcr-assistant/tcr"
+import { metricRegistryLayer, parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
 import { type TcrDouble, type TcrDoubleOptions, tcrDoubleScoped } from "@tcr-assistant/testkit/tcr-double"
 
 const region = "ap-guangzhou"
@@ -257,6 +258,19 @@ describe("TcrApi retries", () => {
         undefined
       ])
     }))
+
+  it.live("every attempt is counted by action and result, with its latency", () =>
+    Effect.gen(function*() {
+      const { double, tcr, target } = yield* setup()
+      double.seedInstance({ name: "demo" })
+      double.injectFailure("DescribeInstances", { code: "RequestLimitExceeded", message: "too many requests" }, 2)
+      yield* tcr.describeInstances(target)
+      const metrics = parsePrometheus(scrapePrometheusUnsafe(yield* Effect.context<never>()))
+      assert.strictEqual(metrics.get(`tcr_assistant_tcr_api_requests_total{action="DescribeInstances",result="TcrRateLimitedError"}`), 2)
+      assert.strictEqual(metrics.get(`tcr_assistant_tcr_api_requests_total{action="DescribeInstances",result="success"}`), 1)
+      assert.strictEqual(metrics.get(`tcr_assistant_tcr_api_request_duration_seconds_count{action="DescribeInstances"}`), 3)
+      assert.isAbove(metrics.get(`tcr_assistant_tcr_api_request_duration_seconds_sum{action="DescribeInstances"}`)!, 0)
+    }).pipe(Effect.provide(metricRegistryLayer)))
 
   it.live("InternalError, a reset connection and an HTTP 502 are retried", () =>
     Effect.gen(function*() {

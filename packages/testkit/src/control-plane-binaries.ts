@@ -1,6 +1,7 @@
 // Owns finding the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager; for a real node also
 // kube-scheduler and kubelet): from the user's environment, or from a per-version cache outside git that is filled
-// once with `go build` from the wrapper Go module.
+// once with `go build` from the wrapper Go module (the build machinery, shared with the kit's other Go tools such as
+// promtool).
 import { spawnSync } from "node:child_process"
 import { accessSync, constants, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
   writeFileSync } from "node:fs"
@@ -152,7 +153,14 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
     else missing.push(spec)
   }
   if (missing.length > 0) {
-    await buildIntoCache(missing, versions, cacheDir, env, progress)
+    await buildIntoCache({
+      moduleDir: wrapperModuleDir,
+      what: `Kubernetes ${versions.kubernetes}, etcd ${versions.etcd}`,
+      binaries: missing,
+      cacheDir,
+      ldflags: kubernetesLdflags(versions),
+      missingGo: installHint(versions, cacheDir)
+    }, env, progress)
     for (const spec of missing) found[spec.key] = join(cacheDir, spec.fileName)
   }
   return {
@@ -217,49 +225,69 @@ const readFileSafe = (path: string) => {
 
 const tail = (text: string, lines: number) => text.trimEnd().split("\n").slice(-lines).join("\n")
 
-const buildIntoCache = async (
-  specs: ReadonlyArray<BinarySpec>,
-  versions: ControlPlaneVersions,
-  cacheDir: string,
+const kubernetesLdflags = (versions: ControlPlaneVersions) =>
+  [
+    `-X k8s.io/component-base/version.gitVersion=${versions.kubernetes}`,
+    `-X k8s.io/component-base/version.gitMajor=${versions.kubernetes.replace(/^v(\d+)\..*$/, "$1")}`,
+    `-X k8s.io/component-base/version.gitMinor=${versions.kubernetes.replace(/^v\d+\.(\d+)\..*$/, "$1")}`,
+    "-X k8s.io/component-base/version.gitTreeState=clean"
+  ].join(" ")
+
+/** One `go build` of binaries from a wrapper module whose go.mod pins their versions, into a cache directory. */
+export interface GoModuleBuild {
+  readonly moduleDir: string
+  /** For progress lines, e.g. "promtool v0.316.0". */
+  readonly what: string
+  readonly binaries: ReadonlyArray<{ readonly fileName: string; readonly goPackage: string; readonly goOutputName: string }>
+  readonly cacheDir: string
+  readonly ldflags?: string | undefined
+  /** Build tags, e.g. to leave out what the tests never use. */
+  readonly tags?: ReadonlyArray<string> | undefined
+  /** What to tell the user when Go is not installed. */
+  readonly missingGo: string
+}
+
+/**
+ * Builds the binaries missing from `cacheDir` (once per machine: concurrent callers wait on a lock file for one
+ * build, and finished binaries are renamed into place, so a half-built one is never used).
+ */
+export const buildIntoCache = async (
+  build: GoModuleBuild,
   env: NodeJS.ProcessEnv,
   progress: (line: string) => void
 ) => {
+  const { cacheDir } = build
   const goVersion = goCommand(env)
   if (goVersion === undefined) {
-    throw new ControlPlaneBinariesError(`Go was not found on PATH.\n${installHint(versions, cacheDir)}`)
+    throw new ControlPlaneBinariesError(`Go was not found on PATH.\n${build.missingGo}`)
   }
   mkdirSync(cacheDir, { recursive: true })
   const release = await acquireBuildLock(join(cacheDir, ".build.lock"), progress)
   try {
-    const stillMissing = specs.filter((spec) => !existsSync(join(cacheDir, spec.fileName)))
+    const stillMissing = build.binaries.filter((spec) => !existsSync(join(cacheDir, spec.fileName)))
     if (stillMissing.length === 0) return
     const names = stillMissing.map((spec) => spec.fileName).join(", ")
     progress(
-      `tcr-assistant testkit: building ${names} (Kubernetes ${versions.kubernetes}, etcd ${versions.etcd}) with ` +
-        `${goVersion} into ${cacheDir}. This happens once per machine and takes several minutes.`
+      `tcr-assistant testkit: building ${names} (${build.what}) with ${goVersion} into ${cacheDir}. ` +
+        "This happens once per machine and takes several minutes."
     )
     const started = Date.now()
     const outputDir = join(cacheDir, `.build-${process.pid}-${started}`)
     mkdirSync(outputDir, { recursive: true })
     const logPath = join(cacheDir, "build.log")
-    const ldflags = [
-      `-X k8s.io/component-base/version.gitVersion=${versions.kubernetes}`,
-      `-X k8s.io/component-base/version.gitMajor=${versions.kubernetes.replace(/^v(\d+)\..*$/, "$1")}`,
-      `-X k8s.io/component-base/version.gitMinor=${versions.kubernetes.replace(/^v\d+\.(\d+)\..*$/, "$1")}`,
-      "-X k8s.io/component-base/version.gitTreeState=clean"
-    ].join(" ")
     const logFd = openSync(logPath, "w")
-    const build = spawnTied("go", ["build", "-ldflags", ldflags, "-o", `${outputDir}/`,
+    const proc = spawnTied("go", ["build", ...(build.ldflags === undefined ? [] : ["-ldflags", build.ldflags]),
+      ...(build.tags === undefined || build.tags.length === 0 ? [] : ["-tags", build.tags.join(",")]), "-o", `${outputDir}/`,
       ...stillMissing.map((spec) => spec.goPackage)], {
-      cwd: wrapperModuleDir,
+      cwd: build.moduleDir,
       env: { ...env, GOWORK: "off", GOFLAGS: [env["GOFLAGS"] ?? "", "-mod=readonly"].join(" ").trim() },
       stdio: ["ignore", logFd, logFd]
     })
     closeSync(logFd)
     const ticker = setInterval(() => {
-      progress(`tcr-assistant testkit: still building (${Math.round((Date.now() - started) / 1000)}s)`)
+      progress(`tcr-assistant testkit: still building ${names} (${Math.round((Date.now() - started) / 1000)}s)`)
     }, 30_000)
-    const { code, signal } = await build.exited.finally(() => clearInterval(ticker))
+    const { code, signal } = await proc.exited.finally(() => clearInterval(ticker))
     if (code !== 0) {
       rmSync(outputDir, { recursive: true, force: true })
       throw new ControlPlaneBinariesError(
