@@ -2,7 +2,17 @@
 // the target's machine what to do, and executes at most one API request per step. Status is aggregated from the
 // machines and written, coalesced, only when it changed.
 import { dockerConfigSecretData, group, managedSecretName, plural, selectorMatches, version } from "@tcr-assistant/api"
-import { KubeClient, makeInformer, objectKey, type Informer, type KubeError, type KubeObject } from "@tcr-assistant/kube"
+import {
+  KubeClient,
+  makeInformer,
+  makeMutationCache,
+  type MutationCache,
+  objectKey,
+  type Informer,
+  type KubeError,
+  type KubeObject,
+  resourceRevision
+} from "@tcr-assistant/kube"
 import { Duration, Effect, FiberMap, Redacted, Stream } from "effect"
 import { toDistribution, type Distribution, type RawImagePullSecret } from "./distribution.ts"
 import {
@@ -62,18 +72,6 @@ type ImagePullSecretObject = KubeObject & RawImagePullSecret & { readonly status
 
 const ipsPath = `/apis/${group}/${version}/${plural}`
 
-/** A fresher view of one object than the informer's, from our own write or read; `null` means deleted. */
-interface Override {
-  readonly object: KubeObject | null
-  readonly resourceVersion: bigint
-}
-
-const revision = (object: KubeObject | undefined): bigint => {
-  const text = object?.metadata.resourceVersion
-  if (text === undefined || !/^\d+$/.test(text)) return -1n
-  return BigInt(text)
-}
-
 /** JSON with object keys sorted: the apiserver returns a custom resource's keys sorted, whatever order we sent. */
 const canonicalJson = (value: unknown): string =>
   JSON.stringify(value, (_key, inner: unknown) =>
@@ -121,6 +119,11 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     labelSelector: `${managedByLabel}=${managedByValue}`
   })
   const informers: ReadonlyArray<Informer<any>> = [imagePullSecrets, namespaces, serviceAccounts, secrets]
+  // What the controller plans from: each informer's store, with our own writes and reads standing in until it
+  // shows them.
+  const observedImagePullSecrets = makeMutationCache(imagePullSecrets)
+  const observedServiceAccounts = makeMutationCache(serviceAccounts)
+  const observedSecrets = makeMutationCache(secrets)
 
   // --- derived state -----------------------------------------------------------------------------------------
   const distributions = new Map<string, Distribution>()
@@ -128,7 +131,6 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const machines = new Map<string, TargetSnapshot>()
   /** Target keys with a machine, per ImagePullSecret, for status and cleanup. */
   const membership = new Map<string, Set<string>>()
-  const overrides = new Map<string, Override>()
   const dirtyStatus = new Set<string>()
   /** Our last status write per ImagePullSecret, and the version it produced: the cache may not show it yet. */
   const lastWrittenStatus = new Map<string, { readonly text: string; readonly resourceVersion: bigint }>()
@@ -143,24 +145,6 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     const fresh = toDistribution(object)
     distributions.set(ips, fresh)
     return fresh
-  }
-
-  const observe = <T extends KubeObject>(informer: Informer<T>, key: string): T | undefined => {
-    const cached = informer.get(key)
-    const override = overrides.get(`${informer.name}:${key}`)
-    if (override === undefined) return cached
-    if (cached !== undefined && revision(cached) >= override.resourceVersion) {
-      overrides.delete(`${informer.name}:${key}`)
-      return cached
-    }
-    return (override.object ?? undefined) as T | undefined
-  }
-  const setOverride = (informer: Informer<any>, key: string, object: KubeObject | null, fallbackRevision: bigint) => {
-    overrides.set(`${informer.name}:${key}`, {
-      object,
-      // A deletion is newer than the version it was seen against: only a later version may replace it.
-      resourceVersion: object === null ? fallbackRevision + 1n : revision(object)
-    })
   }
 
   // --- work queue -----------------------------------------------------------------------------------------------
@@ -322,7 +306,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const serviceAccountsWithEntry = (ns: string, secretName: string): number => {
     let count = 0
     for (const sa of serviceAccountsByNamespace.get(ns) ?? []) {
-      const observed = observe(serviceAccounts, `${ns}/${sa}`)
+      const observed = observedServiceAccounts.get(`${ns}/${sa}`)
       if (observed?.imagePullSecrets?.some((entry) => entry.name === secretName)) count++
     }
     return count
@@ -420,7 +404,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
 
   // --- the interpreter ---------------------------------------------------------------------------------------------------
   interface Subject {
-    readonly informer: Informer<any>
+    readonly observed: MutationCache<any>
     readonly objectKey: string
     readonly plan: () => Plan
     readonly refreshPath: string
@@ -431,7 +415,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       case "Secret": {
         const name = managedSecretName(target.ips)
         return {
-          informer: secrets,
+          observed: observedSecrets,
           objectKey: `${target.namespace}/${name}`,
           refreshPath: `/api/v1/namespaces/${target.namespace}/secrets/${name}`,
           plan: () => {
@@ -439,28 +423,28 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
             if (desire._tag === "Absent" && serviceAccountsWithEntry(target.namespace, name) > 0) {
               return { _tag: "Wait", reason: "RemovingServiceAccountEntries", message: "ServiceAccount entries are removed before the Secret" }
             }
-            return planSecret(desire, observe(secrets, `${target.namespace}/${name}`))
+            return planSecret(desire, observedSecrets.get(`${target.namespace}/${name}`))
           }
         }
       }
       case "ServiceAccount":
         return {
-          informer: serviceAccounts,
+          observed: observedServiceAccounts,
           objectKey: `${target.namespace}/${target.serviceAccount}`,
           refreshPath: `/api/v1/namespaces/${target.namespace}/serviceaccounts/${target.serviceAccount}`,
           plan: () =>
             planServiceAccount(
               serviceAccountDesire(target.ips, target.namespace, target.serviceAccount),
-              observe(serviceAccounts, `${target.namespace}/${target.serviceAccount}`)
+              observedServiceAccounts.get(`${target.namespace}/${target.serviceAccount}`)
             )
         }
       case "ImagePullSecret":
         return {
-          informer: imagePullSecrets,
+          observed: observedImagePullSecrets,
           objectKey: target.ips,
           refreshPath: `${ipsPath}/${target.ips}`,
           plan: () => {
-            const observed = observe(imagePullSecrets, target.ips)
+            const observed = observedImagePullSecrets.get(target.ips)
             const deleting = observed?.metadata.deletionTimestamp !== undefined
             return planImagePullSecret(observed, deleting ? remainingObjects(target.ips) : 0)
           }
@@ -469,13 +453,14 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   }
 
   const refresh = (subject: Subject) =>
-    client.request<KubeObject>({ method: "GET", path: subject.refreshPath, what: `read ${subject.objectKey}` }).pipe(
-      Effect.map((object) => setOverride(subject.informer, subject.objectKey, object, 0n)),
-      Effect.catchTag("KubeNotFound", () =>
-        Effect.sync(() => setOverride(subject.informer, subject.objectKey, null, revision(subject.informer.get(subject.objectKey))))
-      ),
-      Effect.catch(() => Effect.void)
-    )
+    Effect.suspend(() => {
+      const known = subject.observed.knownRevision(subject.objectKey)
+      return client.request<KubeObject>({ method: "GET", path: subject.refreshPath, what: `read ${subject.objectKey}` }).pipe(
+        Effect.map((object) => subject.observed.recordObject(subject.objectKey, object)),
+        Effect.catchTag("KubeNotFound", () => Effect.sync(() => subject.observed.recordAbsent(subject.objectKey, known))),
+        Effect.catch(() => Effect.void)
+      )
+    })
 
   const viewOf = (target: TargetKey, snapshot: TargetSnapshot): TargetView | undefined => {
     const state = targetState(snapshot)
@@ -558,11 +543,13 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
           continue
         }
         if (execute_ === undefined) break
+        const known = subject.observed.knownRevision(subject.objectKey)
         const outcome = yield* execute(execute_.command)
         const now = Date.now()
         switch (outcome._tag) {
           case "Done":
-            setOverride(subject.informer, subject.objectKey, outcome.object, revision(subject.informer.get(subject.objectKey)))
+            if (outcome.object === null) subject.observed.recordAbsent(subject.objectKey, known)
+            else subject.observed.recordObject(subject.objectKey, outcome.object)
             feed({ type: "SUCCEEDED", now })
             actions = feed({ type: "PLANNED", plan: subject.plan(), now })
             break
@@ -598,39 +585,23 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   // --- informer events -> keys ----------------------------------------------------------------------------------------
   type Handler<T> = (event: { type: "Upsert" | "Delete"; object: T; previous?: T | undefined }) => void
 
-  /**
-   * Overrides stand in for our writes until the informer shows them. After a relist the cache is the truth: a write
-   * it does not show is gone, deleted or out of the selection while the watch was not looking, and no event will
-   * ever say so. Drop the override and treat the object as deleted. (Should the write in fact be newer than the
-   * list, the create or patch planned next meets it, and reads it again.)
-   */
-  const retireOverrides = <T extends KubeObject>(informer: Informer<T>, handle: Handler<T>) => {
-    const prefix = `${informer.name}:`
-    for (const [key, override] of overrides) {
-      if (!key.startsWith(prefix)) continue
-      const cached = informer.get(key.slice(prefix.length))
-      if (cached !== undefined && revision(cached) < override.resourceVersion) continue
-      overrides.delete(key)
-      if (cached === undefined && override.object !== null) handle({ type: "Delete", object: override.object as T })
-    }
-  }
-
-  /** Per informer: retire overrides once it has relisted. */
+  /** Per informer: retire its mutations once it has relisted. */
   const relistChecks: Array<() => void> = []
 
-  const drain = <T extends KubeObject>(informer: Informer<T>, handle: Handler<T>) => {
+  const drain = <T extends KubeObject>(informer: Informer<T>, handle: Handler<T>, observed?: MutationCache<T>) => {
     let relists = informer.health().relists
     relistChecks.push(() => {
       if (informer.health().relists === relists) return
       relists = informer.health().relists
-      retireOverrides(informer, handle)
+      // Our writes the relisted store no longer holds are gone; no event will say so, so act on one.
+      for (const object of observed?.retireAfterRelist() ?? []) handle({ type: "Delete", object })
     })
     return informer.events.pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
-          // An override is dropped lazily once the cache is as new, which an empty cache never is: a deletion seen
+          // A mutation is dropped lazily once the store is as new, which an empty store never is: a deletion seen
           // after our last write must not leave that write standing in for the object.
-          if (event.type === "Delete") overrides.delete(`${informer.name}:${objectKey(event.object)}`)
+          if (event.type === "Delete") observed?.storeDeleted(objectKey(event.object))
           handle(event)
         })
       ),
@@ -658,7 +629,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       }
     }
     enqueueImagePullSecret(name)
-  })
+  }, observedImagePullSecrets)
   yield* drain(namespaces, (event) => {
     const previous = event.type === "Upsert" ? event.previous : undefined
     if (previous !== undefined && isTerminating(previous) === isTerminating(event.object)) return
@@ -682,13 +653,13 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       enqueue({ kind: "ServiceAccount", ips: ips.metadata.name, namespace: ns, serviceAccount: name })
       dirtyStatus.add(ips.metadata.name)
     }
-  })
+  }, observedServiceAccounts)
   yield* drain(secrets, (event) => {
     const ips = event.object.metadata.annotations?.[ownerAnnotation]
     if (ips !== undefined && event.object.metadata.namespace !== undefined) {
       enqueue({ kind: "Secret", ips, namespace: event.object.metadata.namespace })
     }
-  })
+  }, observedSecrets)
 
   // --- status -----------------------------------------------------------------------------------------------------------
   const desiredCounts = (distribution: Distribution) => {
@@ -731,7 +702,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
       // cache. (Comparing with a stale cache alone could skip a write that undoes our newer one, and remembering
       // that skip as written kept the wrong status once the cache caught up.)
       const written = lastWrittenStatus.get(ips)
-      const current = written !== undefined && revision(object) < written.resourceVersion ? written.text : canonicalJson(object.status)
+      const current = written !== undefined && resourceRevision(object) < written.resourceVersion ? written.text : canonicalJson(object.status)
       if (current === text) return
       yield* client
         .request<KubeObject>({
@@ -746,7 +717,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
           Effect.tap((updated) =>
             Effect.sync(() => {
               stats.statusWrites++
-              lastWrittenStatus.set(ips, { text, resourceVersion: revision(updated) })
+              lastWrittenStatus.set(ips, { text, resourceVersion: resourceRevision(updated) })
             })
           ),
           // The object is gone (the informer has not seen it yet): its Delete event ends the matter; retrying at
