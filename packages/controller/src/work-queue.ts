@@ -1,6 +1,6 @@
 // A work queue keyed by target: a key queued many times is processed once, a key is never processed by two
 // workers at once (an add during processing runs it again afterwards), and delayed re-adds implement backoff.
-import { Effect, Queue } from "effect"
+import { Effect, Queue, type Scope } from "effect"
 
 export interface WorkQueue {
   readonly add: (key: string) => void
@@ -14,15 +14,12 @@ export interface WorkQueue {
   readonly delayed: () => number
   /** Add every key waiting for a delayed re-add now: tests reach quiescence without waiting out backoff. */
   readonly addDelayedNow: () => void
+  /** Start `concurrency` workers in the current scope, each processing one key at a time. */
+  readonly runWorkers: (concurrency: number, process: (key: string) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
 }
 
-export interface WorkQueueOptions {
-  readonly concurrency: number
-  readonly process: (key: string) => Effect.Effect<void>
-}
-
-/** Start the workers in the current scope. */
-export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: WorkQueueOptions) {
+/** A queue in the current scope (its delayed re-adds are cancelled with it); keys wait until workers run. */
+export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*() {
   const ready = yield* Queue.unbounded<string>()
   const queued = new Set<string>()
   const processing = new Set<string>()
@@ -59,23 +56,23 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
     })
   )
 
-  const worker = Effect.gen(function*() {
-    while (true) {
-      const key = yield* Queue.take(ready)
-      queued.delete(key)
-      processing.add(key)
-      yield* options.process(key).pipe(
-        Effect.catchCause((cause) => Effect.logError("reconcile failed unexpectedly", cause).pipe(Effect.annotateLogs({ key }))),
-        Effect.ensuring(
-          Effect.sync(() => {
-            processing.delete(key)
-            if (dirty.delete(key)) add(key)
-          })
+  const worker = (process: (key: string) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      while (true) {
+        const key = yield* Queue.take(ready)
+        queued.delete(key)
+        processing.add(key)
+        yield* process(key).pipe(
+          Effect.catchCause((cause) => Effect.logError("reconcile failed unexpectedly", cause).pipe(Effect.annotateLogs({ key }))),
+          Effect.ensuring(
+            Effect.sync(() => {
+              processing.delete(key)
+              if (dirty.delete(key)) add(key)
+            })
+          )
         )
-      )
-    }
-  })
-  for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(worker)
+      }
+    })
 
   const queue: WorkQueue = {
     add,
@@ -88,7 +85,11 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
       for (const { timer } of timers.values()) clearTimeout(timer)
       timers.clear()
       for (const key of keys) add(key)
-    }
+    },
+    runWorkers: (concurrency, process) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < concurrency; i++) yield* Effect.forkScoped(worker(process))
+      })
   }
   return queue
 })
