@@ -2,7 +2,7 @@
 // sent only when it differs from what the cluster holds (our own last write, while the cache has not caught up).
 import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 import { KubeClient, type KubeError, type KubeObject, resourceRevision } from "@tcr-assistant/kube"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { imagePullSecretsPath, type ImagePullSecretObject } from "./cluster-cache.ts"
 import type { Distribution } from "./distribution.ts"
 import { aggregateStatus, type TargetView } from "./status.ts"
@@ -71,7 +71,7 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
       )
 
   const writeStatus = (ips: string) =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const object = sources.imagePullSecret(ips)
       const distribution = sources.distributionOf(ips)
       if (object === undefined || distribution === undefined) return Effect.void
@@ -81,7 +81,7 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
         ...sources.desiredCounts(distribution),
         targets: sources.targetsOf(ips),
         previous: object.status,
-        now: new Date(),
+        now: new Date(now),
         maxTargets: sources.maxTargets
       })
       const text = canonicalJson(status)

@@ -3,7 +3,8 @@
 // until the machine is content, waits, or has used its steps for this turn.
 import { managedSecretName } from "@tcr-assistant/api"
 import type { KubeObject, MutationCache } from "@tcr-assistant/kube"
-import { Effect } from "effect"
+import { jitter } from "@tcr-assistant/kube/backoff"
+import { Clock, Effect } from "effect"
 import type { ChangeRouting } from "./change-routing.ts"
 import type { ClusterCache } from "./cluster-cache.ts"
 import { type ControllerStats, observeReconcile } from "./controller-stats.ts"
@@ -28,8 +29,6 @@ export interface InterpreterDependencies {
 
 /** Steps per reconcile before yielding the worker; a target that needs more is simply queued again. */
 const maxSteps = 6
-
-const jitter = (millis: number) => Math.round(millis / 2 + Math.random() * (millis / 2))
 
 /** Where the target's object is read from: the mutation cache of its kind, and its key there. */
 const observedObject = (cache: ClusterCache, target: TargetKey): { readonly observed: MutationCache<KubeObject>; readonly key: string } => {
@@ -77,20 +76,20 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         if (!actions.some((action) => action.type === "execute")) resumable = next
         return actions
       }
-      let actions = feed({ type: "PLANNED", plan: plan(), now: Date.now() })
+      let actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
       for (let step = 0; step < maxSteps; step++) {
         const execute = actions.find((action) => action.type === "execute")
         const retry = actions.find((action) => action.type === "retryAfter")
-        if (retry !== undefined) queue.addAfter(key, jitter(retry.millis))
+        if (retry !== undefined) queue.addAfter(key, yield* jitter(retry.millis))
         if (actions.some((action) => action.type === "refresh")) {
           yield* refresh(target, observed, objectKey)
-          actions = feed({ type: "PLANNED", plan: plan(), now: Date.now() })
+          actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
           continue
         }
         if (execute === undefined) break
         const known = observed.knownRevision(objectKey)
         const outcome = yield* Effect.result(executor.execute(execute.command))
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         if (outcome._tag === "Success") {
           if (outcome.success === null) observed.recordAbsent(objectKey, known)
           else observed.recordObject(objectKey, outcome.success)

@@ -1,6 +1,8 @@
 // The lifecycle of one target as an xstate machine. It is used only through the pure `transition` function: the
 // machine decides (which state, whether to execute the planned request, refresh a stale read or back off) and the
 // interpreter executes the one request asked for and feeds the outcome back as an event.
+import { backoffDelay, targetBackoff } from "@tcr-assistant/kube/backoff"
+import { Duration } from "effect"
 import { type ActorScope, assign, createActor, initialTransition, setup, type SnapshotFrom } from "xstate"
 import type { Command, Plan } from "./plan.ts"
 
@@ -28,12 +30,11 @@ export type TargetAction =
   | { readonly type: "refresh" }
   | { readonly type: "retryAfter"; readonly millis: number }
 
-export const backoffBaseMillis = 500
-export const backoffCapMillis = 60_000
+export const backoffBaseMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.base))
+export const backoffCapMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.cap))
 
-/** Capped exponential delay before attempt `attempts + 1`; the interpreter adds jitter. */
-export const backoffMillis = (attempts: number) =>
-  Math.min(backoffCapMillis, backoffBaseMillis * 2 ** Math.max(0, Math.min(attempts - 1, 20)))
+/** The capped exponential delay (the kube package's one backoff) after `attempts` failures; the interpreter adds jitter. */
+export const backoffMillis = (attempts: number) => Duration.toMillis(backoffDelay(targetBackoff, attempts))
 
 export const targetMachine = setup({
   types: {

@@ -3,7 +3,8 @@
 // the last good token while it lasts and says why a new one cannot be had.
 import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { KubeClient } from "@tcr-assistant/kube"
-import { Duration, Effect, FiberMap, Redacted } from "effect"
+import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
+import { Clock, Duration, Effect, FiberMap, Redacted } from "effect"
 import type { Distribution } from "./distribution.ts"
 import { type ApiKeys, renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 
@@ -35,8 +36,6 @@ interface TokenState {
 }
 
 type TcrSource = Extract<Distribution["source"], { _tag: "Tcr" }>
-
-const jitter = (millis: number) => Math.round(millis / 2 + Math.random() * (millis / 2))
 
 /** Start the minter in the current scope: its loops end with it. */
 export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: TokenMinterOptions) {
@@ -75,35 +74,38 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
       )
   }
 
+  /** One attempt, timed from its start; a failure is published (keeping the last good token) before any retry. */
+  const attempt = (ips: string, source: TcrSource) =>
+    Effect.flatMap(Clock.currentTimeMillis, (issuedAt) =>
+      mint(source).pipe(
+        Effect.map((token) => ({ token, issuedAt })),
+        Effect.tapError((message) =>
+          Effect.sync(() => {
+            const previous = tokens.get(ips)
+            const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
+            // Keep distributing the last good token while it lasts; report why a new one cannot be had.
+            tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: message })
+            options.onUnavailable(ips, message)
+          })
+        )
+      ))
+
   /** Mint, publish and renew the token of one ImagePullSecret until the loop is replaced or the minter stops. */
   const tokenLoop = (ips: string, source: TcrSource) =>
     Effect.gen(function*() {
-      let failures = 0
       while (true) {
-        const issuedAt = Date.now()
-        const outcome = yield* Effect.result(mint(source))
-        const previous = tokens.get(ips)
-        const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
-        if (outcome._tag === "Success") {
-          failures = 0
-          const token = outcome.success
-          tokens.set(ips, {
-            fingerprint: source.fingerprint,
-            data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
-            error: undefined
-          })
-          options.onIssued(ips)
-          yield* Effect.logInfo("registry token issued").pipe(
-            Effect.annotateLogs({ kind: "ImagePullSecret", name: ips, expiresAt: token.expiresAt.toISOString() })
-          )
-          yield* Effect.sleep(Duration.millis(renewalDelayMillis(issuedAt, token.expiresAt.getTime())))
-        } else {
-          failures++
-          // Keep distributing the last good token while it lasts; report why a new one cannot be had.
-          tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: outcome.failure })
-          options.onUnavailable(ips, outcome.failure)
-          yield* Effect.sleep(Duration.millis(jitter(Math.min(300_000, 1_000 * 2 ** Math.min(failures, 9)))))
-        }
+        // Each renewal starts the backoff from its first delay again.
+        const { token, issuedAt } = yield* attempt(ips, source).pipe(Effect.retry(backoffSchedule(tokenBackoff)))
+        tokens.set(ips, {
+          fingerprint: source.fingerprint,
+          data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
+          error: undefined
+        })
+        options.onIssued(ips)
+        yield* Effect.logInfo("registry token issued").pipe(
+          Effect.annotateLogs({ kind: "ImagePullSecret", name: ips, expiresAt: token.expiresAt.toISOString() })
+        )
+        yield* Effect.sleep(Duration.millis(renewalDelayMillis(issuedAt, token.expiresAt.getTime())))
       }
     })
 

@@ -1,11 +1,11 @@
 // A work queue keyed by target: a key queued many times is processed once, a key is never processed by two
 // workers at once (an add during processing runs it again afterwards), and delayed re-adds implement backoff.
-import { Effect, Queue, type Scope } from "effect"
+import { Clock, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
 
 export interface WorkQueue {
   readonly add: (key: string) => void
-  /** Add after a delay; an earlier pending delay for the same key wins. */
-  readonly addAfter: (key: string, millis: number) => void
+  /** Add after a delay (on Effect's Clock); an earlier pending delay for the same key wins. */
+  readonly addAfter: (key: string, delay: Duration.Input) => void
   /** Keys waiting or being processed. */
   readonly depth: () => number
   /** Nothing queued and nothing being processed (delayed re-adds do not count). */
@@ -24,7 +24,10 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*() {
   const queued = new Set<string>()
   const processing = new Set<string>()
   const dirty = new Set<string>()
-  const timers = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>()
+  /** When each delayed key is due; its fiber in `sleepers` adds it then, unless replaced or fired early. */
+  const due = new Map<string, number>()
+  const sleepers = yield* FiberMap.makeRuntime<never, string>()
+  const clock = yield* Clock.Clock
 
   const add = (key: string) => {
     if (processing.has(key)) {
@@ -36,25 +39,18 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*() {
     Queue.offerUnsafe(ready, key)
   }
 
-  const addAfter = (key: string, millis: number) => {
-    const at = Date.now() + millis
-    const pending = timers.get(key)
-    if (pending !== undefined && pending.at <= at) return
-    if (pending !== undefined) clearTimeout(pending.timer)
-    const timer = setTimeout(() => {
-      timers.delete(key)
+  const addAfter = (key: string, delay: Duration.Input) => {
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(delay))
+    const at = clock.currentTimeMillisUnsafe() + millis
+    const pending = due.get(key)
+    if (pending !== undefined && pending <= at) return
+    due.set(key, at)
+    // Replaces (interrupts) the key's later sleeper, if any.
+    sleepers(key, Effect.sleep(millis).pipe(Effect.andThen(Effect.sync(() => {
+      due.delete(key)
       add(key)
-    }, millis)
-    timer.unref()
-    timers.set(key, { at, timer })
+    }))))
   }
-
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      for (const { timer } of timers.values()) clearTimeout(timer)
-      timers.clear()
-    })
-  )
 
   const worker = (process: (key: string) => Effect.Effect<void>) =>
     Effect.gen(function*() {
@@ -79,12 +75,14 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*() {
     addAfter,
     depth: () => queued.size + processing.size,
     idle: () => queued.size === 0 && processing.size === 0,
-    delayed: () => timers.size,
+    delayed: () => due.size,
     addDelayedNow: () => {
-      const keys = [...timers.keys()]
-      for (const { timer } of timers.values()) clearTimeout(timer)
-      timers.clear()
-      for (const key of keys) add(key)
+      const keys = [...due.keys()]
+      due.clear()
+      for (const key of keys) {
+        sleepers(key, Effect.void)
+        add(key)
+      }
     },
     runWorkers: (concurrency, process) =>
       Effect.gen(function*() {
