@@ -10,7 +10,6 @@ import type { ClusterCache } from "./cluster-cache.ts"
 import { type ControllerStats, observeReconcile } from "./controller-stats.ts"
 import { type ClusterView, planTarget } from "./desired-state.ts"
 import type { Executor } from "./executor.ts"
-import type { Plan } from "./plan.ts"
 import { decodeTargetKey, type TargetKey } from "./target.ts"
 import { initialTarget, stepTarget, type TargetAction, type TargetEvent, targetState } from "./target-machine.ts"
 import type { TargetRegistry } from "./target-registry.ts"
@@ -42,8 +41,6 @@ const observedObject = (cache: ClusterCache, target: TargetKey): { readonly obse
   }
 }
 
-const namespaceTerminating: Plan = { _tag: "Skip", reason: "NamespaceTerminating", message: "the namespace is being deleted" }
-
 export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
   const { executor, queue, registry, stats, view } = deps
 
@@ -67,7 +64,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       let snapshot = registry.snapshotOf(key) ?? initialTarget()
       // A conflict is someone else's object we do not watch: look at it again before deciding.
       if (targetState(snapshot) === "Conflict") yield* refresh(target, observed, objectKey)
-      // Applying and Removing mean "request in flight" and ignore new plans; a reconcile that stops before sending
+      // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
       // its request must not store them, or the target never moves again. It stores the state before that plan.
       let resumable = snapshot
       const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
@@ -105,8 +102,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
             actions = feed({ type: "STALE", now })
             break
           case "NamespaceTerminating":
-            feed({ type: "SUCCEEDED", now })
-            actions = feed({ type: "PLANNED", plan: namespaceTerminating, now })
+            actions = feed({ type: "NAMESPACE_TERMINATING", now })
             break
           case "RequestFailed":
             stats.failures++

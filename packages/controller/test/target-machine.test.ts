@@ -33,6 +33,7 @@ const planned = (plan: Plan, now = 1_000): TargetEvent => ({ type: "PLANNED", pl
 const succeeded: TargetEvent = { type: "SUCCEEDED", now: 2_000 }
 const stale: TargetEvent = { type: "STALE", now: 3_000 }
 const failed: TargetEvent = { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "apiserver down", now: 4_000 }
+const terminating: TargetEvent = { type: "NAMESPACE_TERMINATING", now: 5_000 }
 
 const run = (events: ReadonlyArray<TargetEvent>, from: TargetSnapshot = initialTarget()) => {
   let snapshot = from
@@ -116,7 +117,7 @@ describe("a plan, in any state without a request in flight", () => {
     })
 
     test(`from ${from}: an outcome without a request in flight changes nothing`, () => {
-      for (const outcome of [succeeded, stale, failed]) {
+      for (const outcome of [succeeded, stale, failed, terminating]) {
         const before = run(reach[from])
         const after = run([outcome], before.snapshot)
         expect(after.state).toBe(from)
@@ -148,6 +149,18 @@ describe("a request in flight", () => {
       const { state, actions } = run([...reach[from], stale])
       expect(state).toBe("Pending")
       expect(actions).toEqual([{ type: "refresh" }])
+    })
+
+    test(`${from}: a namespace being deleted is Skipped, attempts reset, until the namespace is gone`, () => {
+      const { state, actions, snapshot } = run([...reach[from], failed, planned(from === "Applying" ? plans.Apply : plans.Remove), terminating])
+      expect(state).toBe("Skipped")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toEqual({
+        attempts: 0,
+        reason: "NamespaceTerminating",
+        message: "the namespace is being deleted",
+        since: 5_000
+      })
     })
 
     test(`${from}: a failure backs off, counting the attempt and noting why`, () => {
@@ -188,7 +201,8 @@ const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ type: fc.constant("PLANNED" as const), plan: anyPlan, now: fc.nat() }) },
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
-  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() })
+  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
+  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() })
 )
 
 interface Reference {
@@ -227,6 +241,8 @@ const referenceStep = (model: Reference, event: TargetEvent): readonly [Referenc
       return inFlight
         ? [{ state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
         : [model, []]
+    case "NAMESPACE_TERMINATING":
+      return inFlight ? [{ state: "Skipped", attempts: 0 }, []] : [model, []]
   }
 }
 
