@@ -11,7 +11,7 @@ import { type ControllerStats, observeReconcile } from "./controller-stats.ts"
 import { type ClusterView, planTarget } from "./desired-state.ts"
 import type { Executor } from "./executor.ts"
 import { decodeTargetKey, type TargetKey } from "./target.ts"
-import { initialTarget, stepTarget, type TargetAction, type TargetEvent, targetState } from "./target-machine.ts"
+import { initialTarget, stepTarget, type TargetAction, type TargetEvent } from "./target-machine.ts"
 import type { TargetRegistry } from "./target-registry.ts"
 import type { WorkQueue } from "./work-queue.ts"
 
@@ -62,8 +62,6 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       const { observed, key: objectKey } = observedObject(deps.cache, target)
       const plan = () => planTarget(view, target)
       let snapshot = registry.snapshotOf(key) ?? initialTarget()
-      // A conflict is someone else's object we do not watch: look at it again before deciding.
-      if (targetState(snapshot) === "Conflict") yield* refresh(target, observed, objectKey)
       // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
       // its request must not store them, or the target never moves again. It stores the state before that plan.
       let resumable = snapshot
@@ -72,6 +70,10 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         snapshot = next
         if (!actions.some((action) => action.type === "execute")) resumable = next
         return actions
+      }
+      // The machine says whether to read the object again before planning (a conflict does).
+      if (feed({ type: "RECONCILING", now: yield* Clock.currentTimeMillis }).some((action) => action.type === "refresh")) {
+        yield* refresh(target, observed, objectKey)
       }
       let actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
       for (let step = 0; step < maxSteps; step++) {

@@ -1,6 +1,6 @@
 // The lifecycle of one target as an xstate machine. It is used only through the pure `transition` function: the
-// machine decides (which state, whether to execute the planned request, refresh a stale read, back off, or wait for a
-// namespace being deleted) and the interpreter executes the one request asked for and feeds the outcome back as an
+// machine decides (which state, whether to execute the planned request, refresh a stale read or a conflict, back off,
+// or wait for a namespace being deleted) and the interpreter executes the one request asked for and feeds the outcome back as an
 // event. One Busy state holds the request in flight; its substate names it (Applying, Removing) for status.
 import { backoffDelay, targetBackoff } from "@tcr-assistant/kube/backoff"
 import { Duration } from "effect"
@@ -11,6 +11,8 @@ import type { Command, Plan } from "./plan.ts"
 export type TargetState = "Pending" | "Applying" | "Ready" | "BackingOff" | "Skipped" | "Conflict" | "Removing" | "Removed"
 
 export type TargetEvent =
+  /** A reconcile of the target begins, before anything is planned. */
+  | { readonly type: "RECONCILING"; readonly now: number }
   /** The policy's verdict on the current observation. */
   | { readonly type: "PLANNED"; readonly plan: Plan; readonly now: number }
   | { readonly type: "SUCCEEDED"; readonly now: number }
@@ -95,7 +97,8 @@ export const targetMachine = setup({
     Pending: {},
     Ready: {},
     Skipped: {},
-    Conflict: {},
+    // Someone else's object, which we do not watch: look at it again whenever the target is reconciled.
+    Conflict: { on: { RECONCILING: { actions: "refresh" } } },
     BackingOff: {},
     Removed: {},
     // One request in flight; the substate only names it for status. New plans wait for its outcome.

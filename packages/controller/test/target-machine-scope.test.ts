@@ -21,7 +21,8 @@ const event: fc.Arbitrary<TargetEvent> = fc.oneof(
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
-  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() })
+  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() })
 )
 
 test.prop([fc.array(event, { maxLength: 30 })])("stepTarget agrees with xstate's transition on every sequence", (events) => {

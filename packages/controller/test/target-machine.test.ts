@@ -34,6 +34,7 @@ const succeeded: TargetEvent = { type: "SUCCEEDED", now: 2_000 }
 const stale: TargetEvent = { type: "STALE", now: 3_000 }
 const failed: TargetEvent = { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "apiserver down", now: 4_000 }
 const terminating: TargetEvent = { type: "NAMESPACE_TERMINATING", now: 5_000 }
+const reconciling: TargetEvent = { type: "RECONCILING", now: 6_000 }
 
 const run = (events: ReadonlyArray<TargetEvent>, from: TargetSnapshot = initialTarget()) => {
   let snapshot = from
@@ -128,6 +129,26 @@ describe("a plan, in any state without a request in flight", () => {
   }
 })
 
+describe("the start of a reconcile", () => {
+  test("in Conflict asks for a fresh read of the object, and changes nothing else", () => {
+    const before = run(reach.Conflict)
+    const after = run([reconciling], before.snapshot)
+    expect(after.state).toBe("Conflict")
+    expect(after.actions).toEqual([{ type: "refresh" }])
+    expect(after.snapshot.context).toEqual(before.snapshot.context)
+  })
+
+  for (const from of [...idleStates, ...inFlightStates].filter((state) => state !== "Conflict")) {
+    test(`in ${from} asks for nothing`, () => {
+      const before = run(reach[from])
+      const after = run([reconciling], before.snapshot)
+      expect(after.state).toBe(from)
+      expect(after.actions).toEqual([])
+      expect(after.snapshot.context).toEqual(before.snapshot.context)
+    })
+  }
+})
+
 describe("a request in flight", () => {
   for (const from of inFlightStates) {
     test(`${from} ignores new plans: at most one request per target`, () => {
@@ -202,7 +223,8 @@ const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
-  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() })
+  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() })
 )
 
 interface Reference {
@@ -224,6 +246,8 @@ const planTarget: Record<Plan["_tag"], TargetState> = {
 const referenceStep = (model: Reference, event: TargetEvent): readonly [Reference, ReadonlyArray<TargetAction>] => {
   const inFlight = model.state === "Applying" || model.state === "Removing"
   switch (event.type) {
+    case "RECONCILING":
+      return [model, model.state === "Conflict" ? [{ type: "refresh" }] : []]
     case "PLANNED": {
       if (inFlight) return [model, []]
       const state = planTarget[event.plan._tag]
