@@ -1,10 +1,11 @@
 // The real controller running against the in-memory apiserver on Effect's TestClock, and a way to wait until both
 // have nothing left to do: the shared harness of the controller property tests. The controller's clock moves only
 // when the harness moves it: a status interval per turn, and whole seconds while an informer waits out a backoff,
-// so no test waits for real time to pass.
+// so no test waits for real time to pass. Its randomness (jitter, watch timeouts) is seeded, the same in every run,
+// so a scenario replayed from fast-check's seed meets the same delays.
 import { type Controller, type ControllerOptions, startController } from "@tcr-assistant/controller/reconciler"
 import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
-import { Clock, Effect, Fiber, Logger, type LogLevel } from "effect"
+import { Clock, Effect, Fiber, Logger, type LogLevel, Random } from "effect"
 import { TestClock } from "effect/testing"
 
 export interface Harness {
@@ -40,7 +41,8 @@ export const startHarness = async (
       const clock = yield* TestClock.make()
       yield* clock.setTime(Date.now())
       const controller = yield* startController({ statusIntervalMillis, ...controllerOptions }).pipe(
-        Effect.provideService(Clock.Clock, clock)
+        Effect.provideService(Clock.Clock, clock),
+        Random.withSeed("controller-harness")
       )
       resolveStarted({ controller, advance: (millis) => Effect.runPromise(clock.adjust(millis)) })
       return yield* Effect.never
