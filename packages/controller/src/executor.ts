@@ -113,17 +113,20 @@ export class Executor extends Context.Service<Executor, {
 }>()("@tcr-assistant/controller/Executor") {
   static readonly make = Effect.gen(function*() {
     const client = yield* KubeClient
-    const execute = (command: Command) =>
+    const execute = Effect.fn("Executor.execute")((command: Command) =>
       send(client, command).pipe(
         Effect.catch((error: KubeError) => {
           const failure = classifyCommandError(error, command)
           return failure === null ? Effect.succeed(null) : Effect.fail(failure)
         })
       )
-    const read = (target: TargetKey) =>
-      client.request<KubeObject>({ method: "GET", path: targetObjectPath(target), what: `read ${targetObjectPath(target)}` }).pipe(
+    )
+    const read = Effect.fn("Executor.read")((target: TargetKey) => {
+      const path = targetObjectPath(target)
+      return client.request<KubeObject>({ method: "GET", path, what: `read ${path}` }).pipe(
         Effect.catchTag("KubeNotFound", () => Effect.succeed(null))
       )
+    })
     return Executor.of({ execute, read })
   })
 

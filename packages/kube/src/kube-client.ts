@@ -3,7 +3,7 @@
 // loading and authentication (certificates, tokens, exec plugins); inside a pod with no kubeconfig the service
 // account is read directly, so a deployed agent never loads client-node (about 90 MB of resident memory).
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Stream } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
@@ -148,11 +148,12 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
     try: () => connection.headers(),
     catch: (cause) => transportError("load credentials", cause)
   })
-  let headersAt = Date.now()
-  const authHeaders = async (): Promise<Record<string, string>> => {
-    if (Date.now() - headersAt > headerRefreshMillis) {
+  let headersAt = yield* Clock.currentTimeMillis
+  /** The credentials to send at `now`, refreshed when they are older than headerRefreshMillis. */
+  const authHeaders = async (now: number): Promise<Record<string, string>> => {
+    if (now - headersAt > headerRefreshMillis) {
       headers = await connection.headers()
-      headersAt = Date.now()
+      headersAt = now
     }
     return headers
   }
@@ -166,7 +167,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
 
   const request = <A>(req: KubeRequest): Effect.Effect<A, KubeError> => {
     const what = req.what ?? `${req.method} ${req.path}`
-    return Effect.tryPromise({
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.tryPromise({
       try: async (signal) => {
         count(req.method)
         const contentType = req.contentType ?? (req.method === "PATCH" ? "application/json-patch+json" : "application/json")
@@ -175,7 +176,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
           method: req.method,
           signal,
           headers: {
-            ...(await authHeaders()),
+            ...(await authHeaders(now)),
             accept: "application/json",
             ...(req.body !== undefined ? { "content-type": contentType } : {})
           },
@@ -193,7 +194,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
         return { status: response.statusCode, body: parsed }
       },
       catch: (cause) => transportError(what, cause)
-    }).pipe(
+    })).pipe(
       Effect.flatMap(({ status, body }) =>
         status >= 200 && status < 300 ? Effect.succeed(body as A) : Effect.fail(kubeErrorFromStatus(status, body, what))
       )
@@ -206,6 +207,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
         const controller = new AbortController()
         yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
         const what = `watch ${path}`
+        const now = yield* Clock.currentTimeMillis
         const response = yield* Effect.tryPromise({
           try: async () => {
             count("WATCH")
@@ -213,7 +215,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
               dispatcher: agent,
               method: "GET",
               signal: controller.signal,
-              headers: { ...(await authHeaders()), accept: "application/json" },
+              headers: { ...(await authHeaders(now)), accept: "application/json" },
               headersTimeout: 60_000,
               // A watch is quiet for as long as nothing changes; the caller bounds it with timeoutSeconds.
               bodyTimeout: 0
