@@ -1,4 +1,4 @@
-// Which target keys each change affects: the named mappers from informer changes, minted tokens and settled targets
+// Which target keys each change affects: the named mappers from informer changes, token changes and settled targets
 // to keys on the work queue, and to the statuses they make dirty. A change only says what to look at again; the
 // reconcile of a key reads the current state (reconcile by key, not by event).
 import { isTerminating } from "./desired-state.ts"
@@ -7,7 +7,7 @@ import { ownerAnnotation } from "./plan.ts"
 import type { StatusWriter } from "./status-writer.ts"
 import { encodeTargetKey, type TargetKey } from "./target.ts"
 import type { StoredTarget, TargetRegistry } from "./target-registry.ts"
-import type { TokenMinter } from "./token-minter.ts"
+import type { TokenChange, TokenMinter } from "./token-minter.ts"
 import type { WorkQueue } from "./work-queue.ts"
 
 export interface ChangeRouting {
@@ -18,6 +18,8 @@ export interface ChangeRouting {
   readonly changes: ClusterChanges
   /** What a target's new state enqueues: the targets that wait for it. */
   readonly targetStored: (target: TargetKey, stored: StoredTarget) => void
+  /** A new token is distributed everywhere; either way the status says how the token stands. */
+  readonly tokenChanged: (change: TokenChange) => void
 }
 
 export interface RoutingDependencies {
@@ -116,5 +118,10 @@ export const makeChangeRouting = ({ cache, queue, registry, status, tokens }: Ro
     if (target.kind === "ServiceAccount" && state === "Removed") enqueue({ kind: "Secret", ips: target.ips, namespace: target.namespace })
   }
 
-  return { enqueue, enqueueImagePullSecret, changes, targetStored }
+  const tokenChanged = (change: TokenChange) => {
+    if (change._tag === "Issued") enqueueImagePullSecret(change.ips)
+    status.markDirty(change.ips)
+  }
+
+  return { enqueue, enqueueImagePullSecret, changes, targetStored, tokenChanged }
 }

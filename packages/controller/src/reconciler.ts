@@ -4,7 +4,7 @@
 // PATCH through: cluster-cache (the informer change) -> change-routing (the keys) -> target-interpreter (the machine
 // step) -> desired-state (the plan) -> executor (the request).
 import { objectKey } from "@tcr-assistant/kube"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { makeChangeRouting } from "./change-routing.ts"
 import { makeClusterCache } from "./cluster-cache.ts"
 import { makeControllerStats } from "./controller-stats.ts"
@@ -42,18 +42,9 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const queue = yield* makeWorkQueue()
   const executor = yield* Executor.make
 
-  // The minter's loops start with the first ImagePullSecret change, once the routing below exists.
   const tokens = yield* makeTokenMinter({
     tokenIssuer: options.tokenIssuer,
-    defaultCredentialsNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system",
-    onIssued: (ips) => {
-      routing.enqueueImagePullSecret(ips)
-      status.markDirty(ips)
-    },
-    onUnavailable: (ips, message) => {
-      status.markDirty(ips)
-      options.onTargetFailure?.(ips, "TokenUnavailable", message)
-    }
+    defaultCredentialsNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system"
   })
 
   const view: ClusterView = {
@@ -83,6 +74,15 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   })
 
   const routing = makeChangeRouting({ cache, queue, registry, status, tokens })
+  yield* tokens.changes.pipe(
+    Stream.runForEach((change) =>
+      Effect.sync(() => {
+        routing.tokenChanged(change)
+        if (change._tag === "Unavailable") options.onTargetFailure?.(change.ips, "TokenUnavailable", change.message)
+      })
+    ),
+    Effect.forkScoped
+  )
 
   const interpreter = makeTargetInterpreter({
     cache,

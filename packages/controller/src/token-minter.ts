@@ -1,10 +1,10 @@
 // Registry tokens for ImagePullSecrets with spec.tcr: one loop per such object mints a token with the API keys of its
 // credentials Secret, publishes it as the Secret data to distribute, and renews it before it expires; a failure keeps
-// the last good token while it lasts and says why a new one cannot be had.
+// the last good token while it lasts and says why a new one cannot be had. Each change is announced on a stream.
 import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { KubeClient } from "@tcr-assistant/kube"
 import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
-import { Clock, Duration, Effect, FiberMap, Redacted } from "effect"
+import { Clock, Duration, Effect, FiberMap, Queue, Redacted, Stream } from "effect"
 import type { Distribution } from "./distribution.ts"
 import { type ApiKeys, renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 
@@ -13,11 +13,13 @@ export interface TokenMinterOptions {
   readonly tokenIssuer: TokenIssuer | undefined
   /** Namespace of credentialsSecretRef when the reference names none. */
   readonly defaultCredentialsNamespace: string
-  /** A token was published: the ImagePullSecret's Secrets can be written. */
-  readonly onIssued: (ips: string) => void
-  /** No token could be had, for this reason (never containing a credential). */
-  readonly onUnavailable: (ips: string, message: string) => void
 }
+
+export type TokenChange =
+  /** A token was published: the ImagePullSecret's Secrets can be written. */
+  | { readonly _tag: "Issued"; readonly ips: string }
+  /** No token could be had, for this reason (never containing a credential). */
+  | { readonly _tag: "Unavailable"; readonly ips: string; readonly message: string }
 
 export interface TokenMinter {
   /** Start, restart or stop the object's loop to match its distribution (undefined: the object is gone). */
@@ -26,6 +28,8 @@ export interface TokenMinter {
   readonly secretDataOf: (distribution: Distribution) => Readonly<Record<string, string>> | undefined
   /** Why a TCR source has no token right now, if it has none. */
   readonly problemOf: (distribution: Distribution) => string | undefined
+  /** Every change of a token's state, after the state is in place; for one consumer. */
+  readonly changes: Stream.Stream<TokenChange>
 }
 
 interface TokenState {
@@ -42,6 +46,8 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
   const client = yield* KubeClient
   const tokens = new Map<string, TokenState>()
   const runTokenLoop = yield* FiberMap.makeRuntime<never, string>()
+  const changes = yield* Queue.unbounded<TokenChange>()
+  const announce = (change: TokenChange) => Queue.offerUnsafe(changes, change)
 
   const readApiKeys = (namespace: string, name: string): Effect.Effect<ApiKeys, string> =>
     client.request<{ data?: Record<string, string> }>({
@@ -85,7 +91,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
             const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
             // Keep distributing the last good token while it lasts; report why a new one cannot be had.
             tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: message })
-            options.onUnavailable(ips, message)
+            announce({ _tag: "Unavailable", ips, message })
           })
         )
       ))
@@ -101,7 +107,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
           data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
           error: undefined
         })
-        options.onIssued(ips)
+        announce({ _tag: "Issued", ips })
         yield* Effect.logInfo("registry token issued").pipe(
           Effect.annotateLogs({ kind: "ImagePullSecret", name: ips, expiresAt: token.expiresAt.toISOString() })
         )
@@ -131,7 +137,8 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
     secretDataOf: (distribution) =>
       distribution.source._tag === "Docker" ? distribution.data : current(distribution.name, distribution.source)?.data,
     problemOf: (distribution) =>
-      distribution.source._tag === "Tcr" ? current(distribution.name, distribution.source)?.error : undefined
+      distribution.source._tag === "Tcr" ? current(distribution.name, distribution.source)?.error : undefined,
+    changes: Stream.fromQueue(changes)
   }
   return minter
 })
