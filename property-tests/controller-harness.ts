@@ -1,8 +1,12 @@
-// The real controller running against the in-memory apiserver, and a way to wait until both have nothing left to do:
-// the shared harness of the controller property tests.
+// The real controller running against the in-memory apiserver on Effect's TestClock, and a way to wait until both
+// have nothing left to do: the shared harness of the controller property tests. The controller's clock moves only
+// when the harness moves it: a status interval per turn, and whole seconds while an informer waits out a backoff,
+// so no test waits for real time to pass. Its randomness (jitter, watch timeouts) is seeded, the same in every run,
+// so a scenario replayed from fast-check's seed meets the same delays.
 import { type Controller, type ControllerOptions, startController } from "@tcr-assistant/controller/reconciler"
 import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
-import { Effect, Fiber, Logger, type LogLevel } from "effect"
+import { Clock, Effect, Fiber, Logger, type LogLevel, Random } from "effect"
+import { TestClock } from "effect/testing"
 
 export interface Harness {
   readonly cluster: MemoryCluster
@@ -11,15 +15,12 @@ export interface Harness {
   readonly errors: ReadonlyArray<string>
   /** Wait until the controller and the cluster are quiescent; backoffs and conflict re-checks are fired early. */
   readonly settle: () => Promise<void>
+  /** Let the controller's fibers run for `turns` macrotasks, its clock moving one status interval in each. */
+  readonly breathe: (turns: number) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
 const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 1))
-
-/** Let the controller's fibers run for `turns` macrotasks. */
-export const breathe = async (turns: number) => {
-  for (let i = 0; i < turns; i++) await macrotask()
-}
 
 const severe = new Set<LogLevel.LogLevel>(["Error", "Fatal"])
 
@@ -32,15 +33,31 @@ export const startHarness = async (
   const logger = Logger.make<unknown, void>(({ logLevel, message, cause }) => {
     if (severe.has(logLevel)) errors.push(`${String(message)} ${String(cause)}`)
   })
-  let resolveStarted: (controller: Controller) => void = () => {}
-  const started = new Promise<Controller>((resolve) => (resolveStarted = resolve))
+  const statusIntervalMillis = controllerOptions.statusIntervalMillis ?? 2
+  let resolveStarted: (started: { controller: Controller; advance: (millis: number) => Promise<void> }) => void = () => {}
+  const started = new Promise<{ controller: Controller; advance: (millis: number) => Promise<void> }>((resolve) => (resolveStarted = resolve))
   const fiber = Effect.runFork(
     Effect.gen(function*() {
-      resolveStarted(yield* startController({ statusIntervalMillis: 2, ...controllerOptions }))
+      const clock = yield* TestClock.make()
+      yield* clock.setTime(Date.now())
+      const controller = yield* startController({ statusIntervalMillis, ...controllerOptions }).pipe(
+        Effect.provideService(Clock.Clock, clock),
+        Random.withSeed("controller-harness")
+      )
+      resolveStarted({ controller, advance: (millis) => Effect.runPromise(clock.adjust(millis)) })
       return yield* Effect.never
     }).pipe(Effect.scoped, Effect.provide(cluster.layer), Effect.provide(Logger.layer([logger])))
   )
-  const controller = await started
+  const { controller, advance } = await started
+
+  /** One macrotask for the fibers, and one status interval on the controller's clock. */
+  const turn = async () => {
+    await macrotask()
+    await advance(statusIntervalMillis)
+  }
+  const breathe = async (turns: number) => {
+    for (let i = 0; i < turns; i++) await turn()
+  }
 
   const quietNow = () =>
     controller.quiescent() &&
@@ -65,7 +82,11 @@ export const startHarness = async (
     let last = signature()
     const requestsBefore = cluster.requestCounts().total
     while (stable < 4) {
-      await macrotask()
+      await turn()
+      // Nothing to do but an informer waiting out its backoff: let its time pass at once.
+      if (controller.quiescent() && cluster.idle() && !controller.informers.every((informer) => informer.health().watching)) {
+        await advance(1_000)
+      }
       const now = signature()
       stable = quietNow() && now === last ? stable + 1 : 0
       last = now
@@ -97,6 +118,7 @@ export const startHarness = async (
     controller,
     errors,
     settle,
+    breathe,
     stop: async () => {
       await Effect.runPromise(Fiber.interrupt(fiber))
       cluster.dispose()

@@ -9,7 +9,7 @@ import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { fc } from "@fast-check/vitest"
 import { describe, expect, test } from "vitest"
 import type { MemoryResponse, RequestInfo } from "@tcr-assistant/testkit/memory-cluster"
-import { breathe, type Harness, startHarness } from "./controller-harness.ts"
+import { type Harness, startHarness } from "./controller-harness.ts"
 
 const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 const managedBy = "app.kubernetes.io/managed-by"
@@ -186,7 +186,7 @@ const step = {
       for (let attempt = 0; attempt < 20; attempt++) {
         const current = h.cluster.get(saPath(ns, sa))
         if (current === undefined) return
-        await breathe(turns)
+        await h.breathe(turns)
         const entries = entriesOf(current)
         const edited = entries.includes(entry) ? entries.filter((name) => name !== entry) : [...entries, entry]
         const written = putEntries(h, current, edited)
@@ -302,7 +302,7 @@ const step = {
     h.cluster.sendBookmarks()
   }),
 
-  breathe: (turns: number) => command(`Breathe(${turns})`, () => breathe(turns)),
+  breathe: (turns: number) => command(`Breathe(${turns})`, (_model, h) => h.breathe(turns)),
 
   settleAndCheck: () => command("SettleAndCheck", async (model, h) => {
     await h.settle()

@@ -4,7 +4,7 @@
 // order and our entry ends up there exactly once, or not at all when the ServiceAccount is no longer selected.
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect } from "vitest"
-import { breathe, type Harness, startHarness } from "./controller-harness.ts"
+import { type Harness, startHarness } from "./controller-harness.ts"
 
 const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 const saPath = "/api/v1/namespaces/ns/serviceaccounts/app"
@@ -126,7 +126,7 @@ describe("the controller racing a user on one ServiceAccount", () => {
             userDone = true
           })
         while (!userDone) {
-          await breathe(1)
+          await h.breathe(1)
           if (s.count() > 0) await s.waitOne()
         }
         if (userFailure !== undefined) throw userFailure

@@ -1,18 +1,26 @@
 // The lifecycle of one target as an xstate machine. It is used only through the pure `transition` function: the
-// machine decides (which state, whether to execute the planned request, refresh a stale read or back off) and the
-// interpreter executes the one request asked for and feeds the outcome back as an event.
+// machine decides (which state, whether to execute the planned request, refresh a stale read or a conflict, back off,
+// or wait for a namespace being deleted) and the interpreter executes the one request asked for and feeds the outcome back as an
+// event. One Busy state holds the request in flight; its substate names it (Applying, Removing) for status.
+import { backoffDelay, targetBackoff } from "@tcr-assistant/kube/backoff"
+import { Duration } from "effect"
 import { type ActorScope, assign, createActor, initialTransition, setup, type SnapshotFrom } from "xstate"
 import type { Command, Plan } from "./plan.ts"
 
+/** The states a target reports; Applying and Removing are the machine's one Busy state, named by its request. */
 export type TargetState = "Pending" | "Applying" | "Ready" | "BackingOff" | "Skipped" | "Conflict" | "Removing" | "Removed"
 
 export type TargetEvent =
+  /** A reconcile of the target begins, before anything is planned. */
+  | { readonly type: "RECONCILING"; readonly now: number }
   /** The policy's verdict on the current observation. */
   | { readonly type: "PLANNED"; readonly plan: Plan; readonly now: number }
   | { readonly type: "SUCCEEDED"; readonly now: number }
   /** The request lost a race (409): read again before the next plan. */
   | { readonly type: "STALE"; readonly now: number }
   | { readonly type: "FAILED"; readonly retryable: boolean; readonly reason: string; readonly message: string; readonly now: number }
+  /** The request met a namespace being deleted: nothing can be written there until it is gone. */
+  | { readonly type: "NAMESPACE_TERMINATING"; readonly now: number }
 
 export interface TargetContext {
   /** Consecutive failed attempts; drives the backoff. */
@@ -28,12 +36,11 @@ export type TargetAction =
   | { readonly type: "refresh" }
   | { readonly type: "retryAfter"; readonly millis: number }
 
-export const backoffBaseMillis = 500
-export const backoffCapMillis = 60_000
+export const backoffBaseMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.base))
+export const backoffCapMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.cap))
 
-/** Capped exponential delay before attempt `attempts + 1`; the interpreter adds jitter. */
-export const backoffMillis = (attempts: number) =>
-  Math.min(backoffCapMillis, backoffBaseMillis * 2 ** Math.max(0, Math.min(attempts - 1, 20)))
+/** The capped exponential delay (the kube package's one backoff) after `attempts` failures; the interpreter adds jitter. */
+export const backoffMillis = (attempts: number) => Duration.toMillis(backoffDelay(targetBackoff, attempts))
 
 export const targetMachine = setup({
   types: {
@@ -62,7 +69,13 @@ export const targetMachine = setup({
       event.type === "FAILED"
         ? { attempts: context.attempts + 1, reason: event.reason, message: event.message, since: event.now }
         : {}
-    )
+    ),
+    noteTerminating: assign(({ event }) => ({
+      attempts: 0,
+      reason: "NamespaceTerminating",
+      message: "the namespace is being deleted",
+      since: event.now
+    }))
   }
 }).createMachine({
   id: "target",
@@ -76,31 +89,32 @@ export const targetMachine = setup({
       { guard: { type: "planIs", params: "Wait" }, target: ".Pending", actions: "notePlan" },
       { guard: { type: "planIs", params: "Skip" }, target: ".Skipped", actions: "notePlan" },
       { guard: { type: "planIs", params: "Conflict" }, target: ".Conflict", actions: ["notePlan", "retryLater"] },
-      { guard: { type: "planIs", params: "Apply" }, target: ".Applying", actions: ["clearNote", "execute"] },
-      { guard: { type: "planIs", params: "Remove" }, target: ".Removing", actions: ["clearNote", "execute"] }
+      { guard: { type: "planIs", params: "Apply" }, target: ".Busy.Applying", actions: ["clearNote", "execute"] },
+      { guard: { type: "planIs", params: "Remove" }, target: ".Busy.Removing", actions: ["clearNote", "execute"] }
     ]
   },
   states: {
     Pending: {},
     Ready: {},
     Skipped: {},
-    Conflict: {},
+    // Someone else's object, which we do not watch: look at it again whenever the target is reconciled.
+    Conflict: { on: { RECONCILING: { actions: "refresh" } } },
     BackingOff: {},
     Removed: {},
-    Applying: {
+    // One request in flight; the substate only names it for status. New plans wait for its outcome.
+    Busy: {
       on: {
         PLANNED: {},
         SUCCEEDED: { target: "Pending", actions: "resetAttempts" },
         STALE: { target: "Pending", actions: "refresh" },
-        FAILED: { target: "BackingOff", actions: ["countFailure", "retryAfter"] }
-      }
-    },
-    Removing: {
-      on: {
-        PLANNED: {},
-        SUCCEEDED: { target: "Pending", actions: "resetAttempts" },
-        STALE: { target: "Pending", actions: "refresh" },
-        FAILED: { target: "BackingOff", actions: ["countFailure", "retryAfter"] }
+        FAILED: { target: "BackingOff", actions: ["countFailure", "retryAfter"] },
+        NAMESPACE_TERMINATING: { target: "Skipped", actions: "noteTerminating" }
+      },
+      // Entered only through .Busy.Applying or .Busy.Removing; xstate asks for an initial substate regardless.
+      initial: "Applying",
+      states: {
+        Applying: {},
+        Removing: {}
       }
     }
   }
@@ -143,7 +157,7 @@ export const stepTarget = (
   const stepped = targetMachine.transition(snapshot, event, inertScope)
   // `since` is when the visible state last changed: a plan that leaves state and reason as they were (a conflict's
   // periodic re-check, a re-plan of a ready target) must not move it.
-  const unchanged = stepped.value === snapshot.value && stepped.context.reason === snapshot.context.reason &&
+  const unchanged = targetState(stepped) === targetState(snapshot) && stepped.context.reason === snapshot.context.reason &&
     stepped.context.message === snapshot.context.message
   const next = unchanged && stepped.context.since !== snapshot.context.since
     ? targetMachine.resolveState({ value: stepped.value, context: { ...stepped.context, since: snapshot.context.since } })
@@ -172,4 +186,7 @@ export const stepTarget = (
   return [next, todo]
 }
 
-export const targetState = (snapshot: TargetSnapshot): TargetState => snapshot.value as TargetState
+export const targetState = (snapshot: TargetSnapshot): TargetState => {
+  const value = snapshot.value
+  return typeof value === "string" ? value : value.Busy
+}

@@ -4,7 +4,7 @@ import { fc, test } from "@fast-check/vitest"
 import { expect } from "vitest"
 import { transition } from "xstate"
 import type { Plan } from "../src/plan.ts"
-import { initialTarget, stepTarget, targetMachine, type TargetEvent } from "../src/target-machine.ts"
+import { initialTarget, stepTarget, targetMachine, type TargetEvent, targetState } from "../src/target-machine.ts"
 
 const command = { _tag: "CreateSecret", namespace: "ns", body: {} } as const
 const plan: fc.Arbitrary<Plan> = fc.constantFrom<Plan>(
@@ -20,7 +20,9 @@ const event: fc.Arbitrary<TargetEvent> = fc.oneof(
   fc.record({ type: fc.constant("PLANNED" as const), plan, now: fc.nat() }),
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
-  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() })
+  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
+  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() })
 )
 
 test.prop([fc.array(event, { maxLength: 30 })])("stepTarget agrees with xstate's transition on every sequence", (events) => {
@@ -33,7 +35,7 @@ test.prop([fc.array(event, { maxLength: 30 })])("stepTarget agrees with xstate's
     const { since: ourSince, ...ourRest } = ourNext.context
     const { since: theirSince, ...theirRest } = theirNext.context
     expect(ourRest).toEqual(theirRest)
-    const unchanged = ourNext.value === ours.value && ourNext.context.reason === ours.context.reason &&
+    const unchanged = targetState(ourNext) === targetState(ours) && ourNext.context.reason === ours.context.reason &&
       ourNext.context.message === ours.context.message
     expect(ourSince).toBe(unchanged ? ours.context.since : theirSince)
     // stepTarget translates the markers into work for the interpreter (retryLater is a retryAfter of the cap).

@@ -33,6 +33,8 @@ const planned = (plan: Plan, now = 1_000): TargetEvent => ({ type: "PLANNED", pl
 const succeeded: TargetEvent = { type: "SUCCEEDED", now: 2_000 }
 const stale: TargetEvent = { type: "STALE", now: 3_000 }
 const failed: TargetEvent = { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "apiserver down", now: 4_000 }
+const terminating: TargetEvent = { type: "NAMESPACE_TERMINATING", now: 5_000 }
+const reconciling: TargetEvent = { type: "RECONCILING", now: 6_000 }
 
 const run = (events: ReadonlyArray<TargetEvent>, from: TargetSnapshot = initialTarget()) => {
   let snapshot = from
@@ -116,13 +118,33 @@ describe("a plan, in any state without a request in flight", () => {
     })
 
     test(`from ${from}: an outcome without a request in flight changes nothing`, () => {
-      for (const outcome of [succeeded, stale, failed]) {
+      for (const outcome of [succeeded, stale, failed, terminating]) {
         const before = run(reach[from])
         const after = run([outcome], before.snapshot)
         expect(after.state).toBe(from)
         expect(after.actions).toEqual([])
         expect(after.snapshot.context).toEqual(before.snapshot.context)
       }
+    })
+  }
+})
+
+describe("the start of a reconcile", () => {
+  test("in Conflict asks for a fresh read of the object, and changes nothing else", () => {
+    const before = run(reach.Conflict)
+    const after = run([reconciling], before.snapshot)
+    expect(after.state).toBe("Conflict")
+    expect(after.actions).toEqual([{ type: "refresh" }])
+    expect(after.snapshot.context).toEqual(before.snapshot.context)
+  })
+
+  for (const from of [...idleStates, ...inFlightStates].filter((state) => state !== "Conflict")) {
+    test(`in ${from} asks for nothing`, () => {
+      const before = run(reach[from])
+      const after = run([reconciling], before.snapshot)
+      expect(after.state).toBe(from)
+      expect(after.actions).toEqual([])
+      expect(after.snapshot.context).toEqual(before.snapshot.context)
     })
   }
 })
@@ -148,6 +170,18 @@ describe("a request in flight", () => {
       const { state, actions } = run([...reach[from], stale])
       expect(state).toBe("Pending")
       expect(actions).toEqual([{ type: "refresh" }])
+    })
+
+    test(`${from}: a namespace being deleted is Skipped, attempts reset, until the namespace is gone`, () => {
+      const { state, actions, snapshot } = run([...reach[from], failed, planned(from === "Applying" ? plans.Apply : plans.Remove), terminating])
+      expect(state).toBe("Skipped")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toEqual({
+        attempts: 0,
+        reason: "NamespaceTerminating",
+        message: "the namespace is being deleted",
+        since: 5_000
+      })
     })
 
     test(`${from}: a failure backs off, counting the attempt and noting why`, () => {
@@ -188,7 +222,9 @@ const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ type: fc.constant("PLANNED" as const), plan: anyPlan, now: fc.nat() }) },
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
-  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() })
+  fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
+  fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() })
 )
 
 interface Reference {
@@ -210,6 +246,8 @@ const planTarget: Record<Plan["_tag"], TargetState> = {
 const referenceStep = (model: Reference, event: TargetEvent): readonly [Reference, ReadonlyArray<TargetAction>] => {
   const inFlight = model.state === "Applying" || model.state === "Removing"
   switch (event.type) {
+    case "RECONCILING":
+      return [model, model.state === "Conflict" ? [{ type: "refresh" }] : []]
     case "PLANNED": {
       if (inFlight) return [model, []]
       const state = planTarget[event.plan._tag]
@@ -227,6 +265,8 @@ const referenceStep = (model: Reference, event: TargetEvent): readonly [Referenc
       return inFlight
         ? [{ state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
         : [model, []]
+    case "NAMESPACE_TERMINATING":
+      return inFlight ? [{ state: "Skipped", attempts: 0 }, []] : [model, []]
   }
 }
 

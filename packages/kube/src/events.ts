@@ -3,7 +3,7 @@
 // many distinct messages with the same reason are combined into one event, and each object has a token bucket
 // (a burst, then one event per few minutes). Recording never blocks the caller; what cannot be sent is dropped
 // and counted.
-import { Context, Effect, Layer, Queue } from "effect"
+import { Clock, Context, Effect, Layer, Queue } from "effect"
 import { hostname } from "node:os"
 import { KubeClient } from "./kube-client.ts"
 import type { KubeError } from "./kube-error.ts"
@@ -240,8 +240,8 @@ export const makeEventRecorder = Effect.fn("EventRecorder.make")(function*(optio
       )
   }
 
-  const send = (input: EventInput): Effect.Effect<void, KubeError> => {
-    const action = correlator.decide(input, Date.now())
+  const send = (input: EventInput): Effect.Effect<void, KubeError> => Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const action = correlator.decide(input, now)
     switch (action._tag) {
       case "Drop":
         return Effect.sync(() => {
@@ -268,7 +268,8 @@ export const makeEventRecorder = Effect.fn("EventRecorder.make")(function*(optio
             Effect.catchTag("KubeNotFound", () => create(action.key, action.event).pipe(Effect.asVoid))
           )
     }
-  }
+  })
+
 
   yield* Effect.forkScoped(
     Effect.forever(

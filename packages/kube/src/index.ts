@@ -2,3 +2,5 @@
 export * from "./informer.ts"
 export * from "./kube-client.ts"
 export * from "./kube-error.ts"
+export * from "./mutation-cache.ts"
+export * from "./backoff.ts"

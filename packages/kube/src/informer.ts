@@ -1,7 +1,8 @@
 // Informers: a local cache of one kind of object kept current by list + watch, and a Stream of its changes.
 // A watch is never trusted to stay alive: errors restart it with capped jittered backoff, 410 Gone relists, a
 // periodic relist repairs anything a silent watch missed, and health tells readiness probes when a watch is stale.
-import { Cause, Duration, Effect, Latch, Queue, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Latch, Queue, Random, Stream } from "effect"
+import { nextBackoff, watchBackoff } from "./backoff.ts"
 import { KubeClient, type Query } from "./kube-client.ts"
 import { kubeErrorFromStatus, type KubeError } from "./kube-error.ts"
 
@@ -85,10 +86,12 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
   const subscribers = new Set<Queue.Queue<InformerEvent<T>, Cause.Done>>()
   let synced = false
   let watching = false
-  let lastEventAt = Date.now()
+  let lastEventAt = yield* Clock.currentTimeMillis
   let restarts = 0
   let relists = 0
   let resourceVersion = ""
+  // Failed attempts since the watch last worked: the backoff between them grows; a clean resync or any event resets it.
+  let backoffAttempt = 0
   const syncedLatch = yield* Latch.make(false)
 
   const publish = (event: InformerEvent<T>) => {
@@ -133,7 +136,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
     for (const [key, object] of [...cache]) if (!seen.has(key)) remove(object)
     resourceVersion = listVersion
     relists++
-    lastEventAt = Date.now()
+    lastEventAt = yield* Clock.currentTimeMillis
     if (!synced) {
       synced = true
       yield* syncedLatch.open
@@ -143,18 +146,14 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
   // One watch connection: apply events until the server closes it (normal after timeoutSeconds).
   const watchOnce = Effect.gen(function*() {
     watching = true
+    // Spread reconnects of many informers over time.
+    const timeoutSeconds = yield* Random.nextIntBetween(240, 360, { halfOpen: true })
     yield* client
-      .watch(options.path, {
-        ...baseQuery,
-        resourceVersion,
-        allowWatchBookmarks: true,
-        // Spread reconnects of many informers over time.
-        timeoutSeconds: 240 + Math.floor(Math.random() * 120)
-      })
+      .watch(options.path, { ...baseQuery, resourceVersion, allowWatchBookmarks: true, timeoutSeconds })
       .pipe(
         Stream.runForEach((event) =>
           Effect.gen(function*() {
-            lastEventAt = Date.now()
+            lastEventAt = yield* Clock.currentTimeMillis
             // The watch works again: the next failure starts the backoff from the bottom.
             backoffAttempt = 0
             switch (event.type) {
@@ -207,20 +206,13 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
         yield* Effect.logWarning("watch restarting").pipe(
           Effect.annotateLogs({ informer: options.name, error: error._tag, reason: error.message })
         )
-        if (error._tag !== "KubeGone") yield* Effect.sleep(nextDelay())
+        if (error._tag !== "KubeGone") yield* Effect.sleep(yield* nextBackoff(watchBackoff, ++backoffAttempt))
       } else {
         backoffAttempt = 0
       }
     }
   })
 
-  // Capped (30 s), jittered exponential backoff between failed attempts; reset by a clean resync.
-  let backoffAttempt = 0
-  const nextDelay = () => {
-    backoffAttempt++
-    const base = Math.min(30_000, 200 * 2 ** Math.min(backoffAttempt, 10))
-    return Duration.millis(base / 2 + Math.random() * (base / 2))
-  }
   yield* Effect.forkScoped(loop)
 
   const events: Stream.Stream<InformerEvent<T>> = Stream.callback<InformerEvent<T>>((queue) =>

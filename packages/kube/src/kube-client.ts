@@ -3,7 +3,7 @@
 // loading and authentication (certificates, tokens, exec plugins); inside a pod with no kubeconfig the service
 // account is read directly, so a deployed agent never loads client-node (about 90 MB of resident memory).
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Context, Effect, Layer, Metric, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Stream } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
@@ -191,11 +191,12 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
     try: () => connection.headers(),
     catch: (cause) => transportError("load credentials", cause)
   })
-  let headersAt = Date.now()
-  const authHeaders = async (): Promise<Record<string, string>> => {
-    if (Date.now() - headersAt > headerRefreshMillis) {
+  let headersAt = yield* Clock.currentTimeMillis
+  /** The credentials to send at `now`, refreshed when they are older than headerRefreshMillis. */
+  const authHeaders = async (now: number): Promise<Record<string, string>> => {
+    if (now - headersAt > headerRefreshMillis) {
       headers = await connection.headers()
-      headersAt = Date.now()
+      headersAt = now
     }
     return headers
   }
@@ -210,7 +211,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
   const request = <A>(req: KubeRequest): Effect.Effect<A, KubeError> => {
     const what = req.what ?? `${req.method} ${req.path}`
     let started = 0
-    return Effect.tryPromise({
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.tryPromise({
       try: async (signal) => {
         started = performance.now()
         count(req.method)
@@ -220,7 +221,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
           method: req.method,
           signal,
           headers: {
-            ...(await authHeaders()),
+            ...(await authHeaders(now)),
             accept: "application/json",
             ...(req.body !== undefined ? { "content-type": contentType } : {})
           },
@@ -238,7 +239,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
         return { status: response.statusCode, body: parsed }
       },
       catch: (cause) => transportError(what, cause)
-    }).pipe(
+    })).pipe(
       Effect.tapError(() => recordRequest(req.method, req.path, undefined, started)),
       Effect.tap(({ status }) => recordRequest(req.method, req.path, status, started)),
       Effect.flatMap(({ status, body }) =>
@@ -254,6 +255,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
         yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
         const what = `watch ${path}`
         const started = performance.now()
+        const now = yield* Clock.currentTimeMillis
         const response = yield* Effect.tryPromise({
           try: async () => {
             count("WATCH")
@@ -261,7 +263,7 @@ export const makeKubeClient = Effect.fn("KubeClient.make")(function*(options: Ku
               dispatcher: agent,
               method: "GET",
               signal: controller.signal,
-              headers: { ...(await authHeaders()), accept: "application/json" },
+              headers: { ...(await authHeaders(now)), accept: "application/json" },
               headersTimeout: 60_000,
               // A watch is quiet for as long as nothing changes; the caller bounds it with timeoutSeconds.
               bodyTimeout: 0

@@ -6,6 +6,7 @@
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
+import { stretch } from "./backoff.ts"
 import { KubeClient } from "./kube-client.ts"
 import type { KubeError } from "./kube-error.ts"
 
@@ -180,7 +181,7 @@ export const makeLeaderElector = Effect.fn("LeaderElector.make")(function*(optio
     )
 
   // client-go waits retryPeriod scaled by a random factor in [1, 1.2) between acquire attempts.
-  const jittered = (millis: number) => Duration.millis(millis * (1 + Math.random() * 0.2))
+  const retryPause = stretch(Duration.millis(retryPeriodMillis), 0.2)
 
   const acquire = Effect.gen(function*() {
     let reportedHolder: string | undefined
@@ -192,7 +193,7 @@ export const makeLeaderElector = Effect.fn("LeaderElector.make")(function*(optio
           Effect.annotateLogs({ kind: "Lease", namespace, name, holder: observedHolder ?? "" })
         )
       }
-      yield* Effect.sleep(jittered(retryPeriodMillis))
+      yield* Effect.sleep(yield* retryPause)
     }
   })
 

@@ -1,0 +1,130 @@
+// Reconciles one target key: plans from the current view, lets the target's machine decide, runs the one request it
+// asks for through the Executor, records what the request returned in the mutation cache, and feeds the outcome back
+// until the machine is content, waits, or has used its steps for this turn.
+import { managedSecretName } from "@tcr-assistant/api"
+import type { KubeObject, MutationCache } from "@tcr-assistant/kube"
+import { jitter } from "@tcr-assistant/kube/backoff"
+import { Clock, Effect } from "effect"
+import type { ChangeRouting } from "./change-routing.ts"
+import type { ClusterCache } from "./cluster-cache.ts"
+import type { ControllerStats } from "./controller-metrics.ts"
+import { type ClusterView, planTarget } from "./desired-state.ts"
+import type { Executor } from "./executor.ts"
+import { decodeTargetKey, type TargetKey } from "./target.ts"
+import { initialTarget, stepTarget, type TargetAction, type TargetEvent } from "./target-machine.ts"
+import type { TargetRegistry } from "./target-registry.ts"
+import type { WorkQueue } from "./work-queue.ts"
+
+export interface InterpreterDependencies {
+  readonly cache: ClusterCache
+  readonly view: ClusterView
+  readonly executor: Executor["Service"]
+  readonly registry: TargetRegistry
+  readonly queue: WorkQueue
+  readonly routing: ChangeRouting
+  readonly stats: ControllerStats
+  readonly onTargetFailure: ((ips: string, reason: string, message: string) => void) | undefined
+}
+
+/** Steps per reconcile before yielding the worker; a target that needs more is simply queued again. */
+const maxSteps = 6
+
+/** Where the target's object is read from: the mutation cache of its kind, and its key there. */
+const observedObject = (cache: ClusterCache, target: TargetKey): { readonly observed: MutationCache<KubeObject>; readonly key: string } => {
+  switch (target.kind) {
+    case "Secret":
+      return { observed: cache.observedSecrets, key: `${target.namespace}/${managedSecretName(target.ips)}` }
+    case "ServiceAccount":
+      return { observed: cache.observedServiceAccounts, key: `${target.namespace}/${target.serviceAccount}` }
+    case "ImagePullSecret":
+      return { observed: cache.observedImagePullSecrets, key: target.ips }
+  }
+}
+
+export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
+  const { executor, queue, registry, stats, view } = deps
+
+  /** Read the object again and stand it in for the cache's copy; a failed read leaves the cache as it was. */
+  const refresh = (target: TargetKey, observed: MutationCache<KubeObject>, key: string) =>
+    Effect.suspend(() => {
+      const known = observed.knownRevision(key)
+      return executor.read(target).pipe(
+        Effect.map((object) => (object === null ? observed.recordAbsent(key, known) : observed.recordObject(key, object))),
+        Effect.catch(() => Effect.void)
+      )
+    })
+
+  const reconcile = (key: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const started = performance.now()
+      let failed = false
+      let requeued = false
+      const target = decodeTargetKey(key)
+      const { observed, key: objectKey } = observedObject(deps.cache, target)
+      const plan = () => planTarget(view, target)
+      let snapshot = registry.snapshotOf(key) ?? initialTarget()
+      // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
+      // its request must not store them, or the target never moves again. It stores the state before that plan.
+      let resumable = snapshot
+      const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
+        const [next, actions] = stepTarget(snapshot, event)
+        snapshot = next
+        if (!actions.some((action) => action.type === "execute")) resumable = next
+        return actions
+      }
+      // The machine says whether to read the object again before planning (a conflict does).
+      if (feed({ type: "RECONCILING", now: yield* Clock.currentTimeMillis }).some((action) => action.type === "refresh")) {
+        yield* refresh(target, observed, objectKey)
+      }
+      let actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+      for (let step = 0; step < maxSteps; step++) {
+        const execute = actions.find((action) => action.type === "execute")
+        const retry = actions.find((action) => action.type === "retryAfter")
+        if (retry !== undefined) {
+          requeued = true
+          queue.addAfter(key, yield* jitter(retry.millis))
+        }
+        if (actions.some((action) => action.type === "refresh")) {
+          yield* refresh(target, observed, objectKey)
+          actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+          continue
+        }
+        if (execute === undefined) break
+        const known = observed.knownRevision(objectKey)
+        const outcome = yield* Effect.result(executor.execute(execute.command))
+        const now = yield* Clock.currentTimeMillis
+        if (outcome._tag === "Success") {
+          if (outcome.success === null) observed.recordAbsent(objectKey, known)
+          else observed.recordObject(objectKey, outcome.success)
+          feed({ type: "SUCCEEDED", now })
+          actions = feed({ type: "PLANNED", plan: plan(), now })
+          continue
+        }
+        const failure = outcome.failure
+        switch (failure._tag) {
+          case "LostRace":
+            stats.conflict()
+            if (target.kind === "ServiceAccount") stats.serviceAccountConflict()
+            actions = feed({ type: "STALE", now })
+            break
+          case "NamespaceTerminating":
+            actions = feed({ type: "NAMESPACE_TERMINATING", now })
+            break
+          case "RequestFailed":
+            failed = true
+            deps.onTargetFailure?.(target.ips, failure.reason, failure.message)
+            actions = feed({ type: "FAILED", retryable: failure.retryable, reason: failure.reason, message: failure.message, now })
+            break
+        }
+      }
+      if (actions.some((action) => action.type === "execute" || action.type === "refresh")) {
+        requeued = true
+        queue.add(key)
+      }
+      const stored = registry.store(key, target, actions.some((action) => action.type === "execute") ? resumable : snapshot)
+      deps.routing.targetStored(target, stored)
+      stats.reconciled((performance.now() - started) / 1000, failed ? "error" : requeued ? "requeue" : "success")
+    })
+
+  return { reconcile }
+}
