@@ -35,6 +35,7 @@ import {
 } from "./addon-flags.ts"
 import { installObjects, isAdmissionObject, withWebhookUrl } from "./addon-manifests.ts"
 import { convergence } from "./addon-status.ts"
+import { optionalWithShownDefault, withRequiredShown, withShownDefault } from "./flag-default.ts"
 import { readStatus } from "./status.ts"
 import {
   defaultDomainSelection,
@@ -317,10 +318,10 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
 })
 
 const onOff = Flag.Literals("private-resolution", ["on", "off"]).pipe(
-  Flag.withDescription(
-    "on: every node resolves the enabled domains to the instance's private IP (needs a Running VPC access link); off: leave name resolution alone"
-  ),
-  Flag.withDefault("off")
+  withShownDefault(
+    "on: every node resolves the enabled domains to the instance's private IP (needs a Running VPC access link); off: leave name resolution alone",
+    "off"
+  )
 )
 
 export const installCommand = Command.make(
@@ -329,43 +330,38 @@ export const installCommand = Command.make(
     region: regionFlag,
     instanceId: instanceIdFlag,
     clusterId: Flag.String("cluster-id").pipe(
-      Flag.withDescription("ID of this TKE cluster, e.g. cls-xxxxxxxx; names the token (its default description)")
+      withRequiredShown("ID of this TKE cluster, e.g. cls-xxxxxxxx; names the token (its default description)")
     ),
     namespaces: Flag.String("namespaces").pipe(
-      Flag.withDescription("Namespaces that get the pull Secret: * for all, including future ones, or a comma-separated list"),
-      Flag.withDefault("*")
+      withShownDefault("Namespaces that get the pull Secret: * for all, including future ones, or a comma-separated list", "*")
     ),
     serviceAccounts: Flag.String("service-accounts").pipe(
-      Flag.withDescription("ServiceAccounts in those namespaces that use it: * for all, or a comma-separated list"),
-      Flag.withDefault("*")
+      withShownDefault("ServiceAccounts in those namespaces that use it: * for all, or a comma-separated list", "*")
     ),
     description: Flag.String("description").pipe(
-      Flag.withDescription("Description of a newly created token (default: TKE cluster (<cluster id>) dedicated access credential)"),
-      Flag.optional
+      optionalWithShownDefault("Description of a newly created token", "TKE cluster (<cluster id>) dedicated access credential")
     ),
     privateResolution: onOff,
     domains: Flag.String("domains").pipe(
-      Flag.withDescription(
-        "Domains the cluster pulls through, comma-separated: default (<name>.tencentcloudcr.com), private (<name>-vpc.tencentcloudcr.com), custom (every bound custom domain) or custom domain names"
-      ),
-      Flag.withDefault(defaultDomainSelection)
+      withShownDefault(
+        "Domains the cluster pulls through, comma-separated: default (<name>.tencentcloudcr.com), private (<name>-vpc.tencentcloudcr.com), custom (every bound custom domain) or custom domain names",
+        defaultDomainSelection
+      )
     ),
     vpcId: Flag.String("vpc-id").pipe(
-      Flag.withDescription("The cluster's VPC, to pick its access link when the instance has several"),
-      Flag.optional
+      optionalWithShownDefault("The cluster's VPC, to pick its access link when the instance has several", "the only Running link")
     ),
     webhookUrl: Flag.String("webhook-url").pipe(
-      Flag.withDescription(
-        "Point the validating webhook at this https URL instead of the in-cluster Service (for a controller running outside the cluster)"
-      ),
-      Flag.optional
+      optionalWithShownDefault(
+        "Point the validating webhook at this https URL instead of the in-cluster Service (for a controller running outside the cluster)",
+        "the in-cluster Service"
+      )
     ),
     wait: Flag.Boolean("wait").pipe(
-      Flag.withDescription("Wait until every ImagePullSecret is Ready and every reporting node holds the new hosts config"),
-      Flag.withDefault(false)
+      withShownDefault("Wait until every ImagePullSecret is Ready and every reporting node holds the new hosts config", false)
     ),
-    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Seconds --wait may take"), Flag.withDefault(300)),
-    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan and change nothing"), Flag.withDefault(false)),
+    timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds --wait may take", 300)),
+    dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Print the plan and change nothing", false)),
     output: outputFlag,
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
