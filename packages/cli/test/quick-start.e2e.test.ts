@@ -73,6 +73,9 @@ test("the README's offline quick start runs as written: dry run, install --wait,
   // install --dry-run: the plan, nothing changed
   expect(stderr).toContain("TCR instance tcr-demo0001 (demo, ap-guangzhou) for cluster cls-demo0001:")
   expect(stderr).toContain("dry run: nothing was changed")
+  // --private-resolution auto: the sample VPC's private DNS resolves the -vpc domain, not the default one
+  expect(stderr).toContain("demo-vpc.tencentcloudcr.com: no hosts entry (TCR's private DNS resolves it in vpc-demo0001")
+  expect(stderr).toContain("demo.tencentcloudcr.com: hosts entry on every node (TCR's private DNS does not resolve it in vpc-demo0001")
   // install --wait
   expect(stderr).toContain("creating a long-term token for tcr-demo0001")
   expect(stderr).toContain("every ImagePullSecret is Ready")
