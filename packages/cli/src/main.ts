@@ -137,13 +137,18 @@ const operatorCommands = async () => {
   return [installCommand, statusCommand, uninstallCommand] as const
 }
 
-const root = Command.make("tcr-assistant").pipe(
-  Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render, ...(process.argv[2] === "hosts-updater" ? [] : await operatorCommands())])
+// No top-level await: the single-file executable (`npm run package`) bundles this module as CommonJS.
+const root = Effect.promise(async () => (process.argv[2] === "hosts-updater" ? [] : [...(await operatorCommands())])).pipe(
+  Effect.map((operator) =>
+    Command.make("tcr-assistant").pipe(
+      Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
+      Command.withSubcommands([controller, hostsUpdater, render, ...operator])
+    )
+  )
 )
 
 root.pipe(
-  Command.run({ version: "0.1.0" }),
+  Effect.flatMap(Command.run({ version: "0.1.0" })),
   withUsageExitCode,
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
