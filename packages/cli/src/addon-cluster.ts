@@ -1,7 +1,7 @@
 // The cluster operations install, status and uninstall share: where each kind of object lives in the API, server-side
 // apply with our field manager, deletes that treat "already gone" as done, and polling until a condition holds.
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { fieldManager, imagePullSecretsPath, type ObservedImagePullSecret } from "./addon-record.ts"
 
 /** A manifest object: enough to know where it goes. */
@@ -113,15 +113,35 @@ export const deleteObject = (
       Effect.catchTag("KubeNotFound", () => Effect.succeed(false))
     ))
 
+/**
+ * A custom resource the apiserver does not serve yet: for a moment after its CRD is Established (or created), its
+ * collection answers 503 ServiceUnavailable while the handler is installed, then 429 "storage is (re)initializing"
+ * until its watch cache has synced.
+ */
+const notServedYet = (error: { readonly _tag: string }): boolean => {
+  if (error._tag !== "KubeUnavailable") return false
+  const status = (error as Extract<KubeError, { _tag: "KubeUnavailable" }>).status
+  return status === 503 || status === 429
+}
+
+/** Retries a request on a custom resource while the apiserver does not serve it yet, for at most 30 seconds. */
+export const retryWhileNotServed = <A, E extends { readonly _tag: string }, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  request.pipe(
+    Effect.retry({
+      while: notServedYet,
+      schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo({ duration: "30 seconds" }))
+    })
+  )
+
 /** Every ImagePullSecret in the cluster; none when the CRD is not installed. */
 export const listImagePullSecrets = Effect.fn("AddonCluster.listImagePullSecrets")(function*(labelSelector?: string) {
   const client = yield* KubeClient
-  const list = yield* client.request<{ readonly items?: ReadonlyArray<ObservedImagePullSecret> }>({
+  const list = yield* retryWhileNotServed(client.request<{ readonly items?: ReadonlyArray<ObservedImagePullSecret> }>({
     method: "GET",
     path: imagePullSecretsPath,
     ...(labelSelector === undefined ? {} : { query: { labelSelector } }),
     what: "list ImagePullSecrets"
-  }).pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed({ items: [] })))
+  })).pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed({ items: [] })))
   return list.items ?? []
 })
 

@@ -35,7 +35,12 @@ const credentialsHint =
 export const tcrFailure = (error: TcrError): CommandFailed => {
   switch (error._tag) {
     case "TcrAuthError":
-      return failure(`Tencent Cloud refused the request: ${error.message}`, credentialsHint)
+      return error.code.startsWith("UnauthorizedOperation")
+        ? failure(
+          `the Tencent Cloud key may not call tcr:${error.action}: ${error.message}`,
+          `grant tcr:${error.action} to the key's CAM user or role (the preset policy QcloudTCRFullAccess includes every action install and uninstall use), or use another key`
+        )
+        : failure(`Tencent Cloud refused the request: ${error.message}`, credentialsHint)
     case "TcrNotFoundError":
       return failure(
         error.message,

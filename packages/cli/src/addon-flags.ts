@@ -7,41 +7,37 @@ import { Console, Effect, Layer, Logger, Option, type Redacted, References } fro
 import { Flag } from "effect/cli"
 import { stringify } from "yaml"
 import { failure, usageFailure } from "./addon-failure.ts"
+import { optionalWithShownDefault, withRequiredShown, withShownDefault } from "./flag-default.ts"
 
 export const kubeconfigFlag = Flag.String("kubeconfig").pipe(
-  Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, then ~/.kube/config)"),
-  Flag.optional
+  optionalWithShownDefault("Path of the kubeconfig file", "KUBECONFIG, then ~/.kube/config")
 )
 
 export const contextFlag = Flag.String("context").pipe(
-  Flag.withDescription("The kubeconfig context to use (default: its current context)"),
-  Flag.optional
+  optionalWithShownDefault("The kubeconfig context to use", "its current context")
 )
 
 export type OutputFormat = "text" | "json" | "yaml"
 
 export const outputFlag = Flag.Literals("output", ["text", "json", "yaml"]).pipe(
   Flag.withAlias("o"),
-  Flag.withDescription("How to print the result: text for people, json or yaml for programs (progress goes to stderr)"),
-  Flag.withDefault("text")
+  withShownDefault("How to print the result: text for people, json or yaml for programs (progress goes to stderr)", "text")
 )
 
 export const secretIdFlag = Flag.Redacted("secret-id").pipe(
-  Flag.withDescription("Tencent Cloud API SecretId (default: TENCENTCLOUD_SECRET_ID; prefer the environment, flags show in ps)"),
-  Flag.optional
+  optionalWithShownDefault("Tencent Cloud API SecretId; prefer the environment, flags show in ps", "TENCENTCLOUD_SECRET_ID")
 )
 
 export const secretKeyFlag = Flag.Redacted("secret-key").pipe(
-  Flag.withDescription("Tencent Cloud API SecretKey (default: TENCENTCLOUD_SECRET_KEY)"),
-  Flag.optional
+  optionalWithShownDefault("Tencent Cloud API SecretKey", "TENCENTCLOUD_SECRET_KEY")
 )
 
 export const regionFlag = Flag.String("region").pipe(
-  Flag.withDescription("Region of the TCR instance, e.g. ap-guangzhou")
+  withRequiredShown("Region of the TCR instance, e.g. ap-guangzhou")
 )
 
 export const instanceIdFlag = Flag.String("instance-id").pipe(
-  Flag.withDescription("ID of the TCR Enterprise instance, e.g. tcr-xxxxxxxx")
+  withRequiredShown("ID of the TCR Enterprise instance, e.g. tcr-xxxxxxxx")
 )
 
 /** The KubeClient for the chosen kubeconfig and context. */

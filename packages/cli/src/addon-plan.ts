@@ -2,8 +2,18 @@
 // whether the token is reused or a new one is created, which VPC link's IP the hosts entries carry, and which of
 // our CRs go away. Pure: every input is data, and a refusal says why and what to do about it.
 import { isDns1123Subdomain, maxImagePullSecretNameLength, validateSpec } from "@tcr-assistant/api"
-import { type CustomDomain, defaultDomainOf, defaultTokenDescription, type LongTermToken, privateDomainOf, type TcrInstance, type VpcLink } from "@tcr-assistant/tcr"
-import { Result } from "effect"
+import {
+  type CustomDomain,
+  defaultDomainOf,
+  type DnsStatusQuery,
+  defaultTokenDescription,
+  type LongTermToken,
+  privateDomainOf,
+  type TcrInstance,
+  type VpcDnsStatus,
+  type VpcLink
+} from "@tcr-assistant/tcr"
+import { Redacted, Result } from "effect"
 import {
   type DomainKind,
   type InstallRecord,
@@ -72,12 +82,24 @@ export interface InstallOptions {
   readonly clusterId: string
   readonly namespaces: string
   readonly serviceAccounts: string
-  /** The new token's description; default `TKE cluster (<cluster id>) dedicated access credential`. */
+  /** The token's description; default `TKE cluster (<cluster id>) dedicated access credential`. */
   readonly description: string | undefined
-  readonly privateResolution: boolean
+  /**
+   * auto: hosts entries for the domains TCR's private DNS does not already resolve in the cluster's VPC; on: for
+   * every domain (needs a Running VPC link); off: none.
+   */
+  readonly privateResolution: PrivateResolutionMode
   /** The VPC whose access link the hosts entries use; needed only when several links are running. */
   readonly vpcId: string | undefined
   readonly domains: DomainSelection
+}
+
+export type PrivateResolutionMode = "auto" | "on" | "off"
+
+/** A registry user name and password the user gave instead of a token install creates (`--username`). */
+export interface UserCredential {
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
 }
 
 /** The token a previous install recorded on its CRs, if any. */
@@ -123,7 +145,19 @@ export interface PlanInput {
   /** Every ImagePullSecret in the cluster. */
   readonly existing: ReadonlyArray<ObservedImagePullSecret>
   readonly now: Date
+  /** Given with `--username`: the CRs carry it, and no token is created. */
+  readonly userCredential?: UserCredential | undefined
+  /**
+   * What DescribeInternalEndpointDnsStatus said for the chosen VPC link (see {@link dnsQueriesFor}), or why it could
+   * not be asked; absent when private resolution is off or no link was chosen.
+   */
+  readonly privateDns?: PrivateDnsAnswer | undefined
 }
+
+/** TCR's private DNS for the chosen link: one status per standard domain asked, or the reason there is none. */
+export type PrivateDnsAnswer =
+  | { readonly _tag: "Answered"; readonly defaultDomain: VpcDnsStatus | undefined; readonly privateDomain: VpcDnsStatus | undefined }
+  | { readonly _tag: "Unknown"; readonly reason: string }
 
 export interface PlannedDomain {
   readonly domain: string
@@ -137,8 +171,12 @@ export type TokenPlan =
     readonly username: string
     /** The CR of ours the token value is copied from. */
     readonly carriedBy: string
+    /** Set when the token's description differs from the wanted one: changed in place (ModifyInstanceToken). */
+    readonly newDescription: string | undefined
   }
   | { readonly action: "create"; readonly description: string; readonly reason: string }
+  /** The user's own registry credential (`--username`); no token is created or kept. */
+  | { readonly action: "user"; readonly username: string }
 
 export type ImagePullSecretAction = "create" | "update" | "unchanged"
 
@@ -156,12 +194,28 @@ export interface HostsEntry {
   readonly names: ReadonlyArray<string>
 }
 
+/** How one enabled domain is resolved on the nodes, and why. */
+export interface DomainResolution {
+  readonly domain: string
+  /** hosts: an updater-config entry to the link's IP; tcr-dns: TCR's private DNS already answers with it. */
+  readonly by: "hosts" | "tcr-dns"
+  readonly reason: string
+}
+
 export type PrivateResolutionPlan =
-  | { readonly enabled: false }
+  | {
+    readonly enabled: false
+    readonly mode: PrivateResolutionMode
+    /** Why no domain is resolved privately by us. */
+    readonly reason: string
+  }
   | {
     readonly enabled: true
+    readonly mode: PrivateResolutionMode
     readonly vpcId: string
     readonly accessIp: string
+    readonly domains: ReadonlyArray<DomainResolution>
+    /** The hosts entries (the domains resolved `by: "hosts"`); empty when TCR's DNS resolves them all. */
     readonly entries: ReadonlyArray<HostsEntry>
   }
 
@@ -270,14 +324,25 @@ const planDomains = (
   return Result.succeed({ domains: unique, notes })
 }
 
-const planPrivateResolution = (
-  input: PlanInput,
-  domains: ReadonlyArray<PlannedDomain>
-): Result.Result<PrivateResolutionPlan, InstallRefusal> => {
-  const { options, instance, vpcLinks } = input
-  if (!options.privateResolution) return Result.succeed({ enabled: false })
-  const running = vpcLinks.filter((link) => link.running && link.accessIp !== "")
-  let link: VpcLink
+/** The VPC link whose private IP the hosts entries carry, or why there is none to use. */
+export type LinkChoice =
+  | { readonly _tag: "Link"; readonly link: VpcLink }
+  | { readonly _tag: "None"; readonly reason: string }
+
+const usableLink = (link: VpcLink) => link.running && link.accessIp !== ""
+
+/**
+ * Picks the cluster's VPC link: the one `--vpc-id` names, else the only Running one. `on` refuses without one;
+ * `auto` goes on without private resolution and says why. Several Running links with different IPs need --vpc-id.
+ */
+export const chooseVpcLink = (
+  options: InstallOptions,
+  instance: Pick<TcrInstance, "id">,
+  vpcLinks: ReadonlyArray<VpcLink>
+): Result.Result<LinkChoice, InstallRefusal> => {
+  if (options.privateResolution === "off") {
+    return Result.succeed({ _tag: "None", reason: "--private-resolution off: updater-config holds no entries" })
+  }
   if (options.vpcId !== undefined) {
     const named = vpcLinks.find((candidate) => candidate.vpcId === options.vpcId)
     if (named === undefined) {
@@ -287,40 +352,104 @@ const planPrivateResolution = (
         consoleLinkHint
       )
     }
-    if (!named.running || named.accessIp === "") {
+    if (!usableLink(named)) {
       return refuse(
         "NoRunningVpcLink",
         `the VPC access link of TCR instance ${instance.id} to ${named.vpcId} is ${named.status || "in an unknown state"}, not Running`,
         consoleLinkHint
       )
     }
-    link = named
-  } else if (running.length === 0) {
+    return Result.succeed({ _tag: "Link", link: named })
+  }
+  const running = vpcLinks.filter(usableLink)
+  if (running.length === 0) {
+    if (options.privateResolution === "auto") {
+      return Result.succeed({
+        _tag: "None",
+        reason: `TCR instance ${instance.id} has no Running VPC access link (${describeLinks(vpcLinks)}), so nodes resolve its domains through public DNS; connect the cluster's VPC in the TCR console (Access Control > Private Network Access) for private pulls`
+      })
+    }
     return refuse(
       "NoRunningVpcLink",
       `private resolution needs a Running VPC access link, and TCR instance ${instance.id} has none (${describeLinks(vpcLinks)})`,
       consoleLinkHint
     )
-  } else if (running.length > 1 && new Set(running.map((candidate) => candidate.accessIp)).size > 1) {
+  }
+  if (running.length > 1 && new Set(running.map((candidate) => candidate.accessIp)).size > 1) {
     return refuse(
       "AmbiguousVpcLink",
       `TCR instance ${instance.id} has ${running.length} Running VPC access links (${describeLinks(running)})`,
       "pass --vpc-id with the VPC of the cluster"
     )
-  } else {
-    link = running[0]!
   }
+  return Result.succeed({ _tag: "Link", link: running[0]! })
+}
+
+/**
+ * The DescribeInternalEndpointDnsStatus queries for a link: TCR's private DNS covers the default domain
+ * (UsePublicDomain true) and the dedicated -vpc domain (false); custom domains are never resolved by it.
+ */
+export const dnsQueriesFor = (
+  instance: Pick<TcrInstance, "id" | "region">,
+  link: VpcLink,
+  selection: DomainSelection
+): ReadonlyArray<DnsStatusQuery & { readonly kind: "default" | "private" }> =>
+  (["default", "private"] as const)
+    .filter((kind) => selection[kind])
+    .map((kind) => ({
+      kind,
+      instanceId: instance.id,
+      vpcId: link.vpcId,
+      accessIp: link.accessIp,
+      usePublicDomain: kind === "default",
+      region: instance.region
+    }))
+
+/** Whether TCR's private DNS answers for a domain in the link's VPC, and why (for the plan's reasons). */
+const tcrDnsFor = (
+  domain: PlannedDomain,
+  vpcId: string,
+  answer: PrivateDnsAnswer | undefined
+): { readonly resolves: boolean; readonly why: string } => {
+  if (domain.kind === "custom") return { resolves: false, why: "TCR's private DNS does not cover custom domains" }
+  if (answer === undefined || answer._tag === "Unknown") {
+    return { resolves: false, why: `whether TCR's private DNS resolves it in ${vpcId} is unknown: ${answer?.reason ?? "not asked"}` }
+  }
+  const status = domain.kind === "default" ? answer.defaultDomain : answer.privateDomain
+  if (status === undefined) return { resolves: false, why: `TCR reported no private DNS status for it in ${vpcId}` }
+  return status.enabled
+    ? { resolves: true, why: `TCR's private DNS resolves it in ${vpcId} (${status.status})` }
+    : { resolves: false, why: `TCR's private DNS does not resolve it in ${vpcId} (${status.status || "no status"})` }
+}
+
+const planPrivateResolution = (
+  input: PlanInput,
+  domains: ReadonlyArray<PlannedDomain>
+): Result.Result<PrivateResolutionPlan, InstallRefusal> => {
+  const mode = input.options.privateResolution
+  const choice = chooseVpcLink(input.options, input.instance, input.vpcLinks)
+  if (Result.isFailure(choice)) return Result.fail(choice.failure)
+  if (choice.success._tag === "None") return Result.succeed({ enabled: false, mode, reason: choice.success.reason })
+  const link = choice.success.link
+  const resolutions = domains.map((domain): DomainResolution => {
+    const dns = tcrDnsFor(domain, link.vpcId, input.privateDns)
+    if (mode === "auto" && dns.resolves) return { domain: domain.domain, by: "tcr-dns", reason: dns.why }
+    if (mode === "on" && dns.resolves) return { domain: domain.domain, by: "hosts", reason: `${dns.why}; --private-resolution on writes the entry anyway` }
+    return { domain: domain.domain, by: "hosts", reason: dns.why }
+  })
   return Result.succeed({
     enabled: true,
+    mode,
     vpcId: link.vpcId,
     accessIp: link.accessIp,
-    entries: domains.map((entry) => ({ address: link.accessIp, names: [entry.domain] }))
+    domains: resolutions,
+    entries: resolutions.filter((entry) => entry.by === "hosts").map((entry) => ({ address: link.accessIp, names: [entry.domain] }))
   })
 }
 
 /** The `hosts` value of updater-config: a comment saying where the entries come from, then one line per domain. */
 export const renderHostsValue = (instance: PlanInput["instance"], plan: PrivateResolutionPlan): string => {
-  if (!plan.enabled) return ""
+  if (!plan.enabled || plan.entries.length === 0) return ""
   const lines = [
     `# Private-network resolution of TCR instance ${instance.id} (${instance.name}) through ${plan.vpcId}, written by tcr-assistant install`,
     ...plan.entries.map((entry) => `${entry.address} ${entry.names.join(" ")}`)
@@ -335,6 +464,13 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
   const { options } = input
   const description = options.description ?? defaultTokenDescription(options.clusterId)
   const previous = previousInstall(input.existing).token
+  if (input.userCredential !== undefined) {
+    return {
+      token: { action: "user", username: input.userCredential.username },
+      replaced: previous === undefined ? undefined : { tokenId: previous.tokenId, instanceId: previous.instanceId, region: previous.region },
+      notes: previous === undefined ? [] : [`the CRs switch to your credential; token ${previous.tokenId} of the earlier install is revoked afterwards`]
+    }
+  }
   if (previous === undefined) {
     return { token: { action: "create", description, reason: "no token recorded by an earlier install" }, replaced: undefined, notes: [] }
   }
@@ -349,13 +485,16 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
   }
   const current = input.tokens?.find((token) => token.id === previous.tokenId)
   if (current !== undefined && tokenUsable(current, input.now)) {
-    const notes = options.description !== undefined && options.description !== current.description
-      ? [`token ${current.id} keeps its description "${current.description}" (a token's description cannot be changed)`]
-      : []
     return {
-      token: { action: "reuse", tokenId: previous.tokenId, username: previous.username, carriedBy: previous.carriedBy },
+      token: {
+        action: "reuse",
+        tokenId: previous.tokenId,
+        username: previous.username,
+        carriedBy: previous.carriedBy,
+        newDescription: current.description === description ? undefined : description
+      },
       replaced: undefined,
-      notes
+      notes: []
     }
   }
   const why = current === undefined
@@ -370,6 +509,26 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
   }
 }
 
+/** What to do about an instance that is not Running, by the states DescribeInstances reports. */
+export const instanceStateHint = (status: string): string => {
+  switch (status) {
+    case "Pending":
+    case "Deploying":
+      return "the instance is still being created; wait until it is Running (see the TCR console) and run install again"
+    case "Isolate":
+    case "Isolated":
+      return "the instance is isolated, usually for an overdue payment: renew it in the TCR console, then run install again"
+    case "Deleting":
+      return "the instance is being deleted; choose another instance with --instance-id"
+    case "FailedCreated":
+    case "FailedUpdated":
+    case "Unhealthy":
+      return "the instance is not serving; check it in the TCR console or ask Tencent Cloud support, then run install again"
+    default:
+      return "wait until the instance is Running (see the TCR console) and run install again"
+  }
+}
+
 /** Decides the whole install, or refuses with the reason. */
 export const planInstall = (input: PlanInput): Result.Result<InstallPlan, InstallRefusal> => {
   const { instance, options } = input
@@ -377,7 +536,7 @@ export const planInstall = (input: PlanInput): Result.Result<InstallPlan, Instal
     return refuse(
       "InstanceNotRunning",
       `TCR instance ${instance.id} (${instance.name}) in ${options.region} is ${instance.status}, not Running`,
-      "wait until the instance is Running (see the TCR console) and run install again"
+      instanceStateHint(instance.status)
     )
   }
   const domainResult = planDomains(input)
@@ -408,8 +567,13 @@ export const planInstall = (input: PlanInput): Result.Result<InstallPlan, Instal
     let action: ImagePullSecretAction = "create"
     if (existing !== undefined) {
       const record = readInstallRecord(existing)
-      const sameToken = token.token.action === "reuse" && record.tokenId === token.token.tokenId && record.hasPassword
-      const same = sameToken && record.server === entry.domain && record.namespaces === options.namespaces &&
+      const sameCredential = token.token.action === "reuse"
+        ? record.tokenId === token.token.tokenId && record.hasPassword
+        : token.token.action === "user"
+        ? record.tokenId === undefined && record.username === token.token.username &&
+          existing.spec?.docker?.password === Redacted.value(input.userCredential!.password)
+        : false
+      const same = sameCredential && record.server === entry.domain && record.namespaces === options.namespaces &&
         record.serviceAccounts === options.serviceAccounts && record.instanceId === options.instanceId &&
         record.region === options.region && record.clusterId === options.clusterId && record.domainKind === entry.kind
       action = same ? "unchanged" : "update"

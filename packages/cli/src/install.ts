@@ -2,8 +2,10 @@
 // installation, plans (addon-plan.ts), then creates or reuses the long-term token and applies every add-on object,
 // one ImagePullSecret per enabled domain, and updater-config. Running it again with other options reconfigures in
 // place. `--dry-run` stops after the plan: nothing is written to the cloud or the cluster.
-import { type IssuedToken, TcrApi, type TcrCredentials } from "@tcr-assistant/tcr"
-import { Duration, Effect, Option, Redacted, Result } from "effect"
+import { crdName as imagePullSecretCrdName } from "@tcr-assistant/api"
+import { type IssuedToken, privateDomainOf, TcrApi, type TcrCredentials, type TcrInstance, type VpcLink } from "@tcr-assistant/tcr"
+import { Config, Duration, Effect, Option, Redacted, Result } from "effect"
+import { text } from "node:stream/consumers"
 import { Command, Flag } from "effect/cli"
 import {
   applyObject,
@@ -15,7 +17,8 @@ import {
   pollUntil,
   checkReachable,
   kubernetesVersionProblem,
-  readServerVersion
+  readServerVersion,
+  retryWhileNotServed
 } from "./addon-cluster.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
@@ -37,15 +40,22 @@ import {
 } from "./addon-flags.ts"
 import { installObjects, isAdmissionObject, withWebhookUrl } from "./addon-manifests.ts"
 import { convergence } from "./addon-status.ts"
+import { optionalWithShownDefault, withRequiredShown, withShownDefault } from "./flag-default.ts"
 import { readStatus } from "./status.ts"
 import {
+  chooseVpcLink,
   defaultDomainSelection,
+  dnsQueriesFor,
   type InstallOptions,
   type InstallPlan,
   parseDomainSelection,
   planInstall,
   type PlannedImagePullSecret,
   previousInstall,
+  type PrivateDnsAnswer,
+  type PrivateResolutionPlan,
+  type TokenPlan,
+  type UserCredential,
   selectorProblems
 } from "./addon-plan.ts"
 import {
@@ -67,24 +77,49 @@ export interface InstallCommandOptions {
   readonly wait: Duration.Duration | undefined
   /** Where the apiserver reaches the webhook when the controller runs outside the cluster. */
   readonly webhookUrl: string | undefined
+  /** The user's own registry credential (`--username`), used instead of a token install creates. */
+  readonly userCredential: UserCredential | undefined
 }
 
-/** The credential an ImagePullSecret carries: the long-term token's user name and value. */
+/** The credential an ImagePullSecret carries: the long-term token's user name and value, or the user's own. */
 interface Credential {
-  readonly tokenId: string
+  /** Undefined for the user's own credential. */
+  readonly tokenId: string | undefined
   readonly username: string
   readonly password: Redacted.Redacted<string>
 }
 
 const domainKindText = { default: "default domain", private: "dedicated private domain", custom: "custom domain" } as const
 
+const describeTokenPlan = (token: TokenPlan): string => {
+  switch (token.action) {
+    case "reuse":
+      return token.newDescription === undefined
+        ? `  token: reuse long-term token ${token.tokenId}`
+        : `  token: reuse long-term token ${token.tokenId}, its description changed in place to "${token.newDescription}"`
+    case "create":
+      return `  token: create a long-term token "${token.description}" (${token.reason})`
+    case "user":
+      return `  credential: your own, user ${token.username} (no token is created)`
+  }
+}
+
+/** Which domains get hosts entries, and why each does or does not. */
+const describePrivateResolution = (plan: PrivateResolutionPlan): ReadonlyArray<string> => {
+  if (!plan.enabled) return [`  private resolution (${plan.mode}): none; ${plan.reason}`]
+  return [
+    `  private resolution (${plan.mode}) through the VPC link to ${plan.vpcId} (${plan.accessIp}):`,
+    ...plan.domains.map((entry) =>
+      `    ${entry.domain}: ${entry.by === "hosts" ? `hosts entry on every node (${entry.reason})` : `no hosts entry (${entry.reason})`}`
+    )
+  ]
+}
+
 /** The plan in lines people read (no credential appears in a plan). */
 export const describePlan = (plan: InstallPlan, objectCount: number): ReadonlyArray<string> => {
   const lines = [
     `TCR instance ${plan.instance.id} (${plan.instance.name}, ${plan.instance.region}) for cluster ${plan.clusterId}:`,
-    plan.token.action === "reuse"
-      ? `  token: reuse long-term token ${plan.token.tokenId}`
-      : `  token: create a long-term token "${plan.token.description}" (${plan.token.reason})`
+    describeTokenPlan(plan.token)
   ]
   if (plan.replacedToken !== undefined) {
     lines.push(`  token: revoke the replaced token ${plan.replacedToken.tokenId} of ${plan.replacedToken.instanceId} afterwards`)
@@ -95,13 +130,7 @@ export const describePlan = (plan: InstallPlan, objectCount: number): ReadonlyAr
     )
   }
   for (const name of plan.removeImagePullSecrets) lines.push(`  ImagePullSecret ${name}: delete (its domain is no longer enabled)`)
-  lines.push(
-    plan.privateResolution.enabled
-      ? `  private resolution: on, through the VPC link to ${plan.privateResolution.vpcId} (${plan.privateResolution.accessIp}) for ${
-        plan.privateResolution.entries.flatMap((entry) => entry.names).join(", ")
-      }`
-      : "  private resolution: off (updater-config holds no entries)"
-  )
+  lines.push(...describePrivateResolution(plan.privateResolution))
   lines.push(`  add-on objects: ${objectCount}, by server-side apply`)
   for (const note of plan.notes) lines.push(`  note: ${note}`)
   return lines
@@ -126,7 +155,7 @@ const imagePullSecretObject = (
     annotations: {
       [recordAnnotations.region]: options.region,
       [recordAnnotations.instanceId]: options.instanceId,
-      [recordAnnotations.tokenId]: credential.tokenId,
+      ...(credential.tokenId === undefined ? {} : { [recordAnnotations.tokenId]: credential.tokenId }),
       [recordAnnotations.clusterId]: options.clusterId,
       [recordAnnotations.domainKind]: entry.kind
     }
@@ -152,6 +181,9 @@ const waitForCrdEstablished = (name: string) =>
           : { _tag: "Waiting" as const, detail: "not Established yet" }
     ),
     { timeout: "60 seconds", interval: "200 millis" }
+  ).pipe(
+    // Established is not yet served: the first requests on the new resource may still answer 503.
+    Effect.andThen(name === imagePullSecretCrdName ? listImagePullSecrets().pipe(Effect.asVoid) : Effect.void)
   )
 
 /** The token value a previous install stored in one of our CRs. */
@@ -163,6 +195,53 @@ const reusedCredential = (existing: ReadonlyArray<ObservedImagePullSecret>, toke
       return yield* failure(`ImagePullSecret ${carriedBy} no longer carries the token`, "run install again")
     }
     return { tokenId, username, password: Redacted.make(password) } satisfies Credential
+  })
+
+/**
+ * Asks TCR whether its private DNS already resolves the instance's default and -vpc domains in the chosen VPC
+ * (DescribeInternalEndpointDnsStatus), and says so. A CAM policy that does not allow the call leaves the answer
+ * unknown (install then writes hosts entries for every domain) instead of failing the install.
+ */
+export const readPrivateDns = (
+  options: InstallOptions,
+  credentials: TcrCredentials,
+  instance: TcrInstance,
+  vpcLinks: ReadonlyArray<VpcLink>
+) =>
+  Effect.gen(function*() {
+    const choice = chooseVpcLink(options, instance, vpcLinks)
+    // Off, no usable link, or a refusal: the plan says which, and there is no VPC to ask about.
+    if (Result.isFailure(choice) || choice.success._tag === "None") return undefined
+    const link = choice.success.link
+    const queries = dnsQueriesFor(instance, link, options.domains)
+    if (queries.length === 0) return undefined
+    const tcr = yield* TcrApi
+    yield* progress(`asking TCR whether its private DNS resolves the instance's domains in ${link.vpcId}`)
+    const statuses = yield* tcr.describeInternalEndpointDnsStatus({
+      credentials,
+      region: options.region,
+      queries
+    }).pipe(
+      Effect.catchTag("TcrAuthError", (error) =>
+        error.code.startsWith("UnauthorizedOperation") ? Effect.succeed(error) : Effect.fail(error))
+    )
+    if (!Array.isArray(statuses)) {
+      const reason = "the key's CAM policy does not allow tcr:DescribeInternalEndpointDnsStatus"
+      yield* progress(`  unknown: ${reason}`)
+      return { _tag: "Unknown", reason } satisfies PrivateDnsAnswer
+    }
+    // The answer lists the VPCs in the order asked.
+    const statusOf = (kind: "default" | "private") => {
+      const index = queries.findIndex((query) => query.kind === kind)
+      return index < 0 ? undefined : statuses[index]
+    }
+    for (const [kind, domain] of [["default", instance.publicDomain], ["private", privateDomainOf(instance)]] as const) {
+      const status = statusOf(kind)
+      if (status !== undefined) {
+        yield* progress(`  ${domain}: ${status.enabled ? "resolved privately by TCR" : "not resolved privately by TCR"} (${status.status || "no status"})`)
+      }
+    }
+    return { _tag: "Answered", defaultDomain: statusOf("default"), privateDomain: statusOf("private") } satisfies PrivateDnsAnswer
   })
 
 export const runInstall = Effect.fn("install")(function*(command: InstallCommandOptions) {
@@ -208,7 +287,18 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     )
     : undefined
 
-  const planned = planInstall({ options, instance, vpcLinks, customDomains, tokens, existing, now: new Date() })
+  const privateDns = yield* readPrivateDns(options, credentials, instance, vpcLinks)
+  const planned = planInstall({
+    options,
+    instance,
+    vpcLinks,
+    customDomains,
+    tokens,
+    existing,
+    now: new Date(),
+    userCredential: command.userCredential,
+    privateDns
+  })
   if (Result.isFailure(planned)) {
     return yield* failure(`install refused: ${planned.failure.message}`, `nothing was changed; ${planned.failure.hint}`)
   }
@@ -225,8 +315,19 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
 
   let created: IssuedToken | undefined
   let credential: Credential
-  if (plan.token.action === "reuse") {
+  if (plan.token.action === "user") {
+    credential = { tokenId: undefined, username: plan.token.username, password: command.userCredential!.password }
+  } else if (plan.token.action === "reuse") {
     credential = yield* reusedCredential(existing, plan.token.tokenId, plan.token.username, plan.token.carriedBy)
+    if (plan.token.newDescription !== undefined) {
+      yield* tcr.modifyInstanceTokenDescription({
+        ...target,
+        instanceId: options.instanceId,
+        tokenId: plan.token.tokenId,
+        description: plan.token.newDescription
+      })
+      yield* progress(`  token ${plan.token.tokenId}: description changed to "${plan.token.newDescription}"`)
+    }
   } else {
     yield* progress(`creating a long-term token for ${instance.id}`)
     created = yield* tcr.createInstanceToken({
@@ -257,7 +358,7 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   const apply = Effect.gen(function*() {
     yield* applyAll(objects.filter((object) => !isAdmissionObject(object)))
     for (const entry of plan.imagePullSecrets) {
-      yield* applyObject(imagePullSecretObject(entry, options, credential))
+      yield* retryWhileNotServed(applyObject(imagePullSecretObject(entry, options, credential)))
       wroteImagePullSecret = true
       yield* progress(`applied ImagePullSecret ${entry.name} (${entry.action === "unchanged" ? "unchanged" : `${entry.action}d`})`)
     }
@@ -320,12 +421,54 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   }
 })
 
-const onOff = Flag.Literals("private-resolution", ["on", "off"]).pipe(
-  Flag.withDescription(
-    "on: every node resolves the enabled domains to the instance's private IP (needs a Running VPC access link); off: leave name resolution alone"
-  ),
-  Flag.withDefault("off")
+const privateResolutionFlag = Flag.Literals("private-resolution", ["auto", "on", "off"]).pipe(
+  withShownDefault(
+    "auto: every node resolves the enabled domains that TCR's private DNS does not already resolve in the cluster's VPC to the instance's private IP (nothing without a Running VPC access link); on: every enabled domain (needs a Running VPC access link); off: leave name resolution alone",
+    "auto"
+  )
 )
+
+const defaultPasswordSource = "env:TCR_REGISTRY_PASSWORD"
+
+/** The password for `--username`, from an environment variable or stdin: never from the command line. */
+const readPassword = (source: string) =>
+  Effect.gen(function*() {
+    if (source === "stdin") {
+      const raw = yield* Effect.promise(() => text(process.stdin))
+      const password = raw.replace(/\r?\n$/, "")
+      if (password === "") return yield* usageFailure("--password-from stdin: stdin held no password")
+      return Redacted.make(password)
+    }
+    const variable = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(source)?.[1]
+    // The value is not echoed: a password pasted here by mistake must not reach the terminal or logs.
+    if (variable === undefined) return yield* usageFailure("--password-from must be env:NAME or stdin")
+    const password = yield* Config.Redacted(variable).pipe(
+      Effect.mapError(() =>
+        usageFailure(`--username needs a password, and ${variable} is not set`, `export ${variable}, or pass --password-from stdin and pipe it in`)
+      )
+    )
+    if (Redacted.value(password) === "") return yield* usageFailure(`--username needs a password, and ${variable} is empty`)
+    return password
+  })
+
+/** `--username` and where its password comes from; undefined when install is to create a token. */
+const userCredentialOf = (flags: {
+  readonly username: Option.Option<string>
+  readonly passwordFrom: Option.Option<string>
+  readonly description: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    if (Option.isNone(flags.username)) {
+      if (Option.isSome(flags.passwordFrom)) return yield* usageFailure("--password-from goes with --username")
+      return undefined
+    }
+    const username = yield* requireNonEmpty("username", flags.username.value)
+    if (Option.isSome(flags.description)) {
+      return yield* usageFailure("--description names a token install creates; with --username none is created")
+    }
+    const password = yield* readPassword(Option.getOrElse(flags.passwordFrom, () => defaultPasswordSource))
+    return { username, password } satisfies UserCredential
+  })
 
 export const installCommand = Command.make(
   "install",
@@ -333,43 +476,47 @@ export const installCommand = Command.make(
     region: regionFlag,
     instanceId: instanceIdFlag,
     clusterId: Flag.String("cluster-id").pipe(
-      Flag.withDescription("ID of this TKE cluster, e.g. cls-xxxxxxxx; names the token (its default description)")
+      withRequiredShown("ID of this TKE cluster, e.g. cls-xxxxxxxx; names the token (its default description)")
     ),
     namespaces: Flag.String("namespaces").pipe(
-      Flag.withDescription("Namespaces that get the pull Secret: * for all, including future ones, or a comma-separated list"),
-      Flag.withDefault("*")
+      withShownDefault("Namespaces that get the pull Secret: * for all, including future ones, or a comma-separated list", "*")
     ),
     serviceAccounts: Flag.String("service-accounts").pipe(
-      Flag.withDescription("ServiceAccounts in those namespaces that use it: * for all, or a comma-separated list"),
-      Flag.withDefault("*")
+      withShownDefault("ServiceAccounts in those namespaces that use it: * for all, or a comma-separated list", "*")
     ),
     description: Flag.String("description").pipe(
-      Flag.withDescription("Description of a newly created token (default: TKE cluster (<cluster id>) dedicated access credential)"),
-      Flag.optional
+      optionalWithShownDefault("Description of a newly created token", "TKE cluster (<cluster id>) dedicated access credential")
     ),
-    privateResolution: onOff,
+    privateResolution: privateResolutionFlag,
+    username: Flag.String("username").pipe(
+      optionalWithShownDefault(
+        "Distribute this registry user name and its password instead of a long-term token install creates",
+        "a token install creates"
+      )
+    ),
+    passwordFrom: Flag.String("password-from").pipe(
+      optionalWithShownDefault("Where the --username password is read: env:NAME (an environment variable) or stdin", defaultPasswordSource)
+    ),
     domains: Flag.String("domains").pipe(
-      Flag.withDescription(
-        "Domains the cluster pulls through, comma-separated: default (<name>.tencentcloudcr.com), private (<name>-vpc.tencentcloudcr.com), custom (every bound custom domain) or custom domain names"
-      ),
-      Flag.withDefault(defaultDomainSelection)
+      withShownDefault(
+        "Domains the cluster pulls through, comma-separated: default (<name>.tencentcloudcr.com), private (<name>-vpc.tencentcloudcr.com), custom (every bound custom domain) or custom domain names",
+        defaultDomainSelection
+      )
     ),
     vpcId: Flag.String("vpc-id").pipe(
-      Flag.withDescription("The cluster's VPC, to pick its access link when the instance has several"),
-      Flag.optional
+      optionalWithShownDefault("The cluster's VPC, to pick its access link when the instance has several", "the only Running link")
     ),
     webhookUrl: Flag.String("webhook-url").pipe(
-      Flag.withDescription(
-        "Point the webhooks at the controller's webhook server at this https URL instead of the in-cluster Service (for a controller running outside the cluster); each keeps its own path"
-      ),
-      Flag.optional
+      optionalWithShownDefault(
+        "Point the webhooks at the controller's webhook server at this https URL instead of the in-cluster Service (for a controller running outside the cluster); each keeps its own path",
+        "the in-cluster Service"
+      )
     ),
     wait: Flag.Boolean("wait").pipe(
-      Flag.withDescription("Wait until every ImagePullSecret is Ready and every reporting node holds the new hosts config"),
-      Flag.withDefault(false)
+      withShownDefault("Wait until every ImagePullSecret is Ready and every reporting node holds the new hosts config", false)
     ),
-    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Seconds --wait may take"), Flag.withDefault(300)),
-    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan and change nothing"), Flag.withDefault(false)),
+    timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds --wait may take", 300)),
+    dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Print the plan and change nothing", false)),
     output: outputFlag,
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
@@ -389,8 +536,10 @@ export const installCommand = Command.make(
       if (flags.timeout <= 0) return yield* usageFailure("--timeout must be a positive number of seconds")
       const domains = parseDomainSelection(flags.domains)
       if (Result.isFailure(domains)) return yield* usageFailure(domains.failure)
+      const userCredential = yield* userCredentialOf(flags)
       const credentials = yield* resolveCredentials(flags)
       yield* runInstall({
+        userCredential,
         install: {
           region,
           instanceId,
@@ -398,7 +547,7 @@ export const installCommand = Command.make(
           namespaces: flags.namespaces.trim(),
           serviceAccounts: flags.serviceAccounts.trim(),
           description: Option.getOrUndefined(flags.description),
-          privateResolution: flags.privateResolution === "on",
+          privateResolution: flags.privateResolution,
           vpcId: Option.getOrUndefined(flags.vpcId),
           domains: domains.success
         },

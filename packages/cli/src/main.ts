@@ -5,26 +5,24 @@
 // modules (controller, TCR API, install, about 11 MB) only when one of them runs.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
+import { defaultConfigMapName, defaultHealthPort, defaultNamespace, runHostsUpdater } from "@tcr-assistant/hosts-updater/main"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { type CommandFailed, failure, reportFailure, withUsageExitCode } from "./addon-failure.ts"
+import { optionalWithShownDefault, withShownDefault } from "./flag-default.ts"
 import { metricsFlags, metricsOptions } from "./metrics-flags.ts"
 
 const kubeconfig = Flag.String("kubeconfig").pipe(
-  Flag.withDescription("Path of the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)"),
-  Flag.optional
+  optionalWithShownDefault("Path of the kubeconfig file", "KUBECONFIG, ~/.kube/config, or in-cluster")
 )
-const context = Flag.String("context").pipe(Flag.withDescription("kubeconfig context to use"), Flag.optional)
+const context = Flag.String("context").pipe(optionalWithShownDefault("kubeconfig context to use", "its current context"))
 
 const logFormat = Flag.Literals("log-format", ["json", "text"]).pipe(
-  Flag.withDescription("One JSON object per line, or text"),
-  Flag.withDefault("json")
+  withShownDefault("One JSON object per line, or text", "json")
 )
 
 const logLevel = Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
-  Flag.withDescription("Least severe level logged; at debug a failure's record also carries its stack trace"),
-  Flag.withDefault("info")
+  withShownDefault("Least severe level logged; at debug a failure's record also carries its stack trace", "info")
 )
 const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
 
@@ -60,23 +58,26 @@ const controller = Command.make(
     kubeconfig,
     context,
     namespace: Flag.String("namespace").pipe(
-      Flag.withDescription("The add-on's namespace: leader Lease, webhook certificate, default TCR API keys (default: POD_NAMESPACE or tcr-assistant-system)"),
-      Flag.optional
+      optionalWithShownDefault(
+        "The add-on's namespace: leader Lease, webhook certificate, default TCR API keys",
+        "POD_NAMESPACE, else tcr-assistant-system"
+      )
     ),
-    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Most apiserver requests in flight at once"), Flag.withDefault(16)),
+    concurrency: Flag.Int("concurrency").pipe(withShownDefault("Most apiserver requests in flight at once", 16)),
     leaderElect: Flag.Boolean("leader-elect").pipe(
-      Flag.withDescription("Elect one leader among replicas (off: this process always leads; one replica only)"),
-      Flag.withDefault(true)
+      withShownDefault("Elect one leader among replicas (false: this process always leads; one replica only)", true)
     ),
-    webhook: Flag.Boolean("webhook").pipe(Flag.withDescription("Serve the validating webhook"), Flag.withDefault(true)),
-    webhookHost: Flag.String("webhook-host").pipe(Flag.withDescription("Address of the webhook server (default 0.0.0.0)"), Flag.optional),
-    webhookPort: Flag.Int("webhook-port").pipe(Flag.withDescription("Port of the webhook server (default 9443)"), Flag.optional),
+    webhook: Flag.Boolean("webhook").pipe(withShownDefault("Serve the validating webhook", true)),
+    webhookHost: Flag.String("webhook-host").pipe(optionalWithShownDefault("Address of the webhook server", "0.0.0.0")),
+    webhookPort: Flag.Int("webhook-port").pipe(optionalWithShownDefault("Port of the webhook server", "9443")),
     webhookExtraHosts: Flag.String("webhook-extra-hosts").pipe(
-      Flag.withDescription("Comma-separated extra names or IPs for the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL)"),
-      Flag.optional
+      optionalWithShownDefault(
+        "Comma-separated extra names or IPs for the serving certificate (e.g. 127.0.0.1 when the apiserver calls a URL)",
+        "none"
+      )
     ),
-    healthHost: Flag.String("health-host").pipe(Flag.withDescription("Address of /healthz, /readyz and plain /metrics (default 0.0.0.0)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8080)"), Flag.optional),
+    healthHost: Flag.String("health-host").pipe(optionalWithShownDefault("Address of /healthz, /readyz and plain /metrics", "0.0.0.0")),
+    healthPort: Flag.Int("health-port").pipe(optionalWithShownDefault("Port of /healthz, /readyz and plain /metrics", "8080")),
     ...metricsFlags,
     logFormat,
     logLevel
@@ -121,13 +122,14 @@ const hostsUpdater = Command.make(
   {
     kubeconfig,
     hostsFile: Flag.String("hosts-file").pipe(
-      Flag.withDescription("The hosts file to manage (the DaemonSet mounts the node's /etc)"),
-      Flag.withDefault("/etc/hosts")
+      withShownDefault("The hosts file to manage (the DaemonSet mounts the node's /etc)", "/etc/hosts")
     ),
-    nodeName: Flag.String("node-name").pipe(Flag.withDescription("This node's name (default: NODE_NAME)"), Flag.optional),
-    namespace: Flag.String("namespace").pipe(Flag.withDescription("Namespace of updater-config"), Flag.optional),
-    configMap: Flag.String("config-map").pipe(Flag.withDescription("Name of the ConfigMap (default: updater-config)"), Flag.optional),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("Port of /healthz, /readyz and plain /metrics (default 8081)"), Flag.optional),
+    nodeName: Flag.String("node-name").pipe(optionalWithShownDefault("This node's name", "NODE_NAME")),
+    namespace: Flag.String("namespace").pipe(
+      optionalWithShownDefault("Namespace of updater-config", defaultNamespace)
+    ),
+    configMap: Flag.String("config-map").pipe(optionalWithShownDefault("Name of the ConfigMap", defaultConfigMapName)),
+    healthPort: Flag.Int("health-port").pipe(optionalWithShownDefault("Port of /healthz, /readyz and plain /metrics", String(defaultHealthPort))),
     ...metricsFlags,
     logFormat,
     logLevel,
@@ -164,13 +166,18 @@ const operatorCommands = async () => {
   return [installCommand, statusCommand, uninstallCommand] as const
 }
 
-const root = Command.make("tcr-assistant").pipe(
-  Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
-  Command.withSubcommands([controller, hostsUpdater, render, ...(process.argv[2] === "hosts-updater" ? [] : await operatorCommands())])
+// No top-level await: the single-file executable (`npm run package`) bundles this module as CommonJS.
+const root = Effect.promise(async () => (process.argv[2] === "hosts-updater" ? [] : [...(await operatorCommands())])).pipe(
+  Effect.map((operator) =>
+    Command.make("tcr-assistant").pipe(
+      Command.withDescription("Distribute registry pull credentials and private-network hosts entries in a Kubernetes cluster"),
+      Command.withSubcommands([controller, hostsUpdater, render, ...operator])
+    )
+  )
 )
 
 root.pipe(
-  Command.run({ version: "0.1.0" }),
+  Effect.flatMap(Command.run({ version: "0.1.0" })),
   withUsageExitCode,
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain

@@ -2,17 +2,18 @@
 // authentication and authorization by default (kubebuilder's --metrics-secure), or plain HTTP beside the probes.
 import { Option } from "effect"
 import { Flag } from "effect/cli"
+import { optionalWithShownDefault, withShownDefault } from "./flag-default.ts"
 
 export const metricsFlags = {
   metricsSecure: Flag.Boolean("metrics-secure").pipe(
-    Flag.withDescription(
+    withShownDefault(
       "Serve /metrics over HTTPS to callers the apiserver authorizes (TokenReview, then SubjectAccessReview for get on /metrics); " +
-        "--metrics-secure=false serves it over plain HTTP beside the probes"
-    ),
-    Flag.withDefault(true)
+        "--metrics-secure=false serves it over plain HTTP beside the probes",
+      true
+    )
   ),
-  metricsHost: Flag.String("metrics-host").pipe(Flag.withDescription("Address of the secure /metrics server (default 0.0.0.0)"), Flag.optional),
-  metricsPort: Flag.Int("metrics-port").pipe(Flag.withDescription("Port of the secure /metrics server (default 8443)"), Flag.optional)
+  metricsHost: Flag.String("metrics-host").pipe(optionalWithShownDefault("Address of the secure /metrics server", "0.0.0.0")),
+  metricsPort: Flag.Int("metrics-port").pipe(optionalWithShownDefault("Port of the secure /metrics server", "8443"))
 }
 
 /** The programs' `metrics` option from the flags above. */

@@ -46,6 +46,7 @@ import { addonNamespace, installObjects, isAdmissionObject, updaterConfig, updat
 import { previousInstall } from "./addon-plan.ts"
 import { imagePullSecretPath, isInstalledByUs, type ObservedImagePullSecret } from "./addon-record.ts"
 import type { NodeObject, WorkloadObject } from "./addon-status.ts"
+import { withShownDefault } from "./flag-default.ts"
 import { addonWorkloads } from "./status.ts"
 
 export interface UninstallOptions {
@@ -366,24 +367,19 @@ export const uninstallCommand = Command.make(
   "uninstall",
   {
     revokeToken: Flag.Boolean("revoke-token").pipe(
-      Flag.withDescription("Also delete the long-term TCR token install created (needs Tencent Cloud credentials)"),
-      Flag.withDefault(false)
+      withShownDefault("Also delete the long-term TCR token install created (needs Tencent Cloud credentials)", false)
     ),
     force: Flag.Boolean("force").pipe(
-      Flag.withDescription(
-        "Go on without the controller and hosts-updater: remove the controller's Secrets and ServiceAccount entries directly, and do not wait for unresponsive nodes"
-      ),
-      Flag.withDefault(false)
+      withShownDefault(
+        "Go on without the controller and hosts-updater: remove the controller's Secrets and ServiceAccount entries directly, and do not wait for unresponsive nodes",
+        false
+      )
     ),
     includeOthers: Flag.Boolean("include-other-image-pull-secrets").pipe(
-      Flag.withDescription("Also remove ImagePullSecrets install did not create (the CRD's removal would delete them anyway)"),
-      Flag.withDefault(false)
+      withShownDefault("Also remove ImagePullSecrets install did not create (the CRD's removal would delete them anyway)", false)
     ),
-    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print what would be removed and change nothing"), Flag.withDefault(false)),
-    timeout: Flag.Int("timeout").pipe(
-      Flag.withDescription("Seconds each wait may take (finalizers, nodes, namespace deletion)"),
-      Flag.withDefault(300)
-    ),
+    dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Print what would be removed and change nothing", false)),
+    timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds each wait may take (finalizers, nodes, namespace deletion)", 300)),
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
     secretId: secretIdFlag,

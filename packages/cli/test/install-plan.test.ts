@@ -1,8 +1,8 @@
 // The pure install plan: what install decides from the instance, its links, domains and tokens, and the cluster's CRs.
 import { fc, test as propertyTest } from "@fast-check/vitest"
 import { hostsConfigFromData } from "@tcr-assistant/hosts-updater"
-import type { CustomDomain, LongTermToken, TcrInstance, VpcLink } from "@tcr-assistant/tcr"
-import { Result } from "effect"
+import type { CustomDomain, LongTermToken, TcrInstance, VpcDnsStatus, VpcLink } from "@tcr-assistant/tcr"
+import { Redacted, Result } from "effect"
 import { describe, expect, test } from "vitest"
 import {
   type InstallOptions,
@@ -43,7 +43,7 @@ const options = (overrides: Partial<InstallOptions> = {}): InstallOptions => ({
   namespaces: "*",
   serviceAccounts: "*",
   description: undefined,
-  privateResolution: false,
+  privateResolution: "off",
   vpcId: undefined,
   domains: { default: true, private: true, custom: [] },
   ...overrides
@@ -144,7 +144,7 @@ describe("a first install", () => {
       ["demo-vpc.tencentcloudcr.com", "private", "create"]
     ])
     expect(plan.removeImagePullSecrets).toEqual([])
-    expect(plan.privateResolution).toEqual({ enabled: false })
+    expect(plan.privateResolution).toMatchObject({ enabled: false, mode: "off" })
     expect(plan.hosts).toBe("")
     expect(plan.replacedToken).toBeUndefined()
   })
@@ -156,7 +156,7 @@ describe("a first install", () => {
 
   test("private resolution maps every enabled domain to the running link's IP, in hosts syntax the agent accepts", () => {
     const plan = planned(input({
-      options: options({ privateResolution: true, domains: { default: true, private: true, custom: "all" } }),
+      options: options({ privateResolution: "on", domains: { default: true, private: true, custom: "all" } }),
       vpcLinks: [link("vpc-old", "10.9.9.9", "Failed"), link("vpc-1", "10.0.0.5")],
       customDomains: [custom("registry.example.com"), custom("pending.example.com", "CREATING")]
     }))
@@ -177,35 +177,41 @@ describe("a first install", () => {
 })
 
 describe("refusals say why and what to do", () => {
-  test("an instance that is not Running", () => {
+  test("an instance that is not Running, with what to do for each state DescribeInstances reports", () => {
     const refusal = refused(input({ instance: { ...instance, status: "Isolate" } }))
     expect(refusal.reason).toBe("InstanceNotRunning")
     expect(refusal.message).toContain("is Isolate, not Running")
+    expect(refusal.hint).toContain("renew it in the TCR console")
+    expect(refused(input({ instance: { ...instance, status: "Deploying" } })).hint).toContain("still being created")
+    expect(refused(input({ instance: { ...instance, status: "Deleting" } })).hint).toContain("choose another instance")
+    expect(refused(input({ instance: { ...instance, status: "Unhealthy" } })).hint).toContain("Tencent Cloud support")
   })
 
   test("private resolution without a running VPC link lists the links and their states", () => {
     const refusal = refused(input({
-      options: options({ privateResolution: true }),
+      options: options({ privateResolution: "on" }),
       vpcLinks: [link("vpc-1", "10.0.0.5", "Creating")]
     }))
     expect(refusal.reason).toBe("NoRunningVpcLink")
     expect(refusal.message).toContain("vpc-1 10.0.0.5 Creating")
     expect(refusal.hint).toContain("--private-resolution off")
-    expect(refused(input({ options: options({ privateResolution: true }), vpcLinks: [] })).message).toContain(
+    expect(refused(input({ options: options({ privateResolution: "on" }), vpcLinks: [] })).message).toContain(
       "it has no VPC access link"
     )
   })
 
   test("without private resolution the links do not matter", () => {
-    expect(planned(input({ vpcLinks: [] })).privateResolution).toEqual({ enabled: false })
+    expect(planned(input({ vpcLinks: [] })).privateResolution).toMatchObject({ enabled: false })
   })
 
   test("several running links need --vpc-id, which then picks one", () => {
     const links = [link("vpc-1", "10.0.0.5"), link("vpc-2", "10.1.0.5")]
-    expect(refused(input({ options: options({ privateResolution: true }), vpcLinks: links })).reason).toBe("AmbiguousVpcLink")
-    const plan = planned(input({ options: options({ privateResolution: true, vpcId: "vpc-2" }), vpcLinks: links }))
+    for (const mode of ["on", "auto"] as const) {
+      expect(refused(input({ options: options({ privateResolution: mode }), vpcLinks: links })).reason).toBe("AmbiguousVpcLink")
+    }
+    const plan = planned(input({ options: options({ privateResolution: "on", vpcId: "vpc-2" }), vpcLinks: links }))
     expect(plan.privateResolution).toMatchObject({ vpcId: "vpc-2", accessIp: "10.1.0.5" })
-    expect(refused(input({ options: options({ privateResolution: true, vpcId: "vpc-3" }), vpcLinks: links })).reason).toBe(
+    expect(refused(input({ options: options({ privateResolution: "on", vpcId: "vpc-3" }), vpcLinks: links })).reason).toBe(
       "UnknownVpcLink"
     )
   })
@@ -236,7 +242,13 @@ describe("running install again", () => {
 
   test("the same options reuse the token and change nothing", () => {
     const plan = planned(input({ existing: installed, tokens: [token("tok-1")] }))
-    expect(plan.token).toEqual({ action: "reuse", tokenId: "tok-1", username: "100012345678", carriedBy: "demo.tencentcloudcr.com" })
+    expect(plan.token).toEqual({
+      action: "reuse",
+      tokenId: "tok-1",
+      username: "100012345678",
+      carriedBy: "demo.tencentcloudcr.com",
+      newDescription: undefined
+    })
     expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
     expect(plan.replacedToken).toBeUndefined()
   })
@@ -283,11 +295,101 @@ describe("running install again", () => {
     expect(plan.removeImagePullSecrets).toEqual(["old.tencentcloudcr.com"])
   })
 
-  test("a new description cannot rename the reused token, and the plan says so", () => {
-    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ description: "new words" }) }))
-    expect(plan.notes).toEqual([
-      `token tok-1 keeps its description "TKE cluster (cls-one) dedicated access credential" (a token's description cannot be changed)`
+  test("a new description is given to the reused token in place; left out, the default comes back", () => {
+    const renamed = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ description: "new words" }) }))
+    expect(renamed.token).toMatchObject({ action: "reuse", tokenId: "tok-1", newDescription: "new words" })
+    expect(renamed.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
+    const restored = planned(input({ existing: installed, tokens: [token("tok-1", { description: "new words" })] }))
+    expect(restored.token).toMatchObject({ newDescription: "TKE cluster (cls-one) dedicated access credential" })
+  })
+
+  test("the user's own credential replaces our token, which is revoked afterwards; given again, nothing changes", () => {
+    const userCredential = { username: "robot$ci", password: Redacted.make("their-password") }
+    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], userCredential }))
+    expect(plan.token).toEqual({ action: "user", username: "robot$ci" })
+    expect(plan.replacedToken).toEqual({ tokenId: "tok-1", instanceId: instance.id, region: "ap-guangzhou" })
+    expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+    expect(JSON.stringify(plan)).not.toContain("their-password")
+
+    const carrying = installed.map((object): ObservedImagePullSecret => {
+      const { [recordAnnotations.tokenId]: _, ...annotations } = object.metadata.annotations!
+      return {
+        metadata: { ...object.metadata, annotations },
+        spec: { ...object.spec, docker: { ...object.spec!.docker, username: "robot$ci", password: "their-password" } }
+      }
+    })
+    const again = planned(input({ existing: carrying, userCredential }))
+    expect(again.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
+    expect(again.replacedToken).toBeUndefined()
+    const newPassword = planned(input({ existing: carrying, userCredential: { ...userCredential, password: Redacted.make("rotated") } }))
+    expect(newPassword.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+    // Back to a token: a new one is created, as there is none recorded.
+    expect(planned(input({ existing: carrying })).token).toMatchObject({ action: "create" })
+  })
+})
+
+const dns = (vpcId: string, enabled: boolean): VpcDnsStatus => ({
+  vpcId,
+  region: "ap-guangzhou",
+  status: enabled ? "ENABLED" : "DISABLED",
+  enabled
+})
+
+describe("--private-resolution auto", () => {
+  const auto = options({ privateResolution: "auto", domains: { default: true, private: true, custom: "all" } })
+  const domainsOf = (plan: InstallPlan) => (plan.privateResolution.enabled ? plan.privateResolution.domains : [])
+
+  test("writes hosts entries only for the domains TCR's private DNS does not resolve, saying why for each", () => {
+    const plan = planned(input({
+      options: auto,
+      customDomains: [custom("registry.example.com")],
+      privateDns: { _tag: "Answered", defaultDomain: dns("vpc-1", false), privateDomain: dns("vpc-1", true) }
+    }))
+    expect(domainsOf(plan).map((entry) => [entry.domain, entry.by])).toEqual([
+      ["demo.tencentcloudcr.com", "hosts"],
+      ["demo-vpc.tencentcloudcr.com", "tcr-dns"],
+      ["registry.example.com", "hosts"]
     ])
+    expect(domainsOf(plan)[0]!.reason).toBe("TCR's private DNS does not resolve it in vpc-1 (DISABLED)")
+    expect(domainsOf(plan)[1]!.reason).toBe("TCR's private DNS resolves it in vpc-1 (ENABLED)")
+    expect(domainsOf(plan)[2]!.reason).toBe("TCR's private DNS does not cover custom domains")
+    expect(plan.hosts).toContain("10.0.0.5 demo.tencentcloudcr.com\n")
+    expect(plan.hosts).not.toContain("demo-vpc")
+  })
+
+  test("when TCR resolves every domain, updater-config stays empty", () => {
+    const plan = planned(input({
+      options: options({ privateResolution: "auto" }),
+      privateDns: { _tag: "Answered", defaultDomain: dns("vpc-1", true), privateDomain: dns("vpc-1", true) }
+    }))
+    expect(plan.privateResolution).toMatchObject({ enabled: true, entries: [] })
+    expect(plan.hosts).toBe("")
+  })
+
+  test("an unknown DNS status (CAM denied the question) writes every entry, with the reason", () => {
+    const plan = planned(input({
+      options: options({ privateResolution: "auto" }),
+      privateDns: { _tag: "Unknown", reason: "the key's CAM policy does not allow tcr:DescribeInternalEndpointDnsStatus" }
+    }))
+    expect(domainsOf(plan).map((entry) => entry.by)).toEqual(["hosts", "hosts"])
+    expect(domainsOf(plan)[0]!.reason).toContain("is unknown: the key's CAM policy does not allow")
+  })
+
+  test("without a Running link it goes on without private resolution, and says why; on refuses", () => {
+    const links = [link("vpc-1", "10.0.0.5", "Creating")]
+    const plan = planned(input({ options: options({ privateResolution: "auto" }), vpcLinks: links }))
+    expect(plan.privateResolution).toMatchObject({ enabled: false, mode: "auto" })
+    expect(!plan.privateResolution.enabled && plan.privateResolution.reason).toContain("has no Running VPC access link (its links: vpc-1 10.0.0.5 Creating)")
+    expect(refused(input({ options: options({ privateResolution: "on" }), vpcLinks: links })).reason).toBe("NoRunningVpcLink")
+  })
+
+  test("on writes every entry even where TCR's DNS resolves the domain, and says so", () => {
+    const plan = planned(input({
+      options: options({ privateResolution: "on" }),
+      privateDns: { _tag: "Answered", defaultDomain: dns("vpc-1", true), privateDomain: dns("vpc-1", false) }
+    }))
+    expect(domainsOf(plan).map((entry) => entry.by)).toEqual(["hosts", "hosts"])
+    expect(domainsOf(plan)[0]!.reason).toContain("--private-resolution on writes the entry anyway")
   })
 })
 
@@ -300,7 +402,7 @@ propertyTest.prop({
   useDefault: fc.boolean(),
   usePrivate: fc.boolean(),
   allCustom: fc.boolean(),
-  privateResolution: fc.boolean()
+  privateResolution: fc.constantFrom("on" as const, "off" as const)
 })(
   "a plan never touches an ImagePullSecret install did not create, and writes and removes exactly ours",
   ({ ourNames, foreignNames, customNames, useDefault, usePrivate, allCustom, privateResolution }) => {
@@ -328,6 +430,6 @@ propertyTest.prop({
     expect(new Set([...written, ...plan.removeImagePullSecrets])).toEqual(new Set([...written, ...ourNames]))
     expect(plan.removeImagePullSecrets.filter((name) => written.includes(name))).toEqual([])
     const hostNames = plan.privateResolution.enabled ? plan.privateResolution.entries.flatMap((entry) => entry.names) : []
-    expect(hostNames).toEqual(privateResolution ? written : [])
+    expect(hostNames).toEqual(privateResolution === "on" ? written : [])
   }
 )

@@ -13,6 +13,7 @@ import {
   eventually,
   expectNoCredentials,
   imagePullSecretNames,
+  ipsPath,
   namespacesWithSecret,
   readText,
   serviceAccountEntries,
@@ -284,6 +285,30 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect(badNamespaces.code).toBe(2)
     expect(badNamespaces.stderr).toContain('"Team_A" is not a valid namespace name')
     expect(await snapshot()).toEqual(before)
+  })
+
+  test("a new --description renames the token in place; --username swaps the token for the user's own credential", async () => {
+    const [before] = world.double.tokens()
+    const renamed = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default", "--description", "prod pulls"]))
+    expect(renamed.stderr).toContain(`token ${before!.id}: description changed to "prod pulls"`)
+    expect(world.double.tokens()).toEqual([expect.objectContaining({ id: before!.id, description: "prod pulls", enabled: true })])
+
+    const password = "users-own-S3CRET-password"
+    const own = await world.cli(
+      [...base(), "--namespaces", "team-a,team-b", "--domains", "default", "--username", "robot$ci"],
+      { TCR_REGISTRY_PASSWORD: password }
+    )
+    ok(own)
+    expectNoCredentials(own, [password])
+    expect(own.stderr).toContain("credential: your own, user robot$ci (no token is created)")
+    expect(own.stderr).toContain(`revoked the replaced token ${before!.id}`)
+    expect(world.double.tokens()).toEqual([])
+    await eventually(async () => {
+      const secret = await world.cluster.get(`/api/v1/namespaces/team-a/secrets/tcr.ips${domain}`)
+      expect(decodeDockerConfig(secret).auths[domain]).toMatchObject({ username: "robot$ci", password })
+    })
+    const ips = await world.cluster.get<any>(`${ipsPath}/${domain}`)
+    expect(Object.keys(ips.metadata.annotations)).not.toContain("tcr.tencentcloudcr.com/token-id")
   })
 
   test("uninstall --revoke-token leaves nothing of ours and everything of the user's", async () => {

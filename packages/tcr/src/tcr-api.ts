@@ -325,6 +325,17 @@ const makeTcrApi = Effect.fnUntraced(function*(options: TcrApiOptions) {
     )
   })
 
+  const modifyInstanceTokenDescription = Effect.fn("TcrApi.modifyInstanceTokenDescription")(function*(
+    request: TcrTarget & { readonly instanceId: string; readonly tokenId: string; readonly description: string }
+  ) {
+    yield* call(
+      Wire.ModifyInstanceToken,
+      request,
+      { RegistryId: request.instanceId, TokenId: request.tokenId, Desc: request.description, ModifyFlag: 1 },
+      request.instanceId
+    )
+  })
+
   const describeInternalEndpoints = Effect.fn("TcrApi.describeInternalEndpoints")(function*(
     request: TcrTarget & { readonly instanceId: string }
   ) {
@@ -406,6 +417,7 @@ const makeTcrApi = Effect.fnUntraced(function*(options: TcrApiOptions) {
     createInstanceToken,
     describeInstanceTokens,
     deleteInstanceToken,
+    modifyInstanceTokenDescription,
     describeInternalEndpoints,
     describeInternalEndpointDnsStatus,
     describeCustomizedDomains
@@ -430,6 +442,10 @@ export class TcrApi extends Context.Service<TcrApi, {
   /** DeleteInstanceToken; a token that is already gone fails with TcrNotFoundError. */
   readonly deleteInstanceToken: (
     request: TcrTarget & { readonly instanceId: string; readonly tokenId: string }
+  ) => Effect.Effect<void, TcrError>
+  /** ModifyInstanceToken with ModifyFlag 1: a long-term token's description, changed in place. */
+  readonly modifyInstanceTokenDescription: (
+    request: TcrTarget & { readonly instanceId: string; readonly tokenId: string; readonly description: string }
   ) => Effect.Effect<void, TcrError>
   /** DescribeInternalEndpoints: the instance's VPC access links. */
   readonly describeInternalEndpoints: (

@@ -128,6 +128,23 @@ export const DeleteInstanceToken = action(
   DeleteInstanceTokenResponse
 )
 
+// ModifyInstanceToken (a long-term token's description, or whether it is enabled, changed in place)
+
+/** ModifyFlag 1 changes the description (Desc); 2, the API's default, enables or disables the token (Enable). */
+export const ModifyInstanceTokenRequest = Schema.Struct({
+  RegistryId: Schema.String,
+  TokenId: Schema.String,
+  Enable: Schema.optionalKey(Schema.Boolean),
+  Desc: Schema.optionalKey(Schema.String),
+  ModifyFlag: Schema.optionalKey(Schema.Literals([1, 2]))
+})
+export const ModifyInstanceTokenResponse = Schema.Struct({ RequestId })
+export const ModifyInstanceToken = action(
+  "ModifyInstanceToken",
+  ModifyInstanceTokenRequest,
+  ModifyInstanceTokenResponse
+)
+
 // DescribeInternalEndpoints (the instance's VPC access links)
 
 export const DescribeInternalEndpointsRequest = Schema.Struct({ RegistryId: Schema.String })

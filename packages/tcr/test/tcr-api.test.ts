@@ -205,6 +205,39 @@ describe("TcrApi against the TCR API double", () => {
     }))
 })
 
+describe("TcrApi changes a token in place, and reports CAM denials", () => {
+  it.live("ModifyInstanceToken gives a long-term token a new description and leaves it working", () =>
+    Effect.gen(function*() {
+      const { double, tcr, target } = yield* setup()
+      const demo = double.seedInstance({ name: "demo" })
+      const issued = yield* tcr.createInstanceToken({ ...target, instanceId: demo.id, tokenType: "longterm", clusterId: "cls-1" })
+      yield* tcr.modifyInstanceTokenDescription({ ...target, instanceId: demo.id, tokenId: issued.tokenId!, description: "prod pulls" })
+      const listed = yield* tcr.describeInstanceTokens({ ...target, instanceId: demo.id })
+      assert.deepStrictEqual(listed.map((token) => [token.id, token.description, token.enabled]), [[issued.tokenId, "prod pulls", true]])
+      assert.strictEqual(double.checkToken(issued.username, Redacted.value(issued.token)), "valid")
+
+      const missing = yield* Effect.flip(
+        tcr.modifyInstanceTokenDescription({ ...target, instanceId: demo.id, tokenId: "no-such-token", description: "x" })
+      )
+      assert.strictEqual(missing._tag, "TcrNotFoundError")
+    }))
+
+  it.live("an action the key's CAM policy does not allow fails with UnauthorizedOperation, not retried", () =>
+    Effect.gen(function*() {
+      const { double, tcr, target } = yield* setup()
+      const demo = double.seedInstance({ name: "demo" })
+      double.denyActions(["CreateInstanceToken"])
+      const error = yield* Effect.flip(tcr.createInstanceToken({ ...target, instanceId: demo.id, tokenType: "longterm" }))
+      assert.strictEqual(error._tag, "TcrAuthError")
+      assert.strictEqual(error.code, "UnauthorizedOperation")
+      assert.include(error.message, "tcr:CreateInstanceToken")
+      assert.strictEqual(callsOf(double, "CreateInstanceToken").length, 1)
+      assert.deepStrictEqual(double.tokens(), [])
+      // Other actions are still allowed.
+      assert.strictEqual((yield* tcr.getInstance({ ...target, instanceId: demo.id })).id, demo.id)
+    }))
+})
+
 describe("TcrApi signatures are verified", () => {
   it.live("a wrong secret key fails with a non-retryable TcrAuthError after a single call", () =>
     Effect.gen(function*() {

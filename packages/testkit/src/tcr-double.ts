@@ -117,6 +117,10 @@ export interface TcrDoubleOptions {
   readonly tempTokenLifetimeMillis?: number
   /** Lifetime of long-term tokens; the API's is ten years. */
   readonly longTermTokenLifetimeMillis?: number
+  /** Port on 127.0.0.1; default 0, a free one. */
+  readonly port?: number
+  /** Called with every request answered, as it is recorded. */
+  readonly onCall?: (call: RecordedCall) => void
 }
 
 export interface TcrDouble {
@@ -148,6 +152,13 @@ export interface TcrDouble {
   /** What a registry would say to `docker login -u username -p token` right now. */
   checkToken(username: string, token: string): TokenCheck
   setTokenLifetime(lifetime: { readonly tempMillis?: number; readonly longTermMillis?: number }): void
+  /**
+   * The account's CAM policy stops allowing these actions: every call of one answers UnauthorizedOperation, as the
+   * API does for a sub-account whose policy lacks `tcr:<action>`. Replaces the previous denial list.
+   */
+  denyActions(actions: ReadonlyArray<string>): void
+  /** Disables or enables a long-term token, as the console's switch does. */
+  setTokenEnabled(tokenId: string, enabled: boolean): void
   /** The next `times` calls of `action` ("*" for any action) fail this way, after the signature has been checked. */
   injectFailure(action: string, failure: InjectedFailure, times?: number): void
   clearInjectedFailures(): void
@@ -232,6 +243,13 @@ const actionParameters: Readonly<Record<string, Readonly<Record<string, Field>>>
   CreateInstanceToken: { RegistryId: req("string"), TokenType: opt("string"), Desc: opt("string") },
   DescribeInstanceToken: { RegistryId: req("string"), ...paging },
   DeleteInstanceToken: { RegistryId: req("string"), TokenId: req("string") },
+  ModifyInstanceToken: {
+    RegistryId: req("string"),
+    TokenId: req("string"),
+    Enable: opt("boolean"),
+    Desc: opt("string"),
+    ModifyFlag: opt("int")
+  },
   DescribeInternalEndpoints: { RegistryId: req("string") },
   DescribeInternalEndpointDnsStatus: {
     VpcSet: req({
@@ -328,6 +346,15 @@ const readBody = (request: IncomingMessage): Promise<Buffer> =>
     request.on("error", reject)
   })
 
+/** The request body as JSON, or undefined when it is not JSON (the handler path reports that). */
+const parsedBody = (body: Buffer): unknown => {
+  try {
+    return JSON.parse(body.toString("utf8"))
+  } catch {
+    return undefined
+  }
+}
+
 const headerOf = (request: IncomingMessage, name: string): string | undefined => {
   const value = request.headers[name]
   return Array.isArray(value) ? value[0] : value
@@ -346,7 +373,12 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
   const instances = new Map<string, InstanceState>()
   const tokens = new Map<string, TokenState>()
   const injections: Array<Injection> = []
+  let denied = new Set<string>()
   const recorded: Array<RecordedCall> = []
+  const record = (call: RecordedCall) => {
+    recorded.push(call)
+    options.onCall?.(call)
+  }
   const now = (): number => Date.now() + skewMillis
 
   const instanceOrThrow = (instanceId: string): InstanceState => {
@@ -518,6 +550,35 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
       return { ok: {} }
     },
 
+    ModifyInstanceToken: (region, body) => {
+      const instance = instanceInRegion(region, body["RegistryId"] as string)
+      if (isError(instance)) return { error: instance }
+      const tokenId = body["TokenId"] as string
+      const token = tokens.get(tokenId)
+      if (token === undefined || token.instanceId !== instance.id || token.type !== "longterm") {
+        return { error: { code: "ResourceNotFound", message: `The token ${tokenId} does not exist.` } }
+      }
+      // ModifyFlag 1 changes the description; 2 (the default) enables or disables the token.
+      const flag = (body["ModifyFlag"] as number | undefined) ?? 2
+      if (flag === 1) {
+        const description = body["Desc"] as string | undefined
+        if (description === undefined) {
+          return { error: { code: "InvalidParameter", message: "Desc is required when ModifyFlag is 1." } }
+        }
+        token.description = description
+        return { ok: {} }
+      }
+      if (flag === 2) {
+        const enable = body["Enable"] as boolean | undefined
+        if (enable === undefined) {
+          return { error: { code: "InvalidParameter", message: "Enable is required when ModifyFlag is 2." } }
+        }
+        token.enabled = enable
+        return { ok: {} }
+      }
+      return { error: { code: "InvalidParameterValue", message: `ModifyFlag must be 1 or 2, not ${flag}.` } }
+    },
+
     DescribeInternalEndpoints: (region, body) => {
       const instance = instanceInRegion(region, body["RegistryId"] as string)
       if (isError(instance)) return { error: instance }
@@ -671,7 +732,7 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
     const action = headerOf(request, "x-tc-action") ?? ""
     const region = headerOf(request, "x-tc-region") ?? ""
     const fail = (error: ApiError) => {
-      recorded.push({ action, region, errorCode: error.code, requestId })
+      record({ action, region, errorCode: error.code, requestId })
       answer(response, traceId, { Error: { Code: error.code, Message: error.message }, RequestId: requestId })
     }
     if (request.method !== "POST" || (request.url ?? "/") !== "/") {
@@ -696,15 +757,23 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
     if (regionIds[region] === undefined && ![...instances.values()].some((instance) => instance.region === region)) {
       return fail({ code: "UnsupportedRegion", message: `The region \`${region}\` is not supported.` })
     }
+    if (denied.has(action)) {
+      const registryId = (parsedBody(body) as { RegistryId?: unknown } | undefined)?.RegistryId
+      const instanceId = typeof registryId === "string" ? registryId : "*"
+      return fail({
+        code: "UnauthorizedOperation",
+        message: `You are not authorized to perform operation (tcr:${action}). Check if you have been granted the permission (tcr:${action}) on resource (qcs::tcr:${region}:uin/${uin}:instance/${instanceId}).`
+      })
+    }
     const injected = takeInjection(action)
     if (injected !== undefined) {
       if ("connection" in injected) {
-        recorded.push({ action, region, errorCode: "ConnectionReset", requestId })
+        record({ action, region, errorCode: "ConnectionReset", requestId })
         request.socket.destroy()
         return
       }
       if ("httpStatus" in injected) {
-        recorded.push({ action, region, errorCode: `HTTP ${injected.httpStatus}`, requestId })
+        record({ action, region, errorCode: `HTTP ${injected.httpStatus}`, requestId })
         response.statusCode = injected.httpStatus
         response.setHeader("Content-Type", "text/plain")
         response.end("injected failure")
@@ -722,7 +791,7 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
     if (invalid !== undefined) return fail(invalid)
     const outcome = handler(region, parsed as Record<string, unknown>)
     if ("error" in outcome) return fail(outcome.error)
-    recorded.push({ action, region, errorCode: undefined, requestId })
+    record({ action, region, errorCode: undefined, requestId })
     answer(response, traceId, { ...outcome.ok, RequestId: requestId })
   }
 
@@ -734,7 +803,7 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
   })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => resolve())
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve())
   })
   const port = (server.address() as AddressInfo).port
   let closing: Promise<void> | undefined
@@ -818,6 +887,14 @@ export const startTcrDouble = async (options: TcrDoubleOptions = {}): Promise<Tc
     },
     injectFailure: (action, failure, times = 1) => {
       injections.push({ action, failure, remaining: times })
+    },
+    denyActions: (actions) => {
+      denied = new Set(actions)
+    },
+    setTokenEnabled: (tokenId, enabled) => {
+      const token = tokens.get(tokenId)
+      if (token === undefined) throw new Error(`tcr double: no token ${tokenId}`)
+      token.enabled = enabled
     },
     clearInjectedFailures: () => {
       injections.length = 0
