@@ -226,7 +226,7 @@ describe("the controller-manager under the manifests' RBAC", () => {
     await eventually(async () => expect(await cluster.get(`${ipsPath}/${ips}`)).toBeUndefined(), 120_000)
     expect(await cluster.get(`/api/v1/namespaces/${ns}/secrets/tcr.ips${ips}`)).toBeUndefined()
 
-    const denied = running.logs().filter((record) => /forbidden|403/i.test(JSON.stringify(record)) && !JSON.stringify(record).includes("exceeded quota"))
+    const denied = running.logs().filter((record) => /forbidden|\b403\b/i.test(JSON.stringify(record)) && !JSON.stringify(record).includes("exceeded quota"))
     expect(denied).toEqual([])
     expect((await running.metrics()).get("tcr_assistant_events_total{outcome=\"failed\"}")).toBe(0)
     expect((await running.metrics()).get("tcr_assistant_leader")).toBe(1)
