@@ -22,16 +22,22 @@ export class AddonInstallError extends Error {
   override readonly name = "AddonInstallError"
 }
 
-/**
- * Builds (or reuses) the image, imports it into the node, applies manifests/ and waits until the controller
- * Deployment and the hosts-updater DaemonSet have rolled out.
- */
-export const installAddonOnNode = async (plane: ControlPlane, node: RealNode): Promise<InstalledAddon> => {
+/** Builds (or reuses) the image and imports it into the node, where the manifests' `tcr-assistant:0.1.0` finds it. */
+export const importAddonImage = async (node: RealNode): Promise<AddonImage> => {
   const image = await buildAddonImage()
   const imported = node.importImage(image.ociArchive)
   if (!imported.includes(image.reference)) {
     throw new AddonInstallError(`the node imported ${imported.join(", ") || "nothing"}, not ${image.reference}`)
   }
+  return image
+}
+
+/**
+ * Imports the image, applies manifests/ and waits until the controller Deployment and the hosts-updater DaemonSet
+ * have rolled out.
+ */
+export const installAddonOnNode = async (plane: ControlPlane, node: RealNode): Promise<InstalledAddon> => {
+  const image = await importAddonImage(node)
   const applied = await kubectl(plane.kubeconfigPath, ["apply", "--server-side", "-k", manifestsDir])
   if (applied.status !== 0) throw new AddonInstallError(`kubectl apply -k manifests/ failed: ${applied.stderr.trim()}`)
   for (const workload of [`deployment/${controllerDeployment}`, `daemonset/${hostsUpdaterDaemonSet}`]) {

@@ -33,6 +33,11 @@ export interface NodeOptions {
   readonly readyTimeoutMillis?: number
   /** Ports of 127.0.0.1 on the machine (a registry, say) that the node and its pods reach at `machineAddress`. */
   readonly machinePorts?: ReadonlyArray<number>
+  /**
+   * More ways to the machine: `address:port` inside the node's network forwards to the machine's
+   * `127.0.0.1:target` (e.g. a TCR instance's private IP on port 443, for a registry the kit runs elsewhere).
+   */
+  readonly forwards?: ReadonlyArray<{ readonly address: string; readonly port: number; readonly target: number }>
 }
 
 export interface RealNode {
@@ -272,7 +277,9 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
     const machineForwards = [
       { host: kubernetesServiceIp, port: 443, target: apiServerPort, socket: join(forwardDir, "apiserver.sock") },
       ...(options.machinePorts ?? []).map((port) =>
-        ({ host: nodeNetwork.machineAddress, port, target: port, socket: join(forwardDir, `${port}.sock`) }))
+        ({ host: nodeNetwork.machineAddress, port, target: port, socket: join(forwardDir, `${port}.sock`) })),
+      ...(options.forwards ?? []).map(({ address, port, target }) =>
+        ({ host: address, port, target, socket: join(forwardDir, `${address}-${port}.sock`) }))
     ]
     servers.push(...await Promise.all(machineForwards.map(({ target, socket }) => serveToMachine(socket, target))))
     const kubeconfig = readFileSync(plane.kubeconfigPath, "utf8").replace(plane.server, `https://${kubernetesServiceIp}:443`)
@@ -293,7 +300,8 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
       binds: [[etcDir, "/etc"], [join(dir, "var-log"), "/var/log"], [join(dir, "var-lib"), "/var/lib"]],
       sysctls,
       disabledPrograms: ["/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi"],
-      addresses: [nodeNetwork.nodeAddress, nodeNetwork.machineAddress, kubernetesServiceIp],
+      addresses: [...new Set([nodeNetwork.nodeAddress, nodeNetwork.machineAddress, kubernetesServiceIp,
+        ...(options.forwards ?? []).map(({ address }) => address)])],
       forwards: machineForwards.map(({ host, port, socket }) => ({ host, port, socket })),
       egressSocket: plane.clusterEgressSocket,
       containerd: { args: ["--config", join(dir, "containerd", "config.toml")], socket, log: containerdLogPath },
