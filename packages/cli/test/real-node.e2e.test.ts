@@ -56,6 +56,16 @@ const podState = async (namespace: string, name: string): Promise<PodState> => {
     ...(waiting !== undefined ? { waiting } : {}) }
 }
 
+/** Waits until the pod's image pull has failed, and returns the pod's state with the failure's message. */
+const pullRefused = (namespace: string, name: string) =>
+  eventually(async () => {
+    const current = await podState(namespace, name)
+    if (current.waiting?.reason !== "ErrImagePull" && current.waiting?.reason !== "ImagePullBackOff") {
+      throw new Error(JSON.stringify(current))
+    }
+    return current
+  }, 180_000)
+
 /** A pod as a user writes it: no imagePullSecrets, no node. */
 const userPod = (namespace: string, name: string) => ({
   apiVersion: "v1",
@@ -186,14 +196,39 @@ describe("the add-on installed on a real node", () => {
 
   it("leaves a pod in a namespace that is not selected without credentials: 401", async () => {
     await run(["create", "-f", "-"], JSON.stringify(userPod("team-b", "app")))
-    const state = await eventually(async () => {
-      const current = await podState("team-b", "app")
-      if (current.waiting?.reason !== "ErrImagePull" && current.waiting?.reason !== "ImagePullBackOff") {
-        throw new Error(JSON.stringify(current))
-      }
-      return current
-    }, 180_000)
+    const state = await pullRefused("team-b", "app")
     assert.match(state.waiting?.message ?? "", /401 Unauthorized|authorization failed|no basic auth credentials/i)
+  })
+
+  it("sends pulls where updater-config says: another address there, and the node pulls from that address", async () => {
+    const hostsLine = (address: string) => JSON.stringify({ data: { hosts: `${address} ${registry.domain}\n` } })
+    // An address of the node's network where no registry listens: the next pull must go there, and fail.
+    const nowhere = "10.244.255.253"
+    const pointAt = async (address: string) => {
+      await run(["patch", "configmap", "updater-config", "-n", addonNamespace, "--type=merge", "-p", hostsLine(address)])
+      await eventually(() => {
+        if (!readFileSync(node.hostsFile, "utf8").includes(`${address} ${registry.domain}`)) throw new Error("not yet")
+      }, 120_000)
+    }
+    try {
+      await pointAt(nowhere)
+      // containerd keeps idle connections per host name: a restart of the registry drops them, so the next pull
+      // resolves the name again instead of reusing a connection to the old address. And Go's resolver rereads the
+      // hosts file at most every 5 seconds: wait that out, or the pull may still use the address read before.
+      await registry.setUser(user)
+      await new Promise((resolve) => setTimeout(resolve, goHostsCacheMillis + 1000))
+      await run(["create", "-f", "-"], JSON.stringify(userPod("team-a", "misdirected")))
+      const state = await pullRefused("team-a", "misdirected")
+      assert.include(state.waiting?.message ?? "", nowhere)
+    } finally {
+      await pointAt(node.machineAddress)
+    }
+    await run(["create", "-f", "-"], JSON.stringify(userPod("team-a", "redirected")))
+    await eventually(async () => {
+      const current = await podState("team-a", "redirected")
+      if (current.phase !== "Running") throw new Error(JSON.stringify(current))
+    }, 180_000)
+    await run(["delete", "pod", "-n", "team-a", "misdirected", "redirected", "--wait=true"])
   })
 
   it("keeps the add-on's pods within their memory limits, as their cgroups count it (what kubectl top shows)", () => {
@@ -215,13 +250,7 @@ describe("the add-on installed on a real node", () => {
     const rotated = { ...user, password: "tcr-long-term-token-rotated-51d0" }
     await registry.setUser(rotated)
     await run(["create", "-f", "-"], JSON.stringify(userPod("team-a", "before-rotation")))
-    const refused = await eventually(async () => {
-      const current = await podState("team-a", "before-rotation")
-      if (current.waiting?.reason !== "ErrImagePull" && current.waiting?.reason !== "ImagePullBackOff") {
-        throw new Error(JSON.stringify(current))
-      }
-      return current
-    }, 180_000)
+    const refused = await pullRefused("team-a", "before-rotation")
     assert.match(refused.waiting?.message ?? "", /401 Unauthorized|authorization failed/i)
     await run(["patch", "imagepullsecret", ipsName, "--type=merge", "-p",
       JSON.stringify({ spec: { docker: { password: rotated.password } } })])
@@ -300,6 +329,9 @@ describe("the add-on installed on a real node", () => {
     assert.strictEqual(readFileSync(node.hostsFile, "utf8"), hostsBefore)
   })
 })
+
+/** How long Go's resolver (containerd's) trusts its last read of /etc/hosts (net/hosts.go, cacheMaxAge). */
+const goHostsCacheMillis = 5000
 
 const raceNamespaces = ["race-1", "race-2", "race-3", "race-4", "race-5"]
 
