@@ -6,7 +6,8 @@
 // SIGTERM. When it exits the kernel kills whatever is left in the namespaces and drops every mount and interface.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs"
-import { connect, createServer, type Socket } from "node:net"
+import { connect, createServer } from "node:net"
+import { splice } from "./socket-splice.ts"
 
 /** What node.ts hands over, as a JSON file named by the only argument. */
 export interface NodeNamespaceConfig {
@@ -64,15 +65,6 @@ const stopChild = async (child: ChildProcess | undefined, graceMillis: number) =
 const ip = (args: ReadonlyArray<string>) => {
   const result = spawnSync("ip", args, { encoding: "utf8" })
   if (result.status !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr.trim()}`)
-}
-
-const splice = (a: Socket, b: Socket) => {
-  a.pipe(b)
-  b.pipe(a)
-  a.on("error", () => b.destroy())
-  b.on("error", () => a.destroy())
-  a.on("close", () => b.destroy())
-  b.on("close", () => a.destroy())
 }
 
 const forward = (host: string, port: number, socket: string) =>

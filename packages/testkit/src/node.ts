@@ -21,6 +21,7 @@ import type { NodeNamespaceConfig } from "./node-namespace.ts"
 import { registerCgroupTree, registerScratchDir, releaseCgroupTree, releaseScratchDir, removeCgroupTree,
   spawnTied } from "./process-lifeline.ts"
 import { freePort, kubectl } from "./processes.ts"
+import { splice } from "./socket-splice.ts"
 
 export interface NodeOptions {
   /** The Node's name; defaults to "realnode". Pods name it in `spec.nodeName` (the kit runs no scheduler). */
@@ -212,15 +213,7 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 // The machine's side of a forward: connections arriving on the unix socket go to 127.0.0.1:port.
 const serveToMachine = (socket: string, port: number) =>
   new Promise<Server>((resolve, reject) => {
-    const server = createServer((inside) => {
-      const machine = connect(port, "127.0.0.1")
-      inside.pipe(machine)
-      machine.pipe(inside)
-      for (const [a, b] of [[inside, machine], [machine, inside]] as const) {
-        a.on("error", () => b.destroy())
-        a.on("close", () => b.destroy())
-      }
-    })
+    const server = createServer((inside) => splice(inside, connect(port, "127.0.0.1")))
     server.once("error", reject)
     server.listen(socket, () => resolve(server))
   })
@@ -343,7 +336,6 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
           await sleep(100)
         }
         await kubectl(plane.kubeconfigPath, ["delete", "node", name, "--ignore-not-found", "--wait=false"])
-        for (const server of servers) server.close()
         cleanUp()
       })())
     const node: RealNode = {

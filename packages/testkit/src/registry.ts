@@ -60,9 +60,9 @@ const runOrThrow = (command: string, args: ReadonlyArray<string>, what: string) 
 }
 
 // `/v2/` answers 401 to anonymous clients once the registry serves: that is readiness.
-const answers = (port: number, caCertPem: string) =>
+const answers = (port: number, domain: string, caCertPem: string) =>
   new Promise<boolean>((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/v2/", servername: defaultRegistryDomain, ca: caCertPem,
+    const req = request({ host: "127.0.0.1", port, path: "/v2/", servername: domain, ca: caCertPem,
       timeout: 2000 }, (res) => {
       res.resume()
       resolve(res.statusCode === 401)
@@ -122,7 +122,7 @@ export const startRegistry = async (options: RegistryOptions): Promise<Registry>
   }
   const untilServing = async (running: ReturnType<typeof launch>) => {
     const deadline = Date.now() + 60_000
-    while (!(await answers(port, ca.certPem))) {
+    while (!(await answers(port, domain, ca.certPem))) {
       if (running.exited || Date.now() > deadline) {
         throw new RegistryError(`docker-registry did not start serving on 127.0.0.1:${port}:\n${log().slice(-2000)}`)
       }
