@@ -79,7 +79,12 @@ export const makeChangeRouting = ({ cache, queue, registry, status, tokens }: Ro
     },
     namespace: (event) => {
       const previous = event.type === "Upsert" ? event.previous : undefined
-      if (previous !== undefined && isTerminating(previous) === isTerminating(event.object)) return
+      // A relist may bring a namespace deleted and created again under its name as a mere update: a new uid is a
+      // new namespace, whose targets start over.
+      if (
+        previous !== undefined && previous.metadata.uid === event.object.metadata.uid &&
+        isTerminating(previous) === isTerminating(event.object)
+      ) return
       enqueueNamespace(event.object.metadata.name)
       markEveryStatusDirty()
     },
