@@ -14,7 +14,7 @@ import {
 type JsonObject = { readonly [key: string]: unknown }
 
 /** Keywords a structural schema may carry that we pass through unchanged. */
-const passThrough = new Set(["type", "description", "enum", "pattern", "minLength", "maxLength", "format"])
+const passThrough = new Set(["type", "description", "enum", "pattern", "minLength", "maxLength", "format", "maxItems", "maxProperties"])
 const maxSafe = Number.MAX_SAFE_INTEGER
 
 /**
