@@ -23,8 +23,8 @@ const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/)
 // Small alphabets so that globs, names and labels often meet.
 const name = fc.stringMatching(/^[ab]([-ab]{0,4}[ab])?$/)
 const glob = fc.stringMatching(/^[ab*]([-ab*]{0,4}[ab*])?$/).filter((g) => g.includes("*"))
-const labelKey = fc.constantFrom("team", "env", "example.com/tier")
-const labelValue = fc.constantFrom("a", "b", "c")
+const labelKey = fc.constantFrom("team", "env", "example.com/tier", optOutLabel)
+const labelValue = fc.constantFrom("a", "b", "true")
 const labels = fc.dictionary(labelKey, labelValue, { maxKeys: 3 })
 const requirement: fc.Arbitrary<LabelSelectorRequirement> = fc.oneof(
   fc.record({ key: labelKey, operator: fc.constantFrom("In" as const, "NotIn" as const), values: fc.uniqueArray(labelValue, { minLength: 1, maxLength: 3 }) }),
@@ -107,7 +107,7 @@ describe("selection", () => {
   test.prop([spec, object])("a namespace is selected when the list and the label selector select it and nothing excludes it", (s, ns) => {
     const expected = selectorMatches(parseSelector(s.namespaces), ns.name) &&
       (s.namespaceSelector === undefined || labelSelectorMatches(s.namespaceSelector, ns.labels)) &&
-      !excludedBy(s.excludedNamespaces, ns.name) && ns.labels?.[optOutLabel] !== "true"
+      !excludedBy(s.excludedNamespaces, ns.name) && (ns.labels as Record<string, string> | undefined)?.[optOutLabel] !== "true"
     expect(namespaceSelected(selectionOf(s), ns)).toBe(expected)
   })
 
