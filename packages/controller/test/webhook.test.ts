@@ -68,7 +68,7 @@ describe("reviewAdmission", () => {
       const message = (outcome.body as any).response.status.message as string
       assert.strictEqual(outcome.result, "denied")
       assert.isBelow(message.length, 4096)
-      assert.notInclude(message, "Bad_Name,Bad_Name,Bad_Name")
+      assert.notInclude(message, huge.slice(0, 100))
     }
   })
 
