@@ -65,6 +65,21 @@ const structuralOf = (schema: Schema.Top): JsonObject => {
 
 export const crdName = `${plural}.${group}`
 
+/** The label selector rule a structural schema cannot say, as CEL on each matchExpressions item (bounded, cheap). */
+export const requirementValuesRule = {
+  rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+  message: "values must be non-empty for the operators In and NotIn, and empty for Exists and DoesNotExist"
+}
+
+/** The spec's structural schema with the CEL rules of its nested parts. */
+const specSchema = (): JsonObject => {
+  const spec = structuralOf(ImagePullSecretSpecSchema) as any
+  const items = spec.properties?.namespaceSelector?.properties?.matchExpressions?.items
+  if (items === undefined) throw new Error("spec.namespaceSelector.matchExpressions is missing from the schema")
+  items["x-kubernetes-validations"] = [requirementValuesRule]
+  return spec
+}
+
 /** The CRD object, ready to be serialized into manifests or applied. */
 export const imagePullSecretCrd = () => ({
   apiVersion: "apiextensions.k8s.io/v1",
@@ -102,7 +117,7 @@ export const imagePullSecretCrd = () => ({
               kind: { type: "string", description: `Kind, ${kind}.` },
               metadata: { type: "object" },
               spec: {
-                ...structuralOf(ImagePullSecretSpecSchema),
+                ...specSchema(),
                 // The schema's cross-field check, for the apiserver (the webhook and the controller check it too).
                 "x-kubernetes-validations": [
                   { rule: "has(self.docker) != has(self.tcr)", message: "exactly one of spec.docker and spec.tcr must be set" }

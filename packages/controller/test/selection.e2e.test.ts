@@ -201,3 +201,44 @@ describe("opt-out label", () => {
     await deleteIps(name)
   })
 })
+
+describe("validation of the selection fields", () => {
+  test("the CRD refuses In without values and Exists with values, at their paths", async () => {
+    const refused = await cluster.request({
+      method: "POST",
+      path: ipsPath,
+      body: {
+        apiVersion: "tcr.tencentcloudcr.com/v1",
+        kind: "ImagePullSecret",
+        metadata: { name: uniqueName("sel-cel") },
+        spec: {
+          docker,
+          namespaceSelector: { matchExpressions: [{ key: "env", operator: "In" }, { key: "env", operator: "Exists", values: ["a"] }] }
+        }
+      }
+    }).then(() => "created", (error: { message?: string }) => error.message ?? String(error))
+    expect(refused).toContain("spec.namespaceSelector.matchExpressions[0]")
+    expect(refused).toContain("spec.namespaceSelector.matchExpressions[1]")
+    expect(refused).toContain("values must be non-empty for the operators In and NotIn")
+  })
+
+  test("a selection the CRD cannot judge (label key and glob grammar) reaches the controller, which changes nothing and says where", async () => {
+    const ns = uniqueName("sel-invalid")
+    await createNamespace(cluster, ns)
+    await createServiceAccount(cluster, ns, "app", ["user-entry"])
+    const name = uniqueName("sel-invalid")
+    await createIps(name, { namespaces: ns, serviceAccounts: "app" })
+    await eventually(async () => expectSelected(ns, name))
+    await patchIps(name, { excludedNamespaces: ["Kube-*"], namespaceSelector: { matchLabels: { "bad key": "x" } } })
+    await eventually(async () => {
+      const condition = (await getIps(name)).status?.conditions?.[0]
+      expect(condition).toMatchObject({ status: "False", reason: "InvalidSpec" })
+      expect(condition.message).toContain("spec.excludedNamespaces.0")
+      expect(condition.message).toContain("spec.namespaceSelector.matchLabels")
+      expect(condition.message).not.toContain(docker.password)
+    })
+    // What was distributed stays as it was.
+    await expectSelected(ns, name)
+    await deleteIps(name)
+  })
+})
