@@ -26,10 +26,9 @@ export const managedSecretName = (imagePullSecretName: string): string => `${sec
 /**
  * The most characters each string field may hold: far above any real value, far below what would make the Secret
  * (which holds the password twice, base64-encoded) or the object exceed the apiserver's limits. Enforced by the
- * schema, so by the CRD, the webhook and the controller alike.
+ * schema, so by the CRD, the webhook and the controller alike. Servers and names keep their DNS bounds (names.ts).
  */
 export const fieldBounds = {
-  server: 253,
   username: 4096,
   password: 8192,
   region: 64,
