@@ -101,6 +101,9 @@ export const imagePullSecretCrd = () => ({
         additionalPrinterColumns: [
           { name: "NAMESPACES", type: "string", jsonPath: ".spec.namespaces", description: "Namespace selector" },
           { name: "SERVICE-ACCOUNTS", type: "string", jsonPath: ".spec.serviceAccounts", description: "ServiceAccount selector" },
+          // Shown by `kubectl get -o wide` only: the default columns stay as narrow as the seed's.
+          { name: "NAMESPACE-SELECTOR", type: "string", jsonPath: ".spec.namespaceSelector", priority: 1, description: "Namespace label selector" },
+          { name: "EXCLUDED-NAMESPACES", type: "string", jsonPath: ".spec.excludedNamespaces", priority: 1, description: "Namespaces never selected" },
           { name: "SECRETS-DESIRED", type: "integer", jsonPath: ".status.secretsDesired", description: "Namespaces that should hold the Secret" },
           { name: "SECRETS-SUCCESS", type: "integer", jsonPath: ".status.secretsSuccess", description: "Namespaces whose Secret is up to date" },
           { name: "READY", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status" },

@@ -1,6 +1,7 @@
 // Selection against a real control plane: a namespace label selector, a relabelled namespace, a changed selector,
 // globs, the exclusion of kube-* under "*", and the opt-out label, each converging in place with the user's entries
 // untouched.
+import { kubectl } from "@tcr-assistant/testkit/processes"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import {
   connect,
@@ -239,6 +240,22 @@ describe("validation of the selection fields", () => {
     })
     // What was distributed stays as it was.
     await expectSelected(ns, name)
+    await deleteIps(name)
+  })
+})
+
+describe("printer columns", () => {
+  test("kubectl get shows the seed's columns; -o wide adds the label selector and the exclusions", async () => {
+    const name = uniqueName("sel-columns")
+    await createIps(name, { namespaces: "team-*", namespaceSelector: { matchLabels: { tier: "web" } }, excludedNamespaces: ["kube-*"] })
+    const narrow = await kubectl(inject("kubeconfigPath"), ["get", "ipss", name])
+    const [header, row] = narrow.stdout.trimEnd().split("\n")
+    expect(header?.trim().split(/\s+/)).toEqual(["NAME", "NAMESPACES", "SERVICE-ACCOUNTS", "SECRETS-DESIRED", "SECRETS-SUCCESS", "READY", "AGE"])
+    expect(row).toMatch(new RegExp(`^${name}\\s+team-\\*\\s`))
+    const wide = await kubectl(inject("kubeconfigPath"), ["get", "ipss", name, "-o", "wide"])
+    expect(wide.stdout).toContain("NAMESPACE-SELECTOR")
+    expect(wide.stdout).toContain('{"matchLabels":{"tier":"web"}}')
+    expect(wide.stdout).toContain('["kube-*"]')
     await deleteIps(name)
   })
 })
