@@ -30,7 +30,11 @@ interface Spec {
   readonly namespaces: string
   readonly serviceAccounts: string
   readonly docker: Docker
+  /** Only namespaces labelled team=<this> (a namespaceSelector with one matchLabels pair). */
+  readonly namespaceSelector?: { readonly matchLabels: { readonly team: Team } }
 }
+type Team = "red" | "blue"
+const optOutLabel = "tcr.tencentcloudcr.com/ignore"
 
 const secretName = (ips: string) => `tcr.ips${ips}`
 const isOurs = (entry: string) => entry.startsWith("tcr.ips")
@@ -245,9 +249,14 @@ const step = {
       model.foreign.delete(key)
     }),
 
-  createIps: (name: string, namespaces: string, serviceAccounts: string, password: keyof typeof credentials) =>
-    command(`CreateImagePullSecret(${name}, ns="${namespaces}", sa="${serviceAccounts}", ${password})`, (model, h) => {
-      const spec: Spec = { namespaces, serviceAccounts, docker: credentials[password]! }
+  createIps: (name: string, namespaces: string, serviceAccounts: string, password: keyof typeof credentials, team?: Team) =>
+    command(`CreateImagePullSecret(${name}, ns="${namespaces}", sa="${serviceAccounts}", ${password}${team === undefined ? "" : `, team=${team}`})`, (model, h) => {
+      const spec: Spec = {
+        namespaces,
+        serviceAccounts,
+        docker: credentials[password]!,
+        ...(team === undefined ? {} : { namespaceSelector: { matchLabels: { team } } })
+      }
       const created = h.cluster.call({
         method: "POST",
         path: ipsPath,
@@ -259,18 +268,33 @@ const step = {
       }
     }),
 
-  editIps: (name: string, namespaces: string | null, serviceAccounts: string | null, password: keyof typeof credentials | null) =>
-    command(`EditImagePullSecret(${name}, ns=${namespaces === null ? null : `"${namespaces}"`}, sa=${serviceAccounts === null ? null : `"${serviceAccounts}"`}, ${password})`, (model, h) => {
+  /** `team`: undefined leaves the namespaceSelector as it is, null removes it. */
+  editIps: (name: string, namespaces: string | null, serviceAccounts: string | null, password: keyof typeof credentials | null, team?: Team | null) =>
+    command(`EditImagePullSecret(${name}, ns=${namespaces === null ? null : `"${namespaces}"`}, sa=${serviceAccounts === null ? null : `"${serviceAccounts}"`}, ${password}${team === undefined ? "" : `, team=${team}`})`, (model, h) => {
       const current = model.ips.get(name)
       if (current === undefined || current.deleting) return
       const change = {
         ...(namespaces !== null ? { namespaces } : {}),
         ...(serviceAccounts !== null ? { serviceAccounts } : {}),
-        ...(password !== null ? { docker: credentials[password]! } : {})
+        ...(password !== null ? { docker: credentials[password]! } : {}),
+        ...(team !== undefined ? { namespaceSelector: team === null ? null : { matchLabels: { team } } } : {})
       }
       const edited = h.cluster.call({ method: "PATCH", path: `${ipsPath}/${name}`, contentType: "application/merge-patch+json", body: { spec: change } })
       expect(edited.status).toBe(200)
-      current.spec = { ...current.spec, ...change }
+      const { namespaceSelector: _dropped, ...unchanged } = { ...current.spec, ...change }
+      const selector = team === undefined ? current.spec.namespaceSelector : team === null ? undefined : { matchLabels: { team } }
+      current.spec = { ...unchanged, ...(selector === undefined ? {} : { namespaceSelector: selector }) } as Spec
+    }),
+
+  /** A user relabels a namespace: its team (null: none) and whether it opts out of every ImagePullSecret. */
+  labelNamespace: (ns: string, team: Team | null, optOut: boolean) =>
+    command(`LabelNamespace(${ns}, team=${team}, optOut=${optOut})`, (_model, h) => {
+      h.cluster.call({
+        method: "PATCH",
+        path: `/api/v1/namespaces/${ns}`,
+        contentType: "application/merge-patch+json",
+        body: { metadata: { labels: { team, [optOutLabel]: optOut ? "true" : null } } }
+      })
     }),
 
   deleteIps: (name: string) =>
@@ -325,9 +349,16 @@ const createServiceAccount = fc
   .map(([ns, sa, entries]) => step.createServiceAccount(ns, sa, entries))
 /** A namespace name the CRD lets through but the controller refuses (upper case, underscore). */
 const invalidNamespaces = "ns-a,Bad_NS"
+const team = fc.constantFrom<Team>("red", "blue")
 const createIps = fc
-  .tuple(ipsName, fc.oneof({ weight: 6, arbitrary: namespacesSelector }, { weight: 1, arbitrary: fc.constant(invalidNamespaces) }), serviceAccountsSelector, password)
-  .map(([name, namespaces, serviceAccounts, secret]) => step.createIps(name, namespaces, serviceAccounts, secret))
+  .tuple(
+    ipsName,
+    fc.oneof({ weight: 6, arbitrary: namespacesSelector }, { weight: 1, arbitrary: fc.constant(invalidNamespaces) }),
+    serviceAccountsSelector,
+    password,
+    fc.option(team, { nil: undefined, freq: 2 })
+  )
+  .map(([name, namespaces, serviceAccounts, secret, selector]) => step.createIps(name, namespaces, serviceAccounts, secret, selector))
 
 const injectFault = fc
   .record({
@@ -350,6 +381,7 @@ const checkCluster = (model: Model, h: Harness) => {
   const namespaces = cluster.list("/api/v1/namespaces")
   const active = new Set(namespaces.filter((ns) => ns.metadata.deletionTimestamp === undefined).map((ns) => ns.metadata.name as string))
   const existing = new Set(namespaces.map((ns) => ns.metadata.name as string))
+  const namespaceLabels = new Map(namespaces.map((ns) => [ns.metadata.name as string, (ns.metadata.labels ?? {}) as Record<string, string>]))
   const secrets = cluster.list("/api/v1/secrets")
   const serviceAccounts = cluster.list("/api/v1/serviceaccounts")
   const secretAt = (ns: string, name: string) => secrets.find((s) => s.metadata.namespace === ns && s.metadata.name === name)
@@ -404,7 +436,11 @@ const checkCluster = (model: Model, h: Harness) => {
       continue
     }
     const data = dockerConfigSecretData(spec.docker)
-    const selectedNamespaces = [...existing].filter((ns) => selects(spec.namespaces, ns))
+    const selectedNamespaces = [...existing].filter((ns) => {
+      const labels = namespaceLabels.get(ns) ?? {}
+      return selects(spec.namespaces, ns) && labels[optOutLabel] !== "true" &&
+        (spec.namespaceSelector === undefined || labels.team === spec.namespaceSelector.matchLabels.team)
+    })
     let secretsDesired = 0
     let secretsSuccess = 0
     let serviceAccountsDesired = 0
@@ -502,6 +538,10 @@ const commands = fc.commands(
       .map(([name, namespaces, serviceAccounts, secret]) => step.editIps(name, namespaces, serviceAccounts, secret)),
     fc.tuple(ipsName, fc.option(namespacesSelector), fc.option(serviceAccountsSelector), fc.option(password))
       .map(([name, namespaces, serviceAccounts, secret]) => step.editIps(name, namespaces, serviceAccounts, secret)),
+    fc.tuple(ipsName, team).map(([name, selector]) => step.editIps(name, null, null, null, selector)),
+    ipsName.map((name) => step.editIps(name, null, null, null, null)),
+    fc.tuple(namespace, fc.option(team), fc.boolean()).map(([ns, label, optOut]) => step.labelNamespace(ns, label, optOut)),
+    fc.tuple(namespace, fc.option(team)).map(([ns, label]) => step.labelNamespace(ns, label, false)),
     ipsName.map(step.deleteIps),
     injectFault,
     // A broken connection costs the informer a backoff pause; an orderly end does not.

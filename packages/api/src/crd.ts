@@ -14,7 +14,7 @@ import {
 type JsonObject = { readonly [key: string]: unknown }
 
 /** Keywords a structural schema may carry that we pass through unchanged. */
-const passThrough = new Set(["type", "description", "enum", "pattern", "minLength", "maxLength", "format"])
+const passThrough = new Set(["type", "description", "enum", "pattern", "minLength", "maxLength", "format", "maxItems", "maxProperties"])
 const maxSafe = Number.MAX_SAFE_INTEGER
 
 /**
@@ -65,6 +65,21 @@ const structuralOf = (schema: Schema.Top): JsonObject => {
 
 export const crdName = `${plural}.${group}`
 
+/** The label selector rule a structural schema cannot say, as CEL on each matchExpressions item (bounded, cheap). */
+export const requirementValuesRule = {
+  rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+  message: "values must be non-empty for the operators In and NotIn, and empty for Exists and DoesNotExist"
+}
+
+/** The spec's structural schema with the CEL rules of its nested parts. */
+const specSchema = (): JsonObject => {
+  const spec = structuralOf(ImagePullSecretSpecSchema) as any
+  const items = spec.properties?.namespaceSelector?.properties?.matchExpressions?.items
+  if (items === undefined) throw new Error("spec.namespaceSelector.matchExpressions is missing from the schema")
+  items["x-kubernetes-validations"] = [requirementValuesRule]
+  return spec
+}
+
 /** The CRD object, ready to be serialized into manifests or applied. */
 export const imagePullSecretCrd = () => ({
   apiVersion: "apiextensions.k8s.io/v1",
@@ -86,6 +101,9 @@ export const imagePullSecretCrd = () => ({
         additionalPrinterColumns: [
           { name: "NAMESPACES", type: "string", jsonPath: ".spec.namespaces", description: "Namespace selector" },
           { name: "SERVICE-ACCOUNTS", type: "string", jsonPath: ".spec.serviceAccounts", description: "ServiceAccount selector" },
+          // Shown by `kubectl get -o wide` only: the default columns stay as narrow as the seed's.
+          { name: "NAMESPACE-SELECTOR", type: "string", jsonPath: ".spec.namespaceSelector", priority: 1, description: "Namespace label selector" },
+          { name: "EXCLUDED-NAMESPACES", type: "string", jsonPath: ".spec.excludedNamespaces", priority: 1, description: "Namespaces never selected" },
           { name: "SECRETS-DESIRED", type: "integer", jsonPath: ".status.secretsDesired", description: "Namespaces that should hold the Secret" },
           { name: "SECRETS-SUCCESS", type: "integer", jsonPath: ".status.secretsSuccess", description: "Namespaces whose Secret is up to date" },
           { name: "READY", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status" },
@@ -102,7 +120,7 @@ export const imagePullSecretCrd = () => ({
               kind: { type: "string", description: `Kind, ${kind}.` },
               metadata: { type: "object" },
               spec: {
-                ...structuralOf(ImagePullSecretSpecSchema),
+                ...specSchema(),
                 // The schema's cross-field check, for the apiserver (the webhook and the controller check it too).
                 "x-kubernetes-validations": [
                   { rule: "has(self.docker) != has(self.tcr)", message: "exactly one of spec.docker and spec.tcr must be set" }

@@ -8,7 +8,9 @@ import {
   isRegistryServer,
   registryServerPattern
 } from "./names.ts"
-import { invalidSelectorNames } from "./selector.ts"
+import { invalidSelectorNames, isValidGlob } from "./selector.ts"
+import { isLabelKey, isLabelValue, labelSelectorOperators, maxLabelKeyLength, maxLabelValueLength, requirementValuesProblem } from "./label-selector.ts"
+import { quoted } from "./quoted.ts"
 
 export const group = "tcr.tencentcloudcr.com"
 export const version = "v1"
@@ -21,12 +23,37 @@ export const secretNamePrefix = "tcr.ips"
 export const maxImagePullSecretNameLength = 253 - secretNamePrefix.length
 export const managedSecretName = (imagePullSecretName: string): string => `${secretNamePrefix}${imagePullSecretName}`
 
-const selectorCheck = (what: string, isValidName: (name: string) => boolean, grammar: string) =>
+/**
+ * The most characters each string field may hold: far above any real value, far below what would make the Secret
+ * (which holds the password twice, base64-encoded) or the object exceed the apiserver's limits. Enforced by the
+ * schema, so by the CRD, the webhook and the controller alike. Servers and names keep their DNS bounds (names.ts).
+ */
+export const fieldBounds = {
+  username: 4096,
+  password: 8192,
+  region: 64,
+  instanceId: 64,
+  namespaces: 32768,
+  serviceAccounts: 32768,
+  excludedNames: 128,
+  labelSelectorTerms: 64,
+  labelSelectorValues: 64
+} as const
+
+const atMost = (max: number) => Schema.isMaxLength(max, { message: `must be at most ${max} characters` })
+const atMostItems = (max: number) => Schema.isMaxLength(max, { message: `must have at most ${max} items` })
+
+/** Lists are reported by their first few invalid names: the message stays short whatever was written. */
+const listedProblems = (names: ReadonlyArray<string>) =>
+  `${names.slice(0, 5).map(quoted).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""}`
+
+const selectorCheck = (what: string, isValidName: (name: string) => boolean, grammar: string, max: number) =>
   Schema.makeFilter<string>((raw) => {
+    if (raw.length > max) return undefined // the length check says so, without listing a huge value's names
     const invalid = invalidSelectorNames(raw, isValidName)
     return invalid.length === 0
       ? undefined
-      : `${invalid.map((name) => JSON.stringify(name)).join(", ")} ${invalid.length === 1 ? "is not a valid" : "are not valid"} ${what} ${invalid.length === 1 ? "name" : "names"} (${grammar}); use "*" for all, or a comma-separated list of exact names`
+      : `${listedProblems(invalid)} ${invalid.length === 1 ? "is not a valid" : "are not valid"} ${what} ${invalid.length === 1 ? "name" : "names"} (${grammar}); use "*" for all, or a comma-separated list of names and globs such as team-*`
   }, { expected: `"*" or a comma-separated list of ${what} names`, toJsonSchema: () => [{}, true] })
 
 const nonEmpty = (field: string) =>
@@ -46,10 +73,10 @@ export const DockerCredentialsSchema = Schema.Struct({
   ),
   username: Schema.String.annotate({
     description: "Registry user name. Make sure the user has pull permission on the repositories it should serve."
-  }).check(nonEmpty("username")),
+  }).check(nonEmpty("username"), atMost(fieldBounds.username)),
   password: Schema.String.annotate({
     description: "Registry password or token for the user name. Never logged or reported."
-  }).check(nonEmpty("password"))
+  }).check(nonEmpty("password"), atMost(fieldBounds.password))
 }).annotate({ description: "Credentials of the registry that the distributed pull Secret carries." })
 
 /** Where the controller finds the Tencent Cloud API keys that may mint tokens for a TCR instance. */
@@ -57,14 +84,14 @@ export const CredentialsSecretRefSchema = Schema.Struct({
   name: Schema.String.annotate({
     description: "Name of a Secret with keys secretId and secretKey (and optionally sessionToken)."
   }).check(
-    Schema.makeFilter<string>((name) => isDns1123Subdomain(name) || `"${name}" is not a valid Secret name`, {
+    Schema.makeFilter<string>((name) => isDns1123Subdomain(name) || `${quoted(name)} is not a valid Secret name`, {
       expected: "a Secret name",
       toJsonSchema: () => ({ minLength: 1, maxLength: 253 })
     })
   ),
   namespace: Schema.optionalKey(
     Schema.String.annotate({ description: "Namespace of the Secret; default tcr-assistant-system." }).check(
-      Schema.makeFilter<string>((ns) => isDns1123Label(ns) || `"${ns}" is not a valid namespace name`, {
+      Schema.makeFilter<string>((ns) => isDns1123Label(ns) || `${quoted(ns)} is not a valid namespace name`, {
         expected: "a namespace name",
         toJsonSchema: () => ({ minLength: 1, maxLength: 63 })
       })
@@ -77,16 +104,18 @@ export const tcrInstanceIdPattern = "^tcr-[a-z0-9]+$"
 
 export const TcrSourceSchema = Schema.Struct({
   region: Schema.String.annotate({ description: "Region of the TCR Enterprise instance, e.g. ap-guangzhou." }).check(
-    Schema.makeFilter<string>((region) => new RegExp(tcrRegionPattern).test(region) || `"${region}" is not a region such as ap-guangzhou`, {
+    Schema.makeFilter<string>((region) => region.length > fieldBounds.region || new RegExp(tcrRegionPattern).test(region) || `${quoted(region)} is not a region such as ap-guangzhou`, {
       expected: "a Tencent Cloud region",
       toJsonSchema: () => ({ pattern: tcrRegionPattern })
-    })
+    }),
+    atMost(fieldBounds.region)
   ),
   instanceId: Schema.String.annotate({ description: "ID of the TCR Enterprise instance, e.g. tcr-abcd1234." }).check(
-    Schema.makeFilter<string>((id) => new RegExp(tcrInstanceIdPattern).test(id) || `"${id}" is not a TCR instance ID such as tcr-abcd1234`, {
+    Schema.makeFilter<string>((id) => id.length > fieldBounds.instanceId || new RegExp(tcrInstanceIdPattern).test(id) || `${quoted(id)} is not a TCR instance ID such as tcr-abcd1234`, {
       expected: "a TCR instance ID",
       toJsonSchema: () => ({ pattern: tcrInstanceIdPattern })
-    })
+    }),
+    atMost(fieldBounds.instanceId)
   ),
   server: Schema.optionalKey(
     Schema.String.annotate({
@@ -113,19 +142,88 @@ export const credentialSourceProblem = (spec: { readonly docker?: unknown; reado
     : { field: "tcr", message: "docker and tcr are mutually exclusive: set exactly one" }
 }
 
+// Selection: a label selector on namespaces and exclusion lists (see selection.ts for how they combine).
+
+const labelKeyCheck = Schema.makeFilter<string>(
+  (key) => key.length > maxLabelKeyLength || isLabelKey(key) || `${quoted(key)} is not a valid label key (an optional DNS-1123 subdomain prefix and "/", then at most 63 characters: alphanumerics, "-", "_", ".")`,
+  { expected: "a label key", toJsonSchema: () => [{}, true] }
+)
+const labelValueCheck = Schema.makeFilter<string>(
+  (value) => value.length > maxLabelValueLength || isLabelValue(value) || `${quoted(value)} is not a valid label value (at most 63 characters: alphanumerics, "-", "_", ".", starting and ending with an alphanumeric)`,
+  { expected: "a label value", toJsonSchema: () => [{}, true] }
+)
+
+const LabelSelectorRequirementSchema = Schema.Struct({
+  key: Schema.String.annotate({ description: "The label key the requirement applies to." })
+    .check(labelKeyCheck, atMost(maxLabelKeyLength)),
+  operator: Schema.Literals(labelSelectorOperators).annotate({ description: "In, NotIn, Exists or DoesNotExist." }),
+  values: Schema.optionalKey(
+    Schema.Array(Schema.String.check(labelValueCheck, atMost(maxLabelValueLength))).annotate({
+      description: "Label values: at least one for In and NotIn, none for Exists and DoesNotExist."
+    }).check(atMostItems(fieldBounds.labelSelectorValues))
+  )
+}).annotate({ description: "A label selector requirement: a key, an operator and values." }).check(
+  Schema.makeFilter(
+    (requirement) => {
+      const problem = requirementValuesProblem(requirement)
+      return problem === undefined || { path: ["values"], issue: problem }
+    },
+    { expected: "values that fit the operator", toJsonSchema: () => [{}, true] }
+  )
+)
+
+export const NamespaceSelectorSchema = Schema.Struct({
+  matchLabels: Schema.optionalKey(
+    Schema.Record(Schema.String, Schema.String.check(labelValueCheck, atMost(maxLabelValueLength))).annotate({
+      description: "Labels a namespace must carry, each with exactly this value."
+    }).check(
+      Schema.isMaxProperties(fieldBounds.labelSelectorTerms, { message: `must have at most ${fieldBounds.labelSelectorTerms} labels` }),
+      Schema.makeFilter<Readonly<Record<string, string>>>((labels) => {
+        const invalid = Object.keys(labels).filter((key) => !isLabelKey(key))
+        return invalid.length === 0 || `${listedProblems(invalid)} ${invalid.length === 1 ? "is not a valid label key" : "are not valid label keys"}`
+      }, { expected: "label keys", toJsonSchema: () => [{}, true] })
+    )
+  ),
+  matchExpressions: Schema.optionalKey(
+    Schema.Array(LabelSelectorRequirementSchema).annotate({ description: "Requirements a namespace's labels must all meet." })
+      .check(atMostItems(fieldBounds.labelSelectorTerms))
+  )
+}).annotate({
+  description:
+    "Only namespaces whose labels match (metav1.LabelSelector: matchLabels and matchExpressions, all ANDed) receive the pull Secret; ANDed with namespaces. Unset: no label condition."
+})
+
+const excludedNamesSchema = (what: string, isValidName: (name: string) => boolean, grammar: string, description: string) =>
+  Schema.Array(
+    Schema.String.check(
+      Schema.makeFilter<string>((name) => {
+        if (name.length > 253) return undefined
+        return (name.includes("*") ? isValidGlob(name, isValidName) : isValidName(name)) ||
+          `${quoted(name)} is not a valid ${what} name or glob (${grammar}, * for any run of characters)`
+      }, { expected: `a ${what} name or glob`, toJsonSchema: () => ({ minLength: 1 }) }),
+      atMost(253)
+    )
+  ).annotate({ description }).check(atMostItems(fieldBounds.excludedNames))
+
 export const ImagePullSecretSpecSchema = Schema.Struct({
   namespaces: Schema.optionalKey(
     Schema.String.annotate({
       description:
-        "Namespaces that receive the pull Secret: \"*\" or empty for all namespaces, including ones created later; otherwise a comma-separated list of exact namespace names."
-    }).check(selectorCheck("namespace", isDns1123Label, "DNS-1123 label"))
+        "Namespaces that receive the pull Secret: \"*\" or empty for all namespaces, including ones created later; otherwise a comma-separated list of namespace names, where a name with * is a glob (team-*). Narrowed by namespaceSelector, excludedNamespaces and the tcr.tencentcloudcr.com/ignore label."
+    }).check(selectorCheck("namespace", isDns1123Label, "DNS-1123 label", fieldBounds.namespaces), atMost(fieldBounds.namespaces))
   ),
   serviceAccounts: Schema.optionalKey(
     Schema.String.annotate({
       description:
-        "ServiceAccounts, in each selected namespace, whose imagePullSecrets get the Secret: \"*\" or empty for all, including ones created later; otherwise a comma-separated list of exact names."
-    }).check(selectorCheck("ServiceAccount", isDns1123Subdomain, "DNS-1123 subdomain"))
+        "ServiceAccounts, in each selected namespace, whose imagePullSecrets get the Secret: \"*\" or empty for all, including ones created later; otherwise a comma-separated list of names, where a name with * is a glob (ci-*). Narrowed by excludedServiceAccounts and the tcr.tencentcloudcr.com/ignore label."
+    }).check(selectorCheck("ServiceAccount", isDns1123Subdomain, "DNS-1123 subdomain", fieldBounds.serviceAccounts), atMost(fieldBounds.serviceAccounts))
   ),
+  // Selection beyond the seed's name lists (all optional; unset selects as the seed did).
+  namespaceSelector: Schema.optionalKey(NamespaceSelectorSchema),
+  excludedNamespaces: Schema.optionalKey(excludedNamesSchema("namespace", isDns1123Label, "DNS-1123 label",
+    "Namespaces that never receive the pull Secret, even when namespaces and namespaceSelector select them: names or globs such as kube-*.")),
+  excludedServiceAccounts: Schema.optionalKey(excludedNamesSchema("ServiceAccount", isDns1123Subdomain, "DNS-1123 subdomain",
+    "ServiceAccounts whose imagePullSecrets are never changed, even when serviceAccounts selects them: names or globs such as build-*.")),
   docker: Schema.optionalKey(DockerCredentialsSchema),
   tcr: Schema.optionalKey(TcrSourceSchema)
 }).annotate({

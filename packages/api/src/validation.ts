@@ -7,6 +7,7 @@ import {
   maxImagePullSecretNameLength,
   type ImagePullSecretSpec
 } from "./image-pull-secret.ts"
+import { truncatedMessage } from "./quoted.ts"
 
 export interface Violation {
   /** Dotted field path from the object root, e.g. `spec.docker.server`. */
@@ -59,6 +60,14 @@ export const validateImagePullSecret = (object: unknown): ReadonlyArray<Violatio
   return violations
 }
 
+/** A denial lists this many violations at most, each cut to maxViolationMessageLength: whatever the input, it stays short. */
+export const maxReportedViolations = 20
+export const maxViolationMessageLength = 512
+
 /** One line per violation, as shown by kubectl when the webhook denies. */
-export const formatViolations = (violations: ReadonlyArray<Violation>): string =>
-  violations.map((violation) => `${violation.path}: ${violation.message}`).join("; ")
+export const formatViolations = (violations: ReadonlyArray<Violation>): string => {
+  const shown = violations.slice(0, maxReportedViolations)
+    .map((violation) => truncatedMessage(`${violation.path}: ${violation.message}`, maxViolationMessageLength))
+  const more = violations.length - shown.length
+  return [...shown, ...(more > 0 ? [`and ${more} more`] : [])].join("; ")
+}

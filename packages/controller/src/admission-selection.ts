@@ -1,11 +1,13 @@
 // Owns every replica's view of the ImagePullSecrets for admission: the Pod mutation must select on followers as on
 // the leader, so each replica runs its own ImagePullSecret informer and decodes each object once per resourceVersion,
-// exactly as the controller does (toDistribution). Selection reads names only (namespace and ServiceAccount
-// selectors), so no Namespace or ServiceAccount cache is needed.
-import { group, plural, version } from "@tcr-assistant/api"
+// exactly as the controller does (toDistribution). Selection also reads labels: each replica keeps the Namespaces
+// (slimmed to name and labels, as the controller does) and only the ServiceAccounts that carry the opt-out label.
+import { group, optOutLabel, optOutValue, plural, version } from "@tcr-assistant/api"
 import { KubeClient, type KubeObject, makeInformer, type Informer } from "@tcr-assistant/kube"
 import { Effect } from "effect"
+import { type Namespace, slimNamespace } from "./cluster-cache.ts"
 import { type Distribution, type RawImagePullSecret, toDistribution } from "./distribution.ts"
+import type { PodContext } from "./pod-mutation.ts"
 import type { PodMutationSource } from "./webhook.ts"
 
 const imagePullSecretsPath = `/apis/${group}/${version}/${plural}`
@@ -14,6 +16,8 @@ type ImagePullSecretObject = KubeObject & RawImagePullSecret
 
 export interface AdmissionSelection extends PodMutationSource {
   readonly informer: Informer<ImagePullSecretObject>
+  /** Every informer the mutation reads; it is ready once they all have synced. */
+  readonly informers: ReadonlyArray<Informer<any>>
 }
 
 /** Decoded distributions of the informer's current cache, re-decoding only objects whose resourceVersion changed. */
@@ -37,10 +41,38 @@ export const decodedDistributions = (informer: Pick<Informer<ImagePullSecretObje
   }
 }
 
-/** Start the informer in the current scope; the view is empty until it has synced (readiness says so meanwhile). */
+/**
+ * The Pod's namespace with its labels when the cache has it (a namespace created a moment ago may not be there yet:
+ * then its name alone, and the controller patches the ServiceAccount once it sees the namespace).
+ */
+export const podContextOf = (
+  namespaces: Pick<Informer<Namespace>, "get">,
+  optedOut: Pick<Informer<KubeObject>, "get">
+): PodContext => ({
+  namespace: (name) => {
+    const namespace = namespaces.get(name)
+    return namespace === undefined ? { name } : { name, ...(namespace.metadata.labels !== undefined ? { labels: namespace.metadata.labels } : {}) }
+  },
+  serviceAccount: (namespace, name) =>
+    optedOut.get(`${namespace}/${name}`) === undefined ? { name } : { name, labels: { [optOutLabel]: optOutValue } }
+})
+
+/** Start the informers in the current scope; the view is empty until they have synced (readiness says so meanwhile). */
 export const makeAdmissionSelection = Effect.fn("AdmissionSelection.make")(function*() {
   yield* KubeClient
   const informer = yield* makeInformer<ImagePullSecretObject>({ name: "admission-imagepullsecrets", path: imagePullSecretsPath })
-  const selection: AdmissionSelection = { informer, distributions: decodedDistributions(informer) }
+  const namespaces = yield* makeInformer<Namespace>({ name: "admission-namespaces", path: "/api/v1/namespaces", transform: slimNamespace })
+  const optedOut = yield* makeInformer<KubeObject>({
+    name: "admission-opted-out-serviceaccounts",
+    path: "/api/v1/serviceaccounts",
+    labelSelector: `${optOutLabel}=${optOutValue}`,
+    transform: (sa) => ({ metadata: { name: sa.metadata.name, namespace: sa.metadata.namespace, resourceVersion: sa.metadata.resourceVersion } })
+  })
+  const selection: AdmissionSelection = {
+    informer,
+    informers: [informer, namespaces, optedOut],
+    distributions: decodedDistributions(informer),
+    context: podContextOf(namespaces, optedOut)
+  }
   return selection
 })

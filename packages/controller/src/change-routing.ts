@@ -2,7 +2,7 @@
 // to keys on the work queue, and to the statuses they make dirty. A change only says what to look at again; the
 // reconcile of a key reads the current state (reconcile by key, not by event).
 import { isTerminating } from "./desired-state.ts"
-import type { ClusterCache, ClusterChanges } from "./cluster-cache.ts"
+import { type ClusterCache, type ClusterChanges, namespaceLabelsChanged } from "./cluster-cache.ts"
 import { ownerAnnotation } from "./plan.ts"
 import type { StatusWriter } from "./status-writer.ts"
 import { encodeTargetKey, type TargetKey } from "./target.ts"
@@ -80,10 +80,11 @@ export const makeChangeRouting = ({ cache, queue, registry, status, tokens }: Ro
     namespace: (event) => {
       const previous = event.type === "Upsert" ? event.previous : undefined
       // A relist may bring a namespace deleted and created again under its name as a mere update: a new uid is a
-      // new namespace, whose targets start over.
+      // new namespace, whose targets start over. Labels select (namespaceSelector, the opt-out label): a
+      // relabelled namespace is looked at again.
       if (
         previous !== undefined && previous.metadata.uid === event.object.metadata.uid &&
-        isTerminating(previous) === isTerminating(event.object)
+        isTerminating(previous) === isTerminating(event.object) && !namespaceLabelsChanged(previous, event.object)
       ) return
       enqueueNamespace(event.object.metadata.name)
       markEveryStatusDirty()

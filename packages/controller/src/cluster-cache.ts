@@ -1,7 +1,7 @@
 // The controller's view of the cluster: one informer per kind it reads, its own writes standing in until each
 // informer shows them (a MutationCache per kind it writes), and the indexes the reconciler asks: ServiceAccounts by
 // namespace and each ImagePullSecret's decoded Distribution. Every change reaches the reconciler after the indexes.
-import { group, plural, version } from "@tcr-assistant/api"
+import { group, optOutLabel, plural, version } from "@tcr-assistant/api"
 import {
   type Informer,
   type InformerEvent,
@@ -57,15 +57,41 @@ const slimServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
     name: sa.metadata.name,
     namespace: sa.metadata.namespace,
     resourceVersion: sa.metadata.resourceVersion,
-    ...(sa.metadata.deletionTimestamp !== undefined ? { deletionTimestamp: sa.metadata.deletionTimestamp } : {})
+    ...(sa.metadata.deletionTimestamp !== undefined ? { deletionTimestamp: sa.metadata.deletionTimestamp } : {}),
+    // Selection reads one label of a ServiceAccount: the opt-out.
+    ...(sa.metadata.labels?.[optOutLabel] !== undefined ? { labels: { [optOutLabel]: sa.metadata.labels[optOutLabel] } } : {})
   },
   ...(sa.imagePullSecrets !== undefined ? { imagePullSecrets: sa.imagePullSecrets } : {})
 })
 
+/**
+ * What the controller and the Pod admission read of a Namespace: its name, whether it is terminating, and all its
+ * labels (the label selectors of ImagePullSecrets and the opt-out label select on them). Annotations are not read.
+ */
+export const slimNamespace = (ns: Namespace): Namespace => ({
+  metadata: {
+    name: ns.metadata.name,
+    resourceVersion: ns.metadata.resourceVersion,
+    ...(ns.metadata.uid !== undefined ? { uid: ns.metadata.uid } : {}),
+    ...(ns.metadata.deletionTimestamp !== undefined ? { deletionTimestamp: ns.metadata.deletionTimestamp } : {}),
+    ...(ns.metadata.labels !== undefined ? { labels: ns.metadata.labels } : {})
+  },
+  ...(ns.status?.phase !== undefined ? { status: { phase: ns.status.phase } } : {})
+})
+
+/** Whether two versions of a Namespace could select differently: their labels differ. */
+export const namespaceLabelsChanged = (previous: Namespace, next: Namespace): boolean => {
+  const before = previous.metadata.labels ?? {}
+  const after = next.metadata.labels ?? {}
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
+  for (const key of keys) if (before[key] !== after[key]) return true
+  return false
+}
+
 /** Start the informers in the current scope. */
 export const makeClusterCache = Effect.fn("ClusterCache.make")(function*() {
   const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: imagePullSecretsPath })
-  const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces" })
+  const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces", transform: slimNamespace })
   const serviceAccounts = yield* makeInformer<ServiceAccount>({
     name: "serviceaccounts",
     path: "/api/v1/serviceaccounts",

@@ -1,7 +1,7 @@
 // What each target should be, as pure functions of a small read-only view of the cluster: the desire for a
 // namespace's Secret and for a ServiceAccount's entry, the plan (the one next request) of any target, and the counts
 // an ImagePullSecret's status reports. No I/O and no state here.
-import { managedSecretName, selectorMatches } from "@tcr-assistant/api"
+import { managedSecretName, namespaceSelected, serviceAccountSelected } from "@tcr-assistant/api"
 import type { Distribution } from "./distribution.ts"
 import {
   type ObservedImagePullSecret,
@@ -38,7 +38,7 @@ export interface ClusterView {
 }
 
 export interface NamespaceView {
-  readonly metadata: { readonly name: string; readonly deletionTimestamp?: string }
+  readonly metadata: { readonly name: string; readonly deletionTimestamp?: string; readonly labels?: Readonly<Record<string, string>> }
   readonly status?: { readonly phase?: string }
 }
 
@@ -51,6 +51,13 @@ const invalidSpec = {
   message: "the ImagePullSecret spec is invalid; existing objects are left as they are"
 } as const
 
+const namespaceIsSelected = (distribution: Distribution, namespace: NamespaceView) =>
+  namespaceSelected(distribution.selection, namespace.metadata)
+
+/** A ServiceAccount the cache does not hold (yet) is selected by its name alone. */
+const serviceAccountIsSelected = (view: ClusterView, distribution: Distribution, ns: string, sa: string) =>
+  serviceAccountSelected(distribution.selection, view.serviceAccount(`${ns}/${sa}`)?.metadata ?? { name: sa })
+
 const terminating = (ns: string) => ({ _tag: "Skip", reason: "NamespaceTerminating", message: `namespace ${ns} is being deleted` }) as const
 
 export const secretDesire = (view: ClusterView, ips: string, ns: string): SecretDesire => {
@@ -58,7 +65,7 @@ export const secretDesire = (view: ClusterView, ips: string, ns: string): Secret
   const namespace = view.namespace(ns)
   const name = managedSecretName(ips)
   if (distribution !== undefined && distribution.violations.length > 0 && !distribution.deleting) return invalidSpec
-  if (distribution === undefined || distribution.deleting || namespace === undefined || !selectorMatches(distribution.namespaces, ns)) {
+  if (distribution === undefined || distribution.deleting || namespace === undefined || !namespaceIsSelected(distribution, namespace)) {
     return { _tag: "Absent", namespace: ns, name, ips }
   }
   const data = view.secretDataOf(distribution)
@@ -77,7 +84,7 @@ export const serviceAccountDesire = (view: ClusterView, ips: string, ns: string,
   if (distribution !== undefined && distribution.violations.length > 0 && !distribution.deleting) return invalidSpec
   if (
     distribution === undefined || distribution.deleting || namespace === undefined ||
-    !selectorMatches(distribution.namespaces, ns) || !selectorMatches(distribution.serviceAccounts, sa)
+    !namespaceIsSelected(distribution, namespace) || !serviceAccountIsSelected(view, distribution, ns, sa)
   ) {
     return { _tag: "Absent", namespace: ns, serviceAccount: sa, secretName }
   }
@@ -134,10 +141,10 @@ export const desiredCounts = (view: ClusterView, distribution: Distribution) => 
   if (distribution.deleting || distribution.violations.length > 0) return { secretsDesired, serviceAccountsDesired }
   for (const ns of view.namespaces()) {
     const name = ns.metadata.name
-    if (!selectorMatches(distribution.namespaces, name) || isTerminating(ns)) continue
+    if (!namespaceIsSelected(distribution, ns) || isTerminating(ns)) continue
     secretsDesired++
     for (const sa of view.serviceAccountsIn(name)) {
-      if (selectorMatches(distribution.serviceAccounts, sa)) serviceAccountsDesired++
+      if (serviceAccountIsSelected(view, distribution, name, sa)) serviceAccountsDesired++
     }
   }
   return { secretsDesired, serviceAccountsDesired }

@@ -6,6 +6,9 @@ import {
   kind,
   managedSecretName,
   parseSelector,
+  type Selection,
+  selectionOf,
+  type SelectionSpec,
   type Selector,
   type TcrSource,
   validateImagePullSecret,
@@ -36,6 +39,8 @@ export interface Distribution {
   readonly violations: ReadonlyArray<Violation>
   readonly namespaces: Selector
   readonly serviceAccounts: Selector
+  /** The whole selection: the lists above with the label selector, the exclusions and the opt-out label. */
+  readonly selection: Selection
   /** Where the credentials come from: inline, or minted from a TCR instance (then `data` waits for a token). */
   readonly source: { readonly _tag: "Docker" } | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
   /** The Secret `data` of inline credentials, present only when the spec is valid. */
@@ -44,9 +49,7 @@ export interface Distribution {
 
 export const toDistribution = (object: RawImagePullSecret): Distribution => {
   const violations = validateImagePullSecret(object)
-  const spec = (object.spec ?? {}) as {
-    namespaces?: string
-    serviceAccounts?: string
+  const spec = (object.spec ?? {}) as SelectionSpec & {
     docker?: { server: string; username: string; password: string }
     tcr?: TcrSource
   }
@@ -59,6 +62,7 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     violations,
     namespaces: parseSelector(spec.namespaces),
     serviceAccounts: parseSelector(spec.serviceAccounts),
+    selection: selectionOf(violations.length === 0 ? spec : {}),
     source: spec.tcr !== undefined && violations.length === 0
       ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.tcr)}` }
       : { _tag: "Docker" },

@@ -193,8 +193,11 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
           name: "pod-mutation",
           check: () => {
             if (webhook === undefined) return undefined
-            const problem = informerProblem(webhook.selection.informer.health(), Date.now(), options.readiness)
-            return problem === undefined ? undefined : `imagepullsecrets: ${problem}`
+            for (const informer of webhook.selection.informers) {
+              const problem = informerProblem(informer.health(), Date.now(), options.readiness)
+              if (problem !== undefined) return `${informer.name.replace(/^admission-/, "")}: ${problem}`
+            }
+            return undefined
           }
         },
         { name: "informers", check: readinessProblems }

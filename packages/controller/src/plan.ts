@@ -29,7 +29,14 @@ export interface ObservedSecret {
 }
 
 export interface ObservedServiceAccount {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly deletionTimestamp?: string }
+  readonly metadata: {
+    readonly name: string
+    readonly namespace?: string
+    readonly resourceVersion?: string
+    readonly deletionTimestamp?: string
+    /** Read for the opt-out label only (see selection.ts in the API package). */
+    readonly labels?: Readonly<Record<string, string>>
+  }
   readonly imagePullSecrets?: ReadonlyArray<{ readonly name?: string }>
 }
 

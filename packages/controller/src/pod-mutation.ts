@@ -1,7 +1,7 @@
 // The pure core of the mutating webhook on Pod CREATE: which of our pull Secrets a Pod should reference, and the
 // JSONPatch that appends the missing ones. User entries are never removed or reordered; applying the patch again
 // (reinvocationPolicy IfNeeded) adds nothing.
-import { selectorMatches } from "@tcr-assistant/api"
+import { namespaceSelected, type SelectableObject, serviceAccountSelected } from "@tcr-assistant/api"
 import { malformedReviewMessage, record, reviewResponse, reviewUid } from "./admission-review.ts"
 import type { Distribution } from "./distribution.ts"
 
@@ -14,7 +14,16 @@ export type JsonPatchOperation =
   | { readonly op: "add"; readonly path: "/spec/imagePullSecrets/-"; readonly value: { name: string } }
 
 /** What the mutation reads of an ImagePullSecret: the controller's own decoded view, so both select alike. */
-export type SelectingDistribution = Pick<Distribution, "secretName" | "namespaces" | "serviceAccounts" | "violations" | "deleting">
+export type SelectingDistribution = Pick<Distribution, "secretName" | "selection" | "violations" | "deleting">
+
+/** What the mutation knows of the Pod's namespace and ServiceAccount: names, and labels where the replica has them. */
+export interface PodContext {
+  readonly namespace: (name: string) => SelectableObject
+  readonly serviceAccount: (namespace: string, name: string) => SelectableObject
+}
+
+/** Names only: what selection reads when nothing else is known (as for a namespace the cache does not hold yet). */
+export const namesOnly: PodContext = { namespace: (name) => ({ name }), serviceAccount: (_namespace, name) => ({ name }) }
 
 /**
  * Our Secret names a Pod in `namespace` running as `serviceAccount` should reference, sorted for stable output.
@@ -22,14 +31,14 @@ export type SelectingDistribution = Pick<Distribution, "secretName" | "namespace
  */
 export const wantedPullSecrets = (
   distributions: ReadonlyArray<SelectingDistribution>,
-  namespace: string,
-  serviceAccount: string | undefined
+  namespace: SelectableObject,
+  serviceAccount: SelectableObject
 ): ReadonlyArray<string> =>
   distributions
     .filter((distribution) =>
       distribution.violations.length === 0 && !distribution.deleting &&
-      selectorMatches(distribution.namespaces, namespace) &&
-      selectorMatches(distribution.serviceAccounts, serviceAccount || "default")
+      namespaceSelected(distribution.selection, namespace) &&
+      serviceAccountSelected(distribution.selection, serviceAccount)
     )
     .map((distribution) => distribution.secretName)
     .sort()
@@ -88,18 +97,22 @@ const namesOf = (patch: ReadonlyArray<JsonPatchOperation>) =>
  * The AdmissionReview v1 answer for a Pod CREATE: always allowed (this webhook never blocks a Pod), with a JSONPatch
  * when some of our pull Secrets are missing. The review carries no credentials, nor does the answer.
  */
-export const reviewPodMutation = (review: unknown, distributions: ReadonlyArray<SelectingDistribution>): PodMutationOutcome => {
+export const reviewPodMutation = (
+  review: unknown,
+  distributions: ReadonlyArray<SelectingDistribution>,
+  context: PodContext = namesOnly
+): PodMutationOutcome => {
   const uid = reviewUid(review)
   if (uid === undefined) return { result: "malformed", httpStatus: 400, body: { message: malformedReviewMessage }, added: [] }
   const request = record(record(review).request)
   const pod = record(request.object)
   const spec = record(pod.spec)
   const namespace = String(request.namespace ?? record(pod.metadata).namespace ?? "")
-  const account = spec.serviceAccountName
+  const account = typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== "" ? spec.serviceAccountName : "default"
   const existing = spec.imagePullSecrets
   const patch = pullSecretPatch(
     Array.isArray(existing) ? (existing as ReadonlyArray<LocalObjectReference>) : undefined,
-    wantedPullSecrets(distributions, namespace, typeof account === "string" ? account : undefined)
+    wantedPullSecrets(distributions, context.namespace(namespace), context.serviceAccount(namespace, account))
   )
   return {
     result: patch.length === 0 ? "unchanged" : "patched",

@@ -3,6 +3,7 @@
 // the last good token while it lasts and says why a new one cannot be had. Each change is announced on a stream.
 import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { KubeClient } from "@tcr-assistant/kube"
+import { unusableApiKeyField, unusableApiKeyMessage } from "@tcr-assistant/tcr"
 import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
 import { Clock, Duration, Effect, FiberMap, Queue, Redacted, Stream } from "effect"
 import type { Distribution } from "./distribution.ts"
@@ -68,7 +69,10 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         if (secretId === undefined || secretKey === undefined) {
           return Effect.fail(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
         }
-        return Effect.succeed({ secretId, secretKey, sessionToken: value("sessionToken") })
+        const keys = { secretId, secretKey, sessionToken: value("sessionToken") }
+        const unusable = unusableApiKeyField(keys)
+        if (unusable !== undefined) return Effect.fail(`Secret ${namespace}/${name}: ${unusableApiKeyMessage(unusable)}`)
+        return Effect.succeed(keys)
       })
     )
 

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:https"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { admissionReviewApiVersion, malformedReviewMessage, record, reviewResponse, reviewUid } from "./admission-review.ts"
-import { mutatePath, type PodMutationResult, reviewPodMutation, type SelectingDistribution } from "./pod-mutation.ts"
+import { mutatePath, type PodContext, type PodMutationResult, reviewPodMutation, type SelectingDistribution } from "./pod-mutation.ts"
 import { recordAdmission } from "./webhook-metrics.ts"
 
 export { admissionReviewApiVersion }
@@ -142,6 +142,8 @@ export interface WebhookStats {
 /** What the Pod mutation selects from: this replica's current view of the ImagePullSecrets. */
 export interface PodMutationSource {
   readonly distributions: () => ReadonlyArray<SelectingDistribution>
+  /** The labels of the Pod's namespace and ServiceAccount, where known; names only otherwise. */
+  readonly context?: PodContext | undefined
 }
 
 export interface WebhookServer {
@@ -208,7 +210,7 @@ export const startWebhookServer = Effect.fn("WebhookServer.start")(function*(
       return send(res, 413, { message: "request body too large" })
     }
     const parsed = parseJson(text)
-    const outcome = reviewPodMutation(parsed, source.distributions())
+    const outcome = reviewPodMutation(parsed, source.distributions(), source.context)
     counted(outcome.result)
     send(res, outcome.httpStatus, outcome.body)
     const request = record(record(parsed).request)

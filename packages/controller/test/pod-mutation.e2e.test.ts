@@ -204,6 +204,33 @@ describe("the Pod mutation, served by a follower", () => {
     expect(sa?.imagePullSecrets).toBeUndefined()
   })
 
+  test("the Pod mutation selects as the controller does: namespace labels, exclusions and the opt-out label", async () => {
+    const team = uniqueName("team")
+    const teamNamespace = await mutatedNamespace("pm-team")
+    await cluster.request({ method: "PATCH", path: `/api/v1/namespaces/${teamNamespace}`, contentType: "application/merge-patch+json", body: { metadata: { labels: { team } } } })
+    await cluster.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${teamNamespace}/serviceaccounts`,
+      body: { metadata: { name: "quiet", labels: { "tcr.tencentcloudcr.com/ignore": "true" } } }
+    })
+    await cluster.request({ method: "POST", path: `/api/v1/namespaces/${teamNamespace}/serviceaccounts`, body: { metadata: { name: "build-bot" } } })
+    const byLabel = uniqueName("pm-label")
+    await cluster.request({
+      method: "POST",
+      path: ipsPath,
+      body: imagePullSecretBody(byLabel, { namespaceSelector: { matchLabels: { team } }, excludedServiceAccounts: ["build-*"], docker })
+    })
+    await eventually(async () => expect(pullSecretNames(await createPod(teamNamespace))).toEqual([`tcr.ips${byLabel}`]))
+    expect(pullSecretNames(await createPod(teamNamespace, { serviceAccountName: "quiet" }))).toEqual([])
+    expect(pullSecretNames(await createPod(teamNamespace, { serviceAccountName: "build-bot" }))).toEqual([])
+    // The namespace the first ImagePullSecret selects carries no team label: it gets only that one.
+    expect(pullSecretNames(await createPod(selected))).toEqual([secretName])
+    await cluster.request({ method: "PATCH", path: `/api/v1/namespaces/${teamNamespace}`, contentType: "application/merge-patch+json", body: { metadata: { labels: { team: null } } } })
+    await eventually(async () => expect(pullSecretNames(await createPod(teamNamespace))).toEqual([]))
+    await cluster.request({ method: "DELETE", path: `${ipsPath}/${byLabel}` })
+    await eventually(async () => expect(await cluster.get(`${ipsPath}/${byLabel}`)).toBeUndefined())
+  })
+
   test("the reference is safe before the Secret exists: the leader creates it in the Pod's namespace", async () => {
     controller = await runController(inject("kubeconfigPath"))
     await eventually(async () => expect(await cluster.get(`/api/v1/namespaces/${selected}/secrets/${secretName}`)).toBeDefined())

@@ -17,14 +17,32 @@ describe("wantedPullSecrets", () => {
     ips("defaults", { namespaces: "apps,web" })
   ]
   it("selects by namespace and ServiceAccount, default ServiceAccount when unset", () => {
-    expect(wantedPullSecrets(all, "apps", undefined)).toEqual(["tcr.ipsdefaults", "tcr.ipsevery"])
-    expect(wantedPullSecrets(all, "apps", "builder")).toEqual(["tcr.ipsapps", "tcr.ipsdefaults", "tcr.ipsevery"])
-    expect(wantedPullSecrets(all, "other", "builder")).toEqual(["tcr.ipsevery"])
+    expect(wantedPullSecrets(all, { name: "apps" }, { name: "default" })).toEqual(["tcr.ipsdefaults", "tcr.ipsevery"])
+    expect(wantedPullSecrets(all, { name: "apps" }, { name: "builder" })).toEqual(["tcr.ipsapps", "tcr.ipsdefaults", "tcr.ipsevery"])
+    expect(wantedPullSecrets(all, { name: "other" }, { name: "builder" })).toEqual(["tcr.ipsevery"])
   })
   it("adds nothing for an ImagePullSecret the controller does not distribute: invalid spec, or being deleted", () => {
     const invalid = ips("invalid", {}, { spec: { namespaces: "*" } })
     expect(invalid.violations.length).toBeGreaterThan(0)
-    expect(wantedPullSecrets([invalid, ips("leaving", {}, { deleting: true })], "apps", undefined)).toEqual([])
+    expect(wantedPullSecrets([invalid, ips("leaving", {}, { deleting: true })], { name: "apps" }, { name: "default" })).toEqual([])
+  })
+  it("selects by the namespace's labels, exclusions and the opt-out label, as the controller does", () => {
+    const teams = ips("teams", {}, {
+      spec: {
+        namespaceSelector: { matchLabels: { team: "a" } },
+        excludedNamespaces: ["a-sandbox-*"],
+        excludedServiceAccounts: ["build-*"],
+        docker: { server: "demo.tencentcloudcr.com", username: "u", password: "not-a-secret" }
+      }
+    })
+    const team = { team: "a" }
+    expect(wantedPullSecrets([teams], { name: "a-web", labels: team }, { name: "default" })).toEqual(["tcr.ipsteams"])
+    expect(wantedPullSecrets([teams], { name: "b-web", labels: { team: "b" } }, { name: "default" })).toEqual([])
+    expect(wantedPullSecrets([teams], { name: "a-sandbox-1", labels: team }, { name: "default" })).toEqual([])
+    expect(wantedPullSecrets([teams], { name: "a-web", labels: team }, { name: "build-bot" })).toEqual([])
+    const optOut = { "tcr.tencentcloudcr.com/ignore": "true" }
+    expect(wantedPullSecrets([teams], { name: "a-web", labels: { ...team, ...optOut } }, { name: "default" })).toEqual([])
+    expect(wantedPullSecrets([teams], { name: "a-web", labels: team }, { name: "default", labels: optOut })).toEqual([])
   })
   it("creates the list when the Pod has none and is a no-op when ours is present", () => {
     expect(pullSecretPatch(undefined, ["tcr.ipsa"])).toEqual([

@@ -120,3 +120,27 @@ test("wrong API keys: the status says why, nothing is distributed, and no key is
   await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
   await eventually(async () => expect(await cluster.get(`${ipsPath}/${name}`)).toBeUndefined())
 })
+
+test("API keys with bytes that cannot go into a header: the status names the field, not the key or a signature", async () => {
+  const instance = double.seedInstance({ name: uniqueName("registry"), region: "ap-guangzhou" })
+  const ns = uniqueName("tcr-bytes")
+  await createNamespace(cluster, ns)
+  // A trailing newline, as `echo` into a file and `--from-file` leave it.
+  await keysSecret("newline-keys", `${double.secretId}\n`, double.secretKey)
+  const name = uniqueName("tcr-bytes")
+  const callsBefore = double.calls().length
+  await cluster.request({ method: "POST", path: ipsPath, body: tcrImagePullSecret(name, ns, instance.id, "newline-keys") })
+  const condition = await eventually(async () => {
+    const found = (await cluster.get<any>(`${ipsPath}/${name}`)).status?.conditions?.[0]
+    expect(found).toMatchObject({ status: "False", reason: "TokenUnavailable" })
+    return found
+  })
+  expect(condition.message).toContain("secretId contains characters that are not allowed")
+  const stored = JSON.stringify(await cluster.get(`${ipsPath}/${name}`))
+  expect(stored).not.toContain(double.secretId)
+  expect(stored).not.toMatch(/Signature|Credential=|TC3-HMAC/)
+  // Nothing was sent with those keys.
+  expect(double.calls().length).toBe(callsBefore)
+  await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
+  await eventually(async () => expect(await cluster.get(`${ipsPath}/${name}`)).toBeUndefined())
+})

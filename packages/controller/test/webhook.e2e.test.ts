@@ -111,6 +111,30 @@ describe("the apiserver calls the webhook", () => {
     expect((await kubectl(["delete", "imagepullsecret", good, "--wait=false"])).status).toBe(0)
   })
 
+  test("a 1 MiB password or namespaces list is refused with a short message that does not echo it", async () => {
+    const huge = "x".repeat(1 << 20)
+    for (const spec of [
+      { namespaces: "*", docker: { server: "r.example.com", username: "u", password: `${password}${huge}` } },
+      { namespaces: huge, docker: { server: "r.example.com", username: "u", password } }
+    ]) {
+      const name = uniqueName("wh-huge")
+      const denied = await kubectl(["create", "-f", "-"], manifest(name, spec))
+      expect(denied.status).not.toBe(0)
+      expect(denied.stderr).toMatch(/spec\.(docker\.password|namespaces)/)
+      expect(denied.stderr.length).toBeLessThan(2000)
+      expect(denied.stderr).not.toContain(password)
+      expect(await cluster.get(`${ipsPath}/${name}`)).toBeUndefined()
+    }
+    // Within the CRD's bound but full of invalid names: the webhook lists a few and counts the rest.
+    const name = uniqueName("wh-many")
+    const many = Array.from({ length: 3000 }, (_, index) => `Bad_${index}`).join(",")
+    const denied = await kubectl(["create", "-f", "-"], manifest(name, { namespaces: many, docker: { server: "r.example.com", username: "u", password } }))
+    expect(denied.status).not.toBe(0)
+    expect(denied.stderr).toContain('admission webhook "vimagepullsecret.tcr.tencentcloudcr.com" denied the request')
+    expect(denied.stderr).toContain("and 2995 more")
+    expect(denied.stderr.length).toBeLessThan(2000)
+  })
+
   test("the webhook is not called for objects outside its selector, and counts what it answered", async () => {
     const webhook = await runtime.runPromise(Effect.service(AdmissionWebhook))
     const before = webhook!.server.stats().requests

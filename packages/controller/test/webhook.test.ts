@@ -56,6 +56,22 @@ const serving = Effect.gen(function*() {
 })
 
 describe("reviewAdmission", () => {
+  it("denies a 1 MiB value with a message of at most a few KiB, whichever field holds it", () => {
+    const huge = "Bad_Name,".repeat(1 << 17)
+    for (const spec of [
+      { ...valid.spec, namespaces: huge },
+      { ...valid.spec, excludedNamespaces: huge.split(",").slice(0, 1000) },
+      { ...valid.spec, docker: { ...valid.spec.docker, password: huge } },
+      { tcr: { region: huge, instanceId: huge, credentialsSecretRef: { name: huge } } }
+    ]) {
+      const outcome = reviewAdmission(JSON.parse(review({ ...valid, spec })))
+      const message = (outcome.body as any).response.status.message as string
+      assert.strictEqual(outcome.result, "denied")
+      assert.isBelow(message.length, 4096)
+      assert.notInclude(message, huge.slice(0, 100))
+    }
+  })
+
   it("denies with every violation and its field path", () => {
     const outcome = reviewAdmission(JSON.parse(review({ ...valid, spec: { namespaces: "Bad_NS", docker: { server: "https://x", username: "", password: "p" } } })))
     const body = outcome.body as any

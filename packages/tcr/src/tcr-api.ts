@@ -10,9 +10,9 @@
 // different accounts and regions. Retryable failures (rate limits, internal errors, no response) are retried here
 // with capped, jittered exponential backoff; callers see only the final outcome.
 import { Context, Duration, Effect, Layer, type Redacted, Schema } from "effect"
-import type { TcrCredentials } from "./tcr-credentials.ts"
+import { type TcrCredentials, unusableApiKeyMessage } from "./tcr-credentials.ts"
 import { defaultDomainOf } from "./tcr-domains.ts"
-import { classifyFailure, scrubSecrets, type TcrError, TcrNotFoundError, TcrResponseError } from "./tcr-errors.ts"
+import { classifyFailure, scrubSecrets, TcrAuthError, type TcrError, TcrNotFoundError, TcrResponseError } from "./tcr-errors.ts"
 import { defaultRetryPolicy, retrySchedule, type TcrRetryPolicy } from "./tcr-retry.ts"
 import { defaultTcrEndpoint, exchange, makeAgent, parseEndpoint, type TransportSettings } from "./tcr-transport.ts"
 import { measureTcrCall } from "./tcr-metrics.ts"
@@ -210,6 +210,15 @@ const makeTcrApi = Effect.fnUntraced(function*(options: TcrApiOptions) {
         )
       })
     )
+    // Keys that cannot go into a header would fail in the HTTP client with a message quoting the signed header.
+    const unusable = target.credentials.unusableField()
+    if (unusable !== undefined) {
+      return Effect.fail(new TcrAuthError({
+        action: action.name,
+        code: "InvalidCredentials",
+        message: `TCR ${action.name} in ${target.region}: the API key's ${unusableApiKeyMessage(unusable)}`
+      }))
+    }
     return measureTcrCall(action.name, attempt).pipe(
       Effect.retry(schedule),
       Effect.withSpan(`TcrApi.${action.name}`, { attributes: { "tcr.region": target.region } })

@@ -1,6 +1,27 @@
 // The Tencent Cloud API key pair (and optional STS session token) that signs TCR API calls, kept Redacted end to end.
 import { Config, Option, Redacted } from "effect"
 
+/**
+ * Tencent Cloud API keys are printable ASCII without spaces; the secret ID and the session token travel in HTTP
+ * headers, where other bytes make the request fail before it is sent (with an error that quotes the header).
+ */
+const apiKeyCharacters = /^[\x21-\x7e]+$/
+
+/** Which key field holds characters an API key cannot contain, if any; the message names the field, never the value. */
+export const unusableApiKeyField = (fields: {
+  readonly secretId: string
+  readonly secretKey: string
+  readonly sessionToken?: string | undefined
+}): "secretId" | "secretKey" | "sessionToken" | undefined => {
+  if (!apiKeyCharacters.test(fields.secretId)) return "secretId"
+  if (!apiKeyCharacters.test(fields.secretKey)) return "secretKey"
+  if (fields.sessionToken !== undefined && fields.sessionToken !== "" && !apiKeyCharacters.test(fields.sessionToken)) return "sessionToken"
+  return undefined
+}
+
+export const unusableApiKeyMessage = (field: string) =>
+  `${field} contains characters that are not allowed (Tencent Cloud API keys are printable ASCII without spaces; a trailing newline is a common cause)`
+
 /** Where a credential value came from, as accepted by {@link TcrCredentials.make}. */
 export type SecretInput = string | Redacted.Redacted<string>
 
@@ -60,6 +81,15 @@ export class TcrCredentials {
       })
     )
   )
+
+  /** The key field that cannot be sent, if any (see unusableApiKeyField). */
+  unusableField(): "secretId" | "secretKey" | "sessionToken" | undefined {
+    return unusableApiKeyField({
+      secretId: Redacted.value(this.secretId),
+      secretKey: Redacted.value(this.secretKey),
+      sessionToken: Option.isSome(this.sessionToken) ? Redacted.value(this.sessionToken.value) : undefined
+    })
+  }
 
   /** The values an error message or log line must never contain. */
   secretValues(): ReadonlyArray<string> {

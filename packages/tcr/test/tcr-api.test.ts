@@ -252,6 +252,26 @@ describe("TcrApi signatures are verified", () => {
       assert.strictEqual(double.calls().length, 1)
     }))
 
+  it.live("keys with bytes that cannot go into a header fail at once, naming the field and not the value", () =>
+    Effect.gen(function*() {
+      const { double, tcr } = yield* setup()
+      double.seedInstance({ name: "demo" })
+      for (const [field, keys] of [
+        ["secretId", { secretId: `${double.secretId}\n`, secretKey: double.secretKey }],
+        ["secretId", { secretId: `AKID\u00e9\u4e2d`, secretKey: double.secretKey }],
+        ["secretKey", { secretId: double.secretId, secretKey: `key with spaces` }],
+        ["sessionToken", { secretId: double.secretId, secretKey: double.secretKey, sessionToken: "tok\r\nX-Injected: 1" }]
+      ] as const) {
+        const error = yield* Effect.flip(tcr.describeInstances({ credentials: TcrCredentials.make(keys), region }))
+        assert.strictEqual(error._tag, "TcrAuthError")
+        assert.isFalse(error.retryable)
+        assert.include(error.message, `${field} contains characters that are not allowed`)
+        assert.notInclude(error.message, double.secretId)
+        assert.notInclude(error.message, "Signature")
+      }
+      assert.strictEqual(double.calls().length, 0)
+    }))
+
   it.live("an unknown secret ID fails with AuthFailure.SecretIdNotFound", () =>
     Effect.gen(function*() {
       const { double, tcr } = yield* setup()
