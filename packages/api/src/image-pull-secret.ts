@@ -143,7 +143,7 @@ export const ImagePullSecretSpecSchema = Schema.Struct({
 
 export type ImagePullSecretSpec = typeof ImagePullSecretSpecSchema.Type
 
-const TargetState = Schema.Literals(["Pending", "Applying", "Ready", "BackingOff", "Skipped", "Conflict", "Removing"])
+const TargetState = Schema.Literals(["Pending", "Applying", "Ready", "BackingOff", "Failed", "Skipped", "Conflict", "Removing"])
 export type TargetState = typeof TargetState.Type
 
 export const TargetStatusSchema = Schema.Struct({

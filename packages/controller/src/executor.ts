@@ -38,7 +38,12 @@ export const classifyCommandError = (error: KubeError, command: Command): Comman
       // a list emptied meanwhile) met a newer object: the apiserver answers 422 with a generic message and, unlike
       // a validation error, no causes, before it even compares resourceVersions. Read again; it is no failure.
       if (error.status === 422 && error.causes.length === 0 && "patch" in command) return new LostRace({ message: error.message })
-      return new RequestFailed({ reason: error.reason || `HTTP${error.status}`, message: error.message, retryable: true })
+      // Forbidden and Invalid do not change by asking again: the machine waits for the spec or the object to change.
+      return new RequestFailed({
+        reason: error.reason || `HTTP${error.status}`,
+        message: error.message,
+        retryable: error.status !== 403 && error.status !== 422
+      })
     case "KubeNotFound":
       // Creating in a namespace that is gone is not a success: wait quietly for the namespace informer to notice,
       // rather than planning the same create again at once.

@@ -41,6 +41,16 @@ const observedObject = (cache: ClusterCache, target: TargetKey): { readonly obse
   }
 }
 
+/**
+ * What a plan is computed from, as far as a refused request cares: the spec's generation (and whether it is being
+ * deleted) and the target object's revision. A request refused for good is sent again only when this changes.
+ */
+const planBasis = (cache: ClusterCache, target: TargetKey, observed: MutationCache<KubeObject>, key: string): string => {
+  const owner = cache.observedImagePullSecrets.get(target.ips)?.metadata
+  const deleting = owner?.deletionTimestamp === undefined ? "" : "deleting"
+  return `${owner?.generation ?? "-"}${deleting}/${observed.get(key)?.metadata.resourceVersion ?? "-"}`
+}
+
 export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
   const { executor, queue, registry, stats, view } = deps
 
@@ -61,7 +71,12 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       let requeued = false
       const target = decodeTargetKey(key)
       const { observed, key: objectKey } = observedObject(deps.cache, target)
-      const plan = () => planTarget(view, target)
+      const planned = (now: number): TargetEvent => ({
+        type: "PLANNED",
+        plan: planTarget(view, target),
+        basis: planBasis(deps.cache, target, observed, objectKey),
+        now
+      })
       let snapshot = registry.snapshotOf(key) ?? initialTarget()
       // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
       // its request must not store them, or the target never moves again. It stores the state before that plan.
@@ -76,7 +91,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       if (feed({ type: "RECONCILING", now: yield* Clock.currentTimeMillis }).some((action) => action.type === "refresh")) {
         yield* refresh(target, observed, objectKey)
       }
-      let actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+      let actions = feed(planned(yield* Clock.currentTimeMillis))
       for (let step = 0; step < maxSteps; step++) {
         const execute = actions.find((action) => action.type === "execute")
         const retry = actions.find((action) => action.type === "retryAfter")
@@ -86,7 +101,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         }
         if (actions.some((action) => action.type === "refresh")) {
           yield* refresh(target, observed, objectKey)
-          actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+          actions = feed(planned(yield* Clock.currentTimeMillis))
           continue
         }
         if (execute === undefined) break
@@ -97,7 +112,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
           if (outcome.success === null) observed.recordAbsent(objectKey, known)
           else observed.recordObject(objectKey, outcome.success)
           feed({ type: "SUCCEEDED", now })
-          actions = feed({ type: "PLANNED", plan: plan(), now })
+          actions = feed(planned(now))
           continue
         }
         const failure = outcome.failure
