@@ -8,6 +8,7 @@ import { Clock, Effect } from "effect"
 import type { ChangeRouting } from "./change-routing.ts"
 import type { ClusterCache } from "./cluster-cache.ts"
 import type { ControllerStats } from "./controller-metrics.ts"
+import type { DistributionEvents } from "./distribution-events.ts"
 import { type ClusterView, planTarget } from "./desired-state.ts"
 import type { Executor } from "./executor.ts"
 import { decodeTargetKey, type TargetKey } from "./target.ts"
@@ -23,7 +24,7 @@ export interface InterpreterDependencies {
   readonly queue: WorkQueue
   readonly routing: ChangeRouting
   readonly stats: ControllerStats
-  readonly onTargetFailure: ((ips: string, reason: string, message: string) => void) | undefined
+  readonly events: DistributionEvents
 }
 
 /** Steps per reconcile before yielding the worker; a target that needs more is simply queued again. */
@@ -127,7 +128,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
             break
           case "RequestFailed":
             failed = true
-            deps.onTargetFailure?.(target.ips, failure.reason, failure.message)
+            if (failure.retryable) yield* deps.events.requestFailed(target.ips, failure.reason, failure.message)
             actions = feed({ type: "FAILED", retryable: failure.retryable, reason: failure.reason, message: failure.message, now })
             break
         }
@@ -136,8 +137,10 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         requeued = true
         queue.add(key)
       }
-      const stored = registry.store(key, target, actions.some((action) => action.type === "execute") ? resumable : snapshot)
+      const kept = actions.some((action) => action.type === "execute") ? resumable : snapshot
+      const stored = registry.store(key, target, kept)
       deps.routing.targetStored(target, stored)
+      if (stored.changed) yield* deps.events.targetChanged(target, stored.state, kept.context.reason, kept.context.message)
       stats.reconciled((performance.now() - started) / 1000, failed ? "error" : requeued ? "requeue" : "success")
     })
 
