@@ -1,5 +1,6 @@
 // The Events the controller records on a real control plane: a Warning when a target enters Conflict, and a Normal
-// Distributed once per generation of the ImagePullSecret, however often it is reconciled in between.
+// Distributed once per generation of the ImagePullSecret, however often it is reconciled in between; and a request
+// an admission policy refuses (403) is Failed, not retried, until the spec changes.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import {
   connect,
@@ -111,6 +112,74 @@ describe("events", () => {
     })
     await settledGeneration(name)
     await eventually(async () => expect(countOf(await eventsOf(name), "Distributed")).toBe(2))
+    await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
+  })
+  test("a request an admission policy forbids is Failed, not retried, and sent again once the spec changes", async () => {
+    const ns = uniqueName("ev-refused")
+    const policy = uniqueName("ev-no-pull-secrets")
+    await cluster.request({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns, labels: { [policy]: "deny" } } } })
+    const vap = "/apis/admissionregistration.k8s.io/v1"
+    await cluster.request({
+      method: "POST",
+      path: `${vap}/validatingadmissionpolicies`,
+      body: {
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: "Fail",
+          matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["secrets"] }] },
+          validations: [{ expression: "!object.metadata.name.startsWith('tcr.ips')", reason: "Forbidden", message: "no pull Secrets here" }]
+        }
+      }
+    })
+    await cluster.request({
+      method: "POST",
+      path: `${vap}/validatingadmissionpolicybindings`,
+      body: {
+        metadata: { name: policy },
+        spec: { policyName: policy, validationActions: ["Deny"], matchResources: { namespaceSelector: { matchLabels: { [policy]: "deny" } } } }
+      }
+    })
+    // The apiserver applies a new policy a moment later: wait until it refuses a probe.
+    await eventually(async () => {
+      const probe = await cluster
+        .request({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body: { metadata: { name: "tcr.ipsprobe" }, stringData: { a: "b" } } })
+        .then(() => "created", (error: Error) => error.message)
+      await cluster.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}/secrets/tcr.ipsprobe` }).catch(() => undefined)
+      expect(probe).toContain("no pull Secrets here")
+    })
+
+    const name = uniqueName("ev-refused")
+    await cluster.request({ method: "POST", path: ipsPath, body: imagePullSecret(name, { namespaces: ns, docker }) })
+    const secretTarget = (status: any) => status?.targets?.find((target: any) => target.kind === "Secret" && target.namespace === ns)
+    await eventually(async () => {
+      const status = (await getIps(name)).status
+      expect(secretTarget(status)).toMatchObject({ state: "Failed", reason: "Forbidden" })
+      expect(status.conditions.find((c: any) => c.type === "Stalled")).toMatchObject({ status: "True" })
+    })
+    await eventually(async () => expect(countOf(await eventsOf(name), "Forbidden")).toBe(1))
+    // Not retried: a retry would back off (BackingOff) and record the failure again.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(secretTarget((await getIps(name)).status)).toMatchObject({ state: "Failed" })
+    expect(countOf(await eventsOf(name), "Forbidden")).toBe(1)
+
+    // The policy goes and the spec changes: the new generation sends the request again, and it succeeds.
+    await cluster.request({ method: "DELETE", path: `${vap}/validatingadmissionpolicybindings/${policy}` })
+    await cluster.request({ method: "DELETE", path: `${vap}/validatingadmissionpolicies/${policy}` })
+    await eventually(async () => {
+      const probe = await cluster
+        .request({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body: { metadata: { name: "tcr.ipsprobe" }, stringData: { a: "b" } } })
+        .then(() => "created", (error: Error) => error.message)
+      await cluster.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}/secrets/tcr.ipsprobe` }).catch(() => undefined)
+      expect(probe).toBe("created")
+    })
+    await cluster.request({
+      method: "PATCH",
+      path: `${ipsPath}/${name}`,
+      contentType: "application/merge-patch+json",
+      body: { spec: { docker: { password: "after-the-policy" } } }
+    })
+    await settledGeneration(name)
+    expect((await cluster.get<any>(`/api/v1/namespaces/${ns}/secrets/tcr.ips${name}`))?.type).toBe("kubernetes.io/dockerconfigjson")
     await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
   })
 })
