@@ -4,6 +4,7 @@
 // so no test waits for real time to pass. Its randomness (jitter, watch timeouts) is seeded, the same in every run,
 // so a scenario replayed from fast-check's seed meets the same delays.
 import { type Controller, type ControllerOptions, startController } from "@tcr-assistant/controller/reconciler"
+import { type EventInput, EventRecorder } from "@tcr-assistant/kube/events"
 import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
 import { Clock, Effect, Fiber, Logger, type LogLevel, Random } from "effect"
 import { TestClock } from "effect/testing"
@@ -13,6 +14,8 @@ export interface Harness {
   readonly controller: Controller
   /** Errors the controller logged (a defect in a reconcile is logged, not thrown). */
   readonly errors: ReadonlyArray<string>
+  /** Events the controller recorded, in order. */
+  readonly events: ReadonlyArray<EventInput>
   /** Wait until the controller and the cluster are quiescent; backoffs and conflict re-checks are fired early. */
   readonly settle: () => Promise<void>
   /** Let the controller's fibers run for `turns` macrotasks, its clock moving one status interval in each. */
@@ -30,6 +33,7 @@ export const startHarness = async (
 ): Promise<Harness> => {
   const cluster = makeMemoryCluster(clusterOptions)
   const errors: Array<string> = []
+  const events: Array<EventInput> = []
   const logger = Logger.make<unknown, void>(({ logLevel, message, cause }) => {
     if (severe.has(logLevel)) errors.push(`${String(message)} ${String(cause)}`)
   })
@@ -46,7 +50,7 @@ export const startHarness = async (
       )
       resolveStarted({ controller, advance: (millis) => Effect.runPromise(clock.adjust(millis)) })
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(cluster.layer), Effect.provide(Logger.layer([logger])))
+    }).pipe(Effect.scoped, Effect.provide(cluster.layer), Effect.provide(EventRecorder.layerMemory(events)), Effect.provide(Logger.layer([logger])))
   )
   const { controller, advance } = await started
 
@@ -117,6 +121,7 @@ export const startHarness = async (
     cluster,
     controller,
     errors,
+    events,
     settle,
     breathe,
     stop: async () => {

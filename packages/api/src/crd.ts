@@ -14,8 +14,22 @@ import {
 type JsonObject = { readonly [key: string]: unknown }
 
 /** Keywords a structural schema may carry that we pass through unchanged. */
-const passThrough = new Set(["type", "description", "enum", "pattern", "minLength", "maxLength", "format", "maxItems", "maxProperties"])
+const passThrough = new Set([
+  "type",
+  "description",
+  "enum",
+  "pattern",
+  "minLength",
+  "maxLength",
+  "format",
+  "maxItems",
+  "maxProperties",
+  "x-kubernetes-list-type",
+  "x-kubernetes-list-map-keys"
+])
 const maxSafe = Number.MAX_SAFE_INTEGER
+
+const isKubernetesExtension = (schema: JsonObject) => Object.keys(schema).every((key) => key.startsWith("x-kubernetes-"))
 
 /**
  * Convert one JSON Schema (draft 2020-12, as Effect generates it) into a structural schema. Constructs that have no
@@ -47,6 +61,9 @@ export const toStructuralSchema = (schema: JsonObject, path = "$"): JsonObject =
       } else if (schema.properties === undefined && value === true) {
         out["x-kubernetes-preserve-unknown-fields"] = true
       }
+    } else if (key === "allOf" && (value as ReadonlyArray<JsonObject>).every(isKubernetesExtension)) {
+      // Effect files keywords it does not know (x-kubernetes-list-type, ...) under allOf: they belong on the node.
+      for (const extension of value as ReadonlyArray<JsonObject>) Object.assign(out, extension)
     } else {
       throw new Error(`cannot express JSON Schema keyword "${key}" at ${path} in a structural CRD schema`)
     }

@@ -241,7 +241,7 @@ export const ImagePullSecretSpecSchema = Schema.Struct({
 
 export type ImagePullSecretSpec = typeof ImagePullSecretSpecSchema.Type
 
-const TargetState = Schema.Literals(["Pending", "Applying", "Ready", "BackingOff", "Skipped", "Conflict", "Removing"])
+const TargetState = Schema.Literals(["Pending", "Applying", "Ready", "BackingOff", "Failed", "Skipped", "Conflict", "Removing"])
 export type TargetState = typeof TargetState.Type
 
 export const TargetStatusSchema = Schema.Struct({
@@ -255,14 +255,30 @@ export const TargetStatusSchema = Schema.Struct({
 })
 export type TargetStatus = typeof TargetStatusSchema.Type
 
+/** A JSON Schema keyword set for the CRD, on a value the decoder checks no further. */
+const crdKeywords = <T>(expected: string, keywords: Record<string, unknown>) =>
+  Schema.makeFilter<T>(() => undefined, { expected, toJsonSchema: () => keywords })
+
+// metav1.Condition, as Kubernetes API conventions spell it (its validation markers, in the CRD).
+const conditionTypePattern = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+const conditionReasonPattern = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
 export const ConditionSchema = Schema.Struct({
-  type: Schema.String.annotate({ description: "Type of the condition, e.g. Ready." }),
+  type: Schema.String.annotate({ description: "Type of the condition: Ready, Progressing, Degraded, Reconciling, Stalled." }).check(
+    crdKeywords("a condition type", { pattern: conditionTypePattern, maxLength: 316 })
+  ),
   status: Schema.Literals(["True", "False", "Unknown"]).annotate({ description: "Status of the condition." }),
-  reason: Schema.String.annotate({ description: "CamelCase reason for the last transition." }),
-  message: Schema.String.annotate({ description: "Human-readable detail." }),
-  lastTransitionTime: Schema.String.annotate({ description: "When the status last changed (RFC 3339)." }),
+  reason: Schema.String.annotate({ description: "CamelCase reason for the last transition." }).check(
+    crdKeywords("a CamelCase reason", { pattern: conditionReasonPattern, minLength: 1, maxLength: 1024 })
+  ),
+  message: Schema.String.annotate({ description: "Human-readable detail." }).check(crdKeywords("a message", { maxLength: 32768 })),
+  lastTransitionTime: Schema.String.annotate({ description: "When the status last changed (RFC 3339)." }).check(
+    crdKeywords("an RFC 3339 time", { format: "date-time" })
+  ),
   observedGeneration: Schema.optionalKey(
-    Schema.Int.annotate({ description: "The .metadata.generation the condition was computed from." })
+    Schema.Int.annotate({ description: "The .metadata.generation the condition was computed from." }).check(
+      crdKeywords("a generation", { minimum: 0 })
+    )
   )
 })
 export type Condition = typeof ConditionSchema.Type
@@ -284,7 +300,11 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
     })
   ),
   targetsOmitted: count("Number of not-ready targets left out of .status.targets to keep the status small."),
-  conditions: Schema.optionalKey(Schema.Array(ConditionSchema).annotate({ description: "Standard conditions; Ready summarizes." }))
+  conditions: Schema.optionalKey(
+    Schema.Array(ConditionSchema).annotate({ description: "Standard conditions, one per type; Ready summarizes." }).check(
+      crdKeywords("conditions keyed by type", { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
+    )
+  )
 }).annotate({ description: "Observed state of the distribution." })
 export type ImagePullSecretStatus = typeof ImagePullSecretStatusSchema.Type
 

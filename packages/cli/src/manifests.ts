@@ -12,7 +12,9 @@ import {
 import { mutatePath, podMutationMatchConditions } from "@tcr-assistant/controller/pod-mutation"
 import { validationMatchConditions, webhookPath } from "@tcr-assistant/controller/webhook"
 import { defaultConfigMapName, defaultHealthPort as hostsUpdaterHealthPort, hostsConfigKey } from "@tcr-assistant/hosts-updater"
-import { defaultLeaseName } from "@tcr-assistant/kube/leader-election"
+import { controllerPermissions } from "@tcr-assistant/controller/permissions"
+import { hostsUpdaterPermissions } from "@tcr-assistant/hosts-updater/permissions"
+import { rulesFor } from "@tcr-assistant/kube/rbac"
 import { stringify } from "yaml"
 import { dashboardJson, monitoringComponent, monitoringObjectFiles } from "./monitoring-manifests.ts"
 
@@ -56,14 +58,8 @@ const addonNamespace: Manifest = {
 }
 
 // --- RBAC -------------------------------------------------------------------------------------------------------------
-// Only the verbs the code uses. resourceNames narrow what they can (get/update/patch of one object); create and
-// list/watch cannot be narrowed that way.
-
-/** Secure /metrics asks the apiserver who a scraper is (TokenReview) and whether it may get /metrics (SubjectAccessReview). */
-const metricsAuthRules = [
-  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
-  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] }
-]
+// Derived from what each program declares it needs (controller/src/permissions.ts, hosts-updater/src/permissions.ts):
+// only the verbs the code uses, narrowed by resourceNames where Kubernetes allows it (not for create or list/watch).
 
 const controllerServiceAccount: Manifest = {
   apiVersion: "v1",
@@ -75,33 +71,7 @@ const managerRole: Manifest = {
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind: "ClusterRole",
   metadata: { name: "tcr-assistant-manager-role", labels: labels("rbac") },
-  rules: [
-    // Informer (list, watch), fresh reads (get), finalizer edits (patch).
-    { apiGroups: [imagePullSecretGroup], resources: [imagePullSecretPlural], verbs: ["get", "list", "watch", "patch"] },
-    { apiGroups: [imagePullSecretGroup], resources: [`${imagePullSecretPlural}/status`], verbs: ["patch"] },
-    // Informer (list, watch); get: the add-on's own namespace, checked once at start.
-    { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
-    // Our entry in imagePullSecrets is added and removed with JSON patches.
-    { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
-    // The distributed pull Secrets in every selected namespace, TCR API keys (get), the webhook Secret (create).
-    { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
-    // Events about ImagePullSecrets (in `default`, as they are cluster-scoped); repeats patch the count.
-    { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
-    // The CA bundle of our own webhook configurations.
-    {
-      apiGroups: ["admissionregistration.k8s.io"],
-      resources: ["validatingwebhookconfigurations"],
-      resourceNames: [webhookConfigurationName],
-      verbs: ["get", "update"]
-    },
-    {
-      apiGroups: ["admissionregistration.k8s.io"],
-      resources: ["mutatingwebhookconfigurations"],
-      resourceNames: [mutatingWebhookConfigurationName],
-      verbs: ["get", "update"]
-    },
-    ...metricsAuthRules
-  ]
+  rules: rulesFor(controllerPermissions, "cluster")
 }
 
 const managerRoleBinding: Manifest = {
@@ -116,12 +86,7 @@ const leaderElectionRole: Manifest = {
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind: "Role",
   metadata: { name: "tcr-assistant-leader-election-role", namespace, labels: labels("rbac") },
-  rules: [
-    { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
-    { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [defaultLeaseName], verbs: ["get", "update"] },
-    // Renewing the webhook certificate replaces the Secret's data (reading and creating it is in the ClusterRole).
-    { apiGroups: [""], resources: ["secrets"], resourceNames: [webhookSecretName], verbs: ["update"] }
-  ]
+  rules: rulesFor(controllerPermissions, "addon-namespace")
 }
 
 const leaderElectionRoleBinding: Manifest = {
@@ -142,12 +107,7 @@ const hostsUpdaterClusterRole: Manifest = {
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind: "ClusterRole",
   metadata: { name: "tcr-assistant-hosts-updater-role", labels: labels("rbac") },
-  rules: [
-    // What the node applied goes into annotations on its own Node object.
-    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
-    { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
-    ...metricsAuthRules
-  ]
+  rules: rulesFor(hostsUpdaterPermissions, "cluster")
 }
 
 const hostsUpdaterClusterRoleBinding: Manifest = {
@@ -162,8 +122,7 @@ const hostsUpdaterRole: Manifest = {
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind: "Role",
   metadata: { name: "tcr-assistant-hosts-updater-role", namespace, labels: labels("rbac") },
-  // The agent's informer lists and watches the namespace's ConfigMaps (and keeps only updater-config).
-  rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]
+  rules: rulesFor(hostsUpdaterPermissions, "addon-namespace")
 }
 
 const hostsUpdaterRoleBinding: Manifest = {

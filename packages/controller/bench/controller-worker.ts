@@ -1,7 +1,8 @@
 // Runs the controller in its own process for the benchmark, so its memory is measured alone. Answers the
 // parent's questions over the IPC channel: is it quiescent, and how many requests has it made.
 import { KubeClient } from "@tcr-assistant/kube"
-import { Effect, References } from "effect"
+import { EventRecorder } from "@tcr-assistant/kube/events"
+import { Effect, Layer, References } from "effect"
 import { startController } from "../src/reconciler.ts"
 
 const kubeconfig = process.argv[2]
@@ -31,7 +32,9 @@ await Effect.runPromise(
     yield* Effect.never
   }).pipe(
     Effect.scoped,
-    Effect.provide(KubeClient.layer({ kubeconfig, connections: concurrency })),
+    Effect.provide(
+      EventRecorder.layer({ component: "tcr-assistant-controller" }).pipe(Layer.provideMerge(KubeClient.layer({ kubeconfig, connections: concurrency })))
+    ),
     Effect.provideService(
       // Warnings about transient failures are expected under load; the benchmark prints figures only.
       References.MinimumLogLevel,

@@ -3,6 +3,7 @@
 // reconcile of a key reads the current state (reconcile by key, not by event).
 import { isTerminating } from "./desired-state.ts"
 import { type ClusterCache, type ClusterChanges, namespaceLabelsChanged } from "./cluster-cache.ts"
+import type { DistributionEvents } from "./distribution-events.ts"
 import { ownerAnnotation } from "./plan.ts"
 import type { StatusWriter } from "./status-writer.ts"
 import { encodeTargetKey, type TargetKey } from "./target.ts"
@@ -28,9 +29,10 @@ export interface RoutingDependencies {
   readonly registry: TargetRegistry
   readonly status: StatusWriter
   readonly tokens: TokenMinter
+  readonly events: DistributionEvents
 }
 
-export const makeChangeRouting = ({ cache, queue, registry, status, tokens }: RoutingDependencies): ChangeRouting => {
+export const makeChangeRouting = ({ cache, queue, registry, status, tokens, events }: RoutingDependencies): ChangeRouting => {
   const enqueue = (key: TargetKey) => queue.add(encodeTargetKey(key))
 
   const enqueueNamespace = (ns: string) => {
@@ -62,6 +64,7 @@ export const makeChangeRouting = ({ cache, queue, registry, status, tokens }: Ro
       tokens.sync(name, cache.distributionOf(name))
       if (event.type === "Delete") {
         status.forget(name)
+        events.forget(name)
       } else {
         status.markDirty(name)
         // Only a change of what is asked for needs a full pass; status writes and finalizer edits do not.

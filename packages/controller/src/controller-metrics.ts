@@ -93,7 +93,7 @@ export interface MetricSources {
 }
 
 /** Target states that mean "not working": counted as failing targets. */
-const failingStates = ["BackingOff", "Conflict"]
+const failingStates = ["BackingOff", "Conflict", "Failed"]
 
 const gauge = (name: string, description: string) => Metric.gauge(`tcr_assistant_${name}`, { description })
 

@@ -27,6 +27,13 @@ export class RequestFailed extends Schema.TaggedError<RequestFailed>()("RequestF
 
 export type CommandError = LostRace | NamespaceTerminating | RequestFailed
 
+/**
+ * Forbidden (RBAC, an admission policy) and Invalid do not change by asking again: the machine waits for the spec or
+ * the object to change. A quota is the exception: it frees up when other objects go, so it is retried.
+ */
+const retriedAfter = (error: { readonly status: number; readonly message: string }) =>
+  (error.status !== 403 && error.status !== 422) || (error.status === 403 && error.message.includes("exceeded quota"))
+
 /** What a failed request means for the command that sent it; a 404 on a write means there is nothing left to do. */
 export const classifyCommandError = (error: KubeError, command: Command): CommandError | null => {
   switch (error._tag) {
@@ -38,7 +45,7 @@ export const classifyCommandError = (error: KubeError, command: Command): Comman
       // a list emptied meanwhile) met a newer object: the apiserver answers 422 with a generic message and, unlike
       // a validation error, no causes, before it even compares resourceVersions. Read again; it is no failure.
       if (error.status === 422 && error.causes.length === 0 && "patch" in command) return new LostRace({ message: error.message })
-      return new RequestFailed({ reason: error.reason || `HTTP${error.status}`, message: error.message, retryable: true })
+      return new RequestFailed({ reason: error.reason || `HTTP${error.status}`, message: error.message, retryable: retriedAfter(error) })
     case "KubeNotFound":
       // Creating in a namespace that is gone is not a success: wait quietly for the namespace informer to notice,
       // rather than planning the same create again at once.

@@ -2,7 +2,6 @@
 // event recorder and the admission webhook (served by every replica); the probe and metrics server watches them
 // all; the controller itself runs only while this replica holds the lease. It runs until interrupted, and fails
 // (so the process exits non-zero and Kubernetes restarts it) when the lease is lost.
-import { apiVersion as imagePullSecretApiVersion, kind as imagePullSecretKind } from "@tcr-assistant/api"
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
@@ -149,21 +148,45 @@ export class AdmissionWebhook extends Context.Service<AdmissionWebhook, {
   static readonly layerDisabled = Layer.succeed(AdmissionWebhook, undefined)
 }
 
-const controllerManager = (options: ControllerManagerOptions, identity: string) =>
-  Effect.gen(function*() {
+/** The controller while this replica leads, for the probes and metrics served by every replica; else undefined. */
+export class ActiveController extends Context.Service<ActiveController, {
+  readonly current: () => Controller | undefined
+  readonly set: (controller: Controller | undefined) => void
+}>()("@tcr-assistant/controller/ActiveController") {
+  static readonly layer = Layer.sync(ActiveController, () => {
+    let current: Controller | undefined
+    return ActiveController.of({ current: () => current, set: (controller) => void (current = controller) })
+  })
+}
+
+/** The leader-only part: the controller, published to ActiveController for as long as its scope lives. */
+const LeaderControllerLive = (options: ControllerManagerOptions) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const active = yield* ActiveController
+    const controller = yield* Effect.acquireRelease(
+      startController({
+        concurrency: options.concurrency,
+        statusIntervalMillis: options.statusIntervalMillis,
+        tokenIssuer: options.tokenIssuer,
+        defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace
+      }),
+      () => Effect.sync(() => active.set(undefined))
+    )
+    active.set(controller)
+    yield* Effect.logInfo("controller started")
+  }))
+
+/** /healthz, /readyz and the metrics, served by every replica, leader or not. */
+const ProbesAndMetricsLive = (options: ControllerManagerOptions) =>
+  Layer.effectDiscard(Effect.gen(function*() {
     const elector = yield* LeaderElector
     const events = yield* EventRecorder
     const webhook = yield* AdmissionWebhook
-    let running: Controller | undefined
-    // The controller reports failures through a plain callback: log them in this program's context.
+    const active = yield* ActiveController
     const context = yield* Effect.context<never>()
-    const log = (effect: Effect.Effect<void>) => void Effect.runForkWith(context)(effect)
-
-    const imagePullSecretUid = (name: string) =>
-      running?.informers.find((informer) => informer.name === "imagepullsecrets")?.get(name)?.metadata.uid as string | undefined
-
     const readinessProblems = () => {
       if (!elector.isLeader()) return undefined
+      const running = active.current()
       if (running === undefined) return "controller starting"
       const now = Date.now()
       const problems = running.informers.flatMap((informer) => {
@@ -172,11 +195,10 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
       })
       return problems.length === 0 ? undefined : problems.join("; ")
     }
-
     const scrape = () => scrapePrometheusUnsafe(context)
     const secureMetrics = options.metrics?.secure === true
     yield* trackControllerManagerMetrics({
-      controller: () => running,
+      controller: active.current,
       isLeader: elector.isLeader,
       certificateNotAfter: () => webhook?.tls.notAfter(),
       events: events.stats
@@ -207,36 +229,16 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
     if (secureMetrics) {
       yield* serveSecureMetrics({ host: options.metrics?.host ?? "0.0.0.0", port: options.metrics?.port ?? defaultSecureMetricsPort, scrape })
     }
+  }))
 
-    const leaderWork = Effect.gen(function*() {
-      running = yield* startController({
-        concurrency: options.concurrency,
-        statusIntervalMillis: options.statusIntervalMillis,
-        tokenIssuer: options.tokenIssuer,
-        defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace,
-        onTargetFailure: (ips, reason, message) => {
-          log(Effect.logWarning("target failed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name: ips, reason, error: message })))
-          events.emit({
-            involvedObject: { apiVersion: imagePullSecretApiVersion, kind: imagePullSecretKind, name: ips, uid: imagePullSecretUid(ips) },
-            type: "Warning",
-            reason,
-            message
-          })
-        }
-      })
-      yield* Effect.logInfo("controller started")
-      return yield* Effect.never
-    }).pipe(
-      Effect.scoped,
-      Effect.ensuring(Effect.sync(() => {
-        running = undefined
-      }))
-    )
-
+/** Every replica's services, then the controller under leadership: it runs while the lease is held. */
+const controllerManager = (options: ControllerManagerOptions, identity: string) =>
+  Effect.gen(function*() {
+    const elector = yield* LeaderElector
     yield* Effect.logInfo("controller-manager started").pipe(
-      Effect.annotateLogs({ identity, leaderElection: options.leaderElection?.enabled ?? true, webhook: webhook !== undefined })
+      Effect.annotateLogs({ identity, leaderElection: options.leaderElection?.enabled ?? true, webhook: options.webhook?.enabled !== false })
     )
-    return yield* elector.runAsLeader(leaderWork)
+    return yield* elector.runAsLeader(Layer.launch(LeaderControllerLive(options)))
   })
 
 /**
@@ -261,13 +263,17 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
         retryPeriodMillis: election.retryPeriodMillis
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
-    webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace })
+    webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace }),
+    ActiveController.layer
   ).pipe(Layer.provideMerge(kube), Layer.provideMerge(ProcessMetricsLive({ program: "controller" })))
   const needsNamespace = election.enabled !== false || webhook.enabled !== false
   return Effect.gen(function*() {
     // Before the services: without its namespace the webhook's TLS setup would fail with a less useful error.
     if (needsNamespace) yield* requireAddonNamespace(namespace).pipe(Effect.provide(kube))
-    return yield* controllerManager(options, identity).pipe(Effect.scoped, Effect.provide(services))
+    return yield* controllerManager(options, identity).pipe(
+      Effect.provide(ProbesAndMetricsLive(options).pipe(Layer.provideMerge(services))),
+      Effect.scoped
+    )
   }).pipe(
     withProgramLogging(options.log),
     // Last, so every layer above (the apiserver client's counters included) records into this program's registry.

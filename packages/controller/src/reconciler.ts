@@ -7,6 +7,7 @@ import { objectKey } from "@tcr-assistant/kube"
 import { Effect, Stream } from "effect"
 import { makeChangeRouting } from "./change-routing.ts"
 import { makeClusterCache } from "./cluster-cache.ts"
+import { makeDistributionEvents } from "./distribution-events.ts"
 import { makeControllerStats } from "./controller-metrics.ts"
 import { type ClusterView, desiredCounts } from "./desired-state.ts"
 import { Executor } from "./executor.ts"
@@ -30,17 +31,16 @@ export interface ControllerOptions {
   readonly tokenIssuer?: TokenIssuer | undefined
   /** Namespace of credentialsSecretRef when the reference names none. */
   readonly defaultCredentialsNamespace?: string | undefined
-  /** Called on every failure worth an Event on the ImagePullSecret. */
-  readonly onTargetFailure?: ((ips: string, reason: string, message: string) => void) | undefined
 }
 
-/** Start the controller in the current scope; it runs until the scope closes. */
+/** Start the controller in the current scope; it runs until the scope closes. Records Events through EventRecorder. */
 export const startController = Effect.fn("Controller.start")(function*(options: ControllerOptions = {}) {
   const stats = yield* makeControllerStats
   const cache = yield* makeClusterCache()
   const registry = makeTargetRegistry()
   const queue = yield* makeWorkQueue()
   const executor = yield* Executor.make
+  const events = yield* makeDistributionEvents((ips) => cache.imagePullSecrets.get(ips)?.metadata.uid)
 
   const tokens = yield* makeTokenMinter({
     tokenIssuer: options.tokenIssuer,
@@ -68,17 +68,18 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     credentialProblemOf: tokens.problemOf,
     desiredCounts: (distribution) => desiredCounts(view, distribution),
     maxTargets: options.maxStatusTargets ?? 20,
-    written: () => stats.statusWritten()
+    written: () => stats.statusWritten(),
+    announce: events.statusWritten
   })
 
-  const routing = makeChangeRouting({ cache, queue, registry, status, tokens })
+  const routing = makeChangeRouting({ cache, queue, registry, status, tokens, events })
   yield* tokens.changes.pipe(
     Stream.runForEach((change) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         routing.tokenChanged(change)
         if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt)
         if (change._tag === "Dropped") stats.tokenDropped(change.ips)
-        if (change._tag === "Unavailable") options.onTargetFailure?.(change.ips, "TokenUnavailable", change.message)
+        return change._tag === "Unavailable" ? events.tokenUnavailable(change.ips, change.message) : Effect.void
       })
     ),
     Effect.forkScoped
@@ -92,7 +93,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     queue,
     routing,
     stats,
-    onTargetFailure: options.onTargetFailure
+    events
   })
   yield* queue.runWorkers(options.concurrency ?? 16, interpreter.reconcile)
   yield* cache.follow(routing.changes)

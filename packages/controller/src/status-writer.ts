@@ -17,6 +17,8 @@ export interface StatusSources {
   readonly maxTargets: number
   /** Counts every status written. */
   readonly written: () => void
+  /** Hears of every status written, and of the one it replaced (what an Event announces). */
+  readonly announce: (object: ImagePullSecretObject, previous: ImagePullSecretStatus | undefined, next: ImagePullSecretStatus) => Effect.Effect<void>
 }
 
 export interface StatusWriter {
@@ -41,10 +43,11 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
   const client = yield* KubeClient
   const dirtyStatus = new Set<string>()
   /** Our last status write per ImagePullSecret, and the version it produced: the cache may not show it yet. */
-  const lastWrittenStatus = new Map<string, { readonly text: string; readonly resourceVersion: bigint }>()
+  const lastWrittenStatus = new Map<string, { readonly status: ImagePullSecretStatus; readonly text: string; readonly resourceVersion: bigint }>()
 
-  const patchStatus = (ips: string, status: ImagePullSecretStatus, text: string) =>
-    client
+  const patchStatus = (object: ImagePullSecretObject, previous: ImagePullSecretStatus | undefined, status: ImagePullSecretStatus, text: string) => {
+    const ips = object.metadata.name
+    return client
       .request<KubeObject>({
         method: "PATCH",
         path: `${imagePullSecretsPath}/${ips}/status`,
@@ -57,9 +60,10 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
         Effect.tap((updated) =>
           Effect.sync(() => {
             sources.written()
-            lastWrittenStatus.set(ips, { text, resourceVersion: resourceRevision(updated) })
+            lastWrittenStatus.set(ips, { status, text, resourceVersion: resourceRevision(updated) })
           })
         ),
+        Effect.tap(() => sources.announce(object, previous, status)),
         // The object is gone (the informer has not seen it yet): its Delete event ends the matter; retrying at
         // every status interval until then would only hammer the apiserver.
         Effect.catchTag("KubeNotFound", () => Effect.void),
@@ -69,6 +73,7 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
           )
         )
       )
+  }
 
   const writeStatus = (ips: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -89,8 +94,9 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
       // cache. (Comparing with a stale cache alone could skip a write that undoes our newer one, and remembering
       // that skip as written kept the wrong status once the cache caught up.)
       const written = lastWrittenStatus.get(ips)
-      const current = written !== undefined && resourceRevision(object) < written.resourceVersion ? written.text : canonicalJson(object.status)
-      return current === text ? Effect.void : patchStatus(ips, status, text)
+      const ahead = written !== undefined && resourceRevision(object) < written.resourceVersion
+      const current = ahead ? written.text : canonicalJson(object.status)
+      return current === text ? Effect.void : patchStatus(object, ahead ? written.status : object.status, status, text)
     })
 
   const writer: StatusWriter = {

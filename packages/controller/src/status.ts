@@ -1,7 +1,8 @@
 // Pure aggregation of target states into an ImagePullSecret's status: counts, a bounded list of targets that are
-// not ready (failing first), counts per state and a Ready condition that keeps its transition time while unchanged.
-import type { Condition, ImagePullSecretStatus, TargetStatus } from "@tcr-assistant/api"
+// not ready (failing first), counts per state and the standard conditions (status-conditions.ts) led by Ready.
+import type { ImagePullSecretStatus, TargetStatus } from "@tcr-assistant/api"
 import type { Distribution } from "./distribution.ts"
+import { type ConditionDraft, draftConditions, stampConditions } from "./status-conditions.ts"
 import type { TargetState } from "./target-machine.ts"
 
 export interface TargetView {
@@ -28,16 +29,17 @@ export interface StatusInput {
 
 /** Failing states first, then work in progress; Ready targets are only counted. */
 const listingOrder: Record<TargetView["state"], number> = {
-  BackingOff: 0,
-  Conflict: 1,
-  Skipped: 2,
-  Pending: 3,
-  Applying: 4,
-  Removing: 5,
-  Ready: 6
+  Failed: 0,
+  BackingOff: 1,
+  Conflict: 2,
+  Skipped: 3,
+  Pending: 4,
+  Applying: 5,
+  Removing: 6,
+  Ready: 7
 }
 
-const readyCondition = (input: StatusInput, secretsSuccess: number, serviceAccountsSuccess: number, failing: number): Omit<Condition, "lastTransitionTime"> => {
+const readyCondition = (input: StatusInput, secretsSuccess: number, serviceAccountsSuccess: number, failing: number): ConditionDraft => {
   const { distribution } = input
   const base = { type: "Ready", observedGeneration: distribution.generation }
   if (distribution.violations.length > 0) {
@@ -75,6 +77,7 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
   let secretsSuccess = 0
   let serviceAccountsSuccess = 0
   let failing = 0
+  let retrying = 0
   const byState: Record<string, number> = {}
   const notReady: Array<TargetView> = []
   for (const target of input.targets) {
@@ -84,7 +87,8 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
       else serviceAccountsSuccess++
       continue
     }
-    if (target.state === "BackingOff" || target.state === "Conflict") failing++
+    if (target.state === "BackingOff" || target.state === "Conflict" || target.state === "Failed") failing++
+    if (target.state === "BackingOff") retrying++
     notReady.push(target)
   }
   notReady.sort((a, b) =>
@@ -99,11 +103,8 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     ...(target.message !== undefined ? { message: target.message } : {}),
     lastTransitionTime: rfc3339(new Date(target.since))
   }))
-  const condition = readyCondition(input, secretsSuccess, serviceAccountsSuccess, failing)
-  const previous = input.previous?.conditions?.find((c) => c.type === "Ready")
-  const lastTransitionTime = previous !== undefined && previous.status === condition.status
-    ? previous.lastTransitionTime
-    : rfc3339(input.now)
+  const ready = readyCondition(input, secretsSuccess, serviceAccountsSuccess, failing)
+  const drafts = draftConditions({ ready, retrying, waitingForChange: failing - retrying })
   return {
     observedGeneration: input.distribution.generation,
     secretsDesired: input.secretsDesired,
@@ -113,7 +114,7 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     targetsByState: byState,
     targets: listed,
     targetsOmitted: notReady.length - listed.length,
-    conditions: [{ ...condition, lastTransitionTime }]
+    conditions: stampConditions(drafts, input.previous?.conditions, rfc3339(input.now))
   }
 }
 

@@ -8,6 +8,7 @@ import { Clock, Effect } from "effect"
 import type { ChangeRouting } from "./change-routing.ts"
 import type { ClusterCache } from "./cluster-cache.ts"
 import type { ControllerStats } from "./controller-metrics.ts"
+import type { DistributionEvents } from "./distribution-events.ts"
 import { type ClusterView, planTarget } from "./desired-state.ts"
 import type { Executor } from "./executor.ts"
 import { decodeTargetKey, type TargetKey } from "./target.ts"
@@ -23,7 +24,7 @@ export interface InterpreterDependencies {
   readonly queue: WorkQueue
   readonly routing: ChangeRouting
   readonly stats: ControllerStats
-  readonly onTargetFailure: ((ips: string, reason: string, message: string) => void) | undefined
+  readonly events: DistributionEvents
 }
 
 /** Steps per reconcile before yielding the worker; a target that needs more is simply queued again. */
@@ -39,6 +40,16 @@ const observedObject = (cache: ClusterCache, target: TargetKey): { readonly obse
     case "ImagePullSecret":
       return { observed: cache.observedImagePullSecrets, key: target.ips }
   }
+}
+
+/**
+ * What a plan is computed from, as far as a refused request cares: the spec's generation (and whether it is being
+ * deleted) and the target object's revision. A request refused for good is sent again only when this changes.
+ */
+const planBasis = (cache: ClusterCache, target: TargetKey, observed: MutationCache<KubeObject>, key: string): string => {
+  const owner = cache.observedImagePullSecrets.get(target.ips)?.metadata
+  const deleting = owner?.deletionTimestamp === undefined ? "" : "deleting"
+  return `${owner?.generation ?? "-"}${deleting}/${observed.get(key)?.metadata.resourceVersion ?? "-"}`
 }
 
 export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
@@ -61,7 +72,12 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       let requeued = false
       const target = decodeTargetKey(key)
       const { observed, key: objectKey } = observedObject(deps.cache, target)
-      const plan = () => planTarget(view, target)
+      const planned = (now: number): TargetEvent => ({
+        type: "PLANNED",
+        plan: planTarget(view, target),
+        basis: planBasis(deps.cache, target, observed, objectKey),
+        now
+      })
       let snapshot = registry.snapshotOf(key) ?? initialTarget()
       // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
       // its request must not store them, or the target never moves again. It stores the state before that plan.
@@ -76,7 +92,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
       if (feed({ type: "RECONCILING", now: yield* Clock.currentTimeMillis }).some((action) => action.type === "refresh")) {
         yield* refresh(target, observed, objectKey)
       }
-      let actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+      let actions = feed(planned(yield* Clock.currentTimeMillis))
       for (let step = 0; step < maxSteps; step++) {
         const execute = actions.find((action) => action.type === "execute")
         const retry = actions.find((action) => action.type === "retryAfter")
@@ -86,7 +102,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         }
         if (actions.some((action) => action.type === "refresh")) {
           yield* refresh(target, observed, objectKey)
-          actions = feed({ type: "PLANNED", plan: plan(), now: yield* Clock.currentTimeMillis })
+          actions = feed(planned(yield* Clock.currentTimeMillis))
           continue
         }
         if (execute === undefined) break
@@ -97,7 +113,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
           if (outcome.success === null) observed.recordAbsent(objectKey, known)
           else observed.recordObject(objectKey, outcome.success)
           feed({ type: "SUCCEEDED", now })
-          actions = feed({ type: "PLANNED", plan: plan(), now })
+          actions = feed(planned(now))
           continue
         }
         const failure = outcome.failure
@@ -112,7 +128,7 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
             break
           case "RequestFailed":
             failed = true
-            deps.onTargetFailure?.(target.ips, failure.reason, failure.message)
+            if (failure.retryable) yield* deps.events.requestFailed(target.ips, failure.reason, failure.message)
             actions = feed({ type: "FAILED", retryable: failure.retryable, reason: failure.reason, message: failure.message, now })
             break
         }
@@ -121,8 +137,10 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         requeued = true
         queue.add(key)
       }
-      const stored = registry.store(key, target, actions.some((action) => action.type === "execute") ? resumable : snapshot)
+      const kept = actions.some((action) => action.type === "execute") ? resumable : snapshot
+      const stored = registry.store(key, target, kept)
       deps.routing.targetStored(target, stored)
+      if (stored.changed) yield* deps.events.targetChanged(target, stored.state, kept.context.reason, kept.context.message)
       stats.reconciled((performance.now() - started) / 1000, failed ? "error" : requeued ? "requeue" : "success")
     })
 

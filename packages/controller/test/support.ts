@@ -2,7 +2,8 @@
 // in-process, and polling for the cluster to reach a state (state is asserted, never the sequence of calls).
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
-import { Effect, Fiber, ManagedRuntime } from "effect"
+import { EventRecorder } from "@tcr-assistant/kube/events"
+import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import { mutatePath, podMutationMatchConditions } from "../src/pod-mutation.ts"
 import { startController, type Controller, type ControllerOptions } from "../src/reconciler.ts"
 import { validationMatchConditions } from "../src/webhook.ts"
@@ -46,7 +47,10 @@ export const runController = async (kubeconfigPath: string, options: ControllerO
       const controller = yield* startController({ statusIntervalMillis: 200, ...options })
       resolveStarted(controller)
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(KubeClient.layer({ kubeconfig: kubeconfigPath })))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(EventRecorder.layer({ component: "tcr-assistant-controller" }).pipe(Layer.provideMerge(KubeClient.layer({ kubeconfig: kubeconfigPath }))))
+    )
   )
   const controller = await started
   return { controller, stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }

@@ -29,10 +29,11 @@ const plans = {
   Remove: { _tag: "Remove", command: remove }
 } satisfies Record<Plan["_tag"], Plan>
 
-const planned = (plan: Plan, now = 1_000): TargetEvent => ({ type: "PLANNED", plan, now })
+const planned = (plan: Plan, now = 1_000, basis = "1/10"): TargetEvent => ({ type: "PLANNED", plan, basis, now })
 const succeeded: TargetEvent = { type: "SUCCEEDED", now: 2_000 }
 const stale: TargetEvent = { type: "STALE", now: 3_000 }
 const failed: TargetEvent = { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "apiserver down", now: 4_000 }
+const refused: TargetEvent = { type: "FAILED", retryable: false, reason: "Forbidden", message: "secrets is forbidden", now: 4_500 }
 const terminating: TargetEvent = { type: "NAMESPACE_TERMINATING", now: 5_000 }
 const reconciling: TargetEvent = { type: "RECONCILING", now: 6_000 }
 
@@ -52,9 +53,11 @@ const reach: Record<TargetState, ReadonlyArray<TargetEvent>> = {
   Conflict: [planned(plans.Conflict)],
   Applying: [planned(plans.Apply)],
   Removing: [planned(plans.Remove)],
-  BackingOff: [planned(plans.Apply), failed]
+  BackingOff: [planned(plans.Apply), failed],
+  // Refused on another basis than the plans below are made on: those are changes it waits for.
+  Failed: [planned(plans.Apply, 1_000, "1/9"), refused]
 }
-const idleStates: ReadonlyArray<TargetState> = ["Pending", "Ready", "Removed", "Skipped", "Conflict", "BackingOff"]
+const idleStates: ReadonlyArray<TargetState> = ["Pending", "Ready", "Skipped", "Conflict", "BackingOff", "Failed"]
 const inFlightStates: ReadonlyArray<TargetState> = ["Applying", "Removing"]
 
 describe("the initial state", () => {
@@ -73,7 +76,7 @@ describe("a plan, in any state without a request in flight", () => {
       expect(actions).toEqual([])
       // `since` moves only when the visible state changes: staying Ready keeps the time it became Ready.
       const before = run(reach[from]).snapshot.context.since
-      expect(snapshot.context).toEqual({ attempts: 0, reason: undefined, message: undefined, since: from === "Ready" ? before : 9_000 })
+      expect(snapshot.context).toMatchObject({ attempts: 0, reason: undefined, message: undefined, since: from === "Ready" ? before : 9_000 })
     })
 
     test(`from ${from}: Gone is Removed, without a request`, () => {
@@ -129,6 +132,45 @@ describe("a plan, in any state without a request in flight", () => {
   }
 })
 
+describe("a request refused for good (403 Forbidden, 422 Invalid)", () => {
+  for (const from of inFlightStates) {
+    test(`${from}: is Failed, noting why, with no retry`, () => {
+      const { state, actions, snapshot } = run([...reach[from], refused])
+      expect(state).toBe("Failed")
+      expect(actions).toEqual([])
+      expect(snapshot.context).toMatchObject({ attempts: 1, reason: "Forbidden", message: "secrets is forbidden", since: 4_500 })
+    })
+  }
+
+  test("the same request planned from the same observation is not sent again", () => {
+    for (const plan of [plans.Apply, plans.Remove]) {
+      const { state, actions } = run([planned(plans.Apply), refused, planned(plan, 7_000)])
+      expect(state).toBe("Failed")
+      expect(actions).toEqual([])
+    }
+  })
+
+  test("a new spec generation or a changed target object sends it again", () => {
+    for (const basis of ["2/10", "1/11"]) {
+      const { state, actions } = run([planned(plans.Apply), refused, planned(plans.Apply, 7_000, basis)])
+      expect(state).toBe("Applying")
+      expect(actions).toEqual([{ type: "execute", command: create }])
+    }
+  })
+})
+
+describe("Removed", () => {
+  test("is final: the registry forgets the target, and the machine takes no further event", () => {
+    const removed = run(reach.Removed)
+    expect(removed.snapshot.status).toBe("done")
+    for (const event of [planned(plans.Apply), planned(plans.InSync), succeeded, failed, reconciling]) {
+      const after = run([event], removed.snapshot)
+      expect(after.state).toBe("Removed")
+      expect(after.actions).toEqual([])
+    }
+  })
+})
+
 describe("the start of a reconcile", () => {
   test("in Conflict asks for a fresh read of the object, and changes nothing else", () => {
     const before = run(reach.Conflict)
@@ -176,7 +218,7 @@ describe("a request in flight", () => {
       const { state, actions, snapshot } = run([...reach[from], failed, planned(from === "Applying" ? plans.Apply : plans.Remove), terminating])
       expect(state).toBe("Skipped")
       expect(actions).toEqual([])
-      expect(snapshot.context).toEqual({
+      expect(snapshot.context).toMatchObject({
         attempts: 0,
         reason: "NamespaceTerminating",
         message: "the namespace is being deleted",
@@ -219,7 +261,7 @@ describe("backoff", () => {
 
 const anyPlan = fc.constantFrom<Plan>(...Object.values(plans))
 const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ type: fc.constant("PLANNED" as const), plan: anyPlan, now: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant("PLANNED" as const), plan: anyPlan, basis: fc.constantFrom("1/1", "1/2", "2/2"), now: fc.nat() }) },
   fc.record({ type: fc.constant("SUCCEEDED" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
@@ -230,6 +272,8 @@ const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
 interface Reference {
   readonly state: TargetState
   readonly attempts: number
+  /** What the request in flight, or the one refused, was planned from. */
+  readonly basis?: string | undefined
 }
 
 const planTarget: Record<Plan["_tag"], TargetState> = {
@@ -245,28 +289,32 @@ const planTarget: Record<Plan["_tag"], TargetState> = {
 /** The lifecycle in a dozen lines: what the machine must do, with none of xstate. */
 const referenceStep = (model: Reference, event: TargetEvent): readonly [Reference, ReadonlyArray<TargetAction>] => {
   const inFlight = model.state === "Applying" || model.state === "Removing"
+  if (model.state === "Removed") return [model, []]
   switch (event.type) {
     case "RECONCILING":
       return [model, model.state === "Conflict" ? [{ type: "refresh" }] : []]
     case "PLANNED": {
       if (inFlight) return [model, []]
+      const request = event.plan._tag === "Apply" || event.plan._tag === "Remove"
+      if (model.state === "Failed" && request && event.basis === model.basis) return [model, []]
       const state = planTarget[event.plan._tag]
       const attempts = event.plan._tag === "InSync" ? 0 : model.attempts
       const actions: Array<TargetAction> = []
       if (event.plan._tag === "Apply" || event.plan._tag === "Remove") actions.push({ type: "execute", command: event.plan.command })
       if (event.plan._tag === "Conflict") actions.push({ type: "retryAfter", millis: backoffCapMillis })
-      return [{ state, attempts }, actions]
+      return [{ state, attempts, basis: request ? event.basis : model.basis }, actions]
     }
     case "SUCCEEDED":
-      return inFlight ? [{ state: "Pending", attempts: 0 }, []] : [model, []]
+      return inFlight ? [{ ...model, state: "Pending", attempts: 0 }, []] : [model, []]
     case "STALE":
-      return inFlight ? [{ state: "Pending", attempts: model.attempts }, [{ type: "refresh" }]] : [model, []]
+      return inFlight ? [{ ...model, state: "Pending" }, [{ type: "refresh" }]] : [model, []]
     case "FAILED":
-      return inFlight
-        ? [{ state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
-        : [model, []]
+      if (!inFlight) return [model, []]
+      return event.retryable
+        ? [{ ...model, state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
+        : [{ ...model, state: "Failed", attempts: model.attempts + 1 }, []]
     case "NAMESPACE_TERMINATING":
-      return inFlight ? [{ state: "Skipped", attempts: 0 }, []] : [model, []]
+      return inFlight ? [{ ...model, state: "Skipped", attempts: 0 }, []] : [model, []]
   }
 }
 
