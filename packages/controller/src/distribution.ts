@@ -7,6 +7,7 @@ import {
   managedSecretName,
   parseSelector,
   type Selector,
+  type SourceSecretRef,
   type TcrSource,
   validateImagePullSecret,
   type Violation
@@ -37,7 +38,11 @@ export interface Distribution {
   readonly namespaces: Selector
   readonly serviceAccounts: Selector
   /** Where the credentials come from: inline, or minted from a TCR instance (then `data` waits for a token). */
-  readonly source: { readonly _tag: "Docker" } | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
+  readonly source:
+    | { readonly _tag: "Docker" }
+    | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
+    // Credentials by reference: `data` waits for the watched Secret (see source-secrets.ts).
+    | { readonly _tag: "SecretRef"; readonly secretRef: SourceSecretRef; readonly fingerprint: string }
   /** The Secret `data` of inline credentials, present only when the spec is valid. */
   readonly data: Readonly<Record<string, string>> | undefined
 }
@@ -49,6 +54,7 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     serviceAccounts?: string
     docker?: { server: string; username: string; password: string }
     tcr?: TcrSource
+    secretRef?: SourceSecretRef
   }
   return {
     name: object.metadata.name,
@@ -61,6 +67,8 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     serviceAccounts: parseSelector(spec.serviceAccounts),
     source: spec.tcr !== undefined && violations.length === 0
       ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.tcr)}` }
+      : spec.secretRef !== undefined && violations.length === 0
+      ? { _tag: "SecretRef", secretRef: spec.secretRef, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.secretRef)}` }
       : { _tag: "Docker" },
     data: violations.length === 0 && spec.docker !== undefined ? dockerConfigSecretData(spec.docker) : undefined
   }

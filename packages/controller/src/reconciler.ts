@@ -14,6 +14,7 @@ import type { TokenIssuer } from "./registry-token.ts"
 import { makeStatusWriter } from "./status-writer.ts"
 import { makeTargetInterpreter } from "./target-interpreter.ts"
 import { makeTargetRegistry } from "./target-registry.ts"
+import { combineCredentialSources, makeSourceSecrets } from "./source-secrets.ts"
 import { makeTokenMinter } from "./token-minter.ts"
 import { makeWorkQueue } from "./work-queue.ts"
 
@@ -42,10 +43,13 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const queue = yield* makeWorkQueue()
   const executor = yield* Executor.make
 
-  const tokens = yield* makeTokenMinter({
+  const minter = yield* makeTokenMinter({
     tokenIssuer: options.tokenIssuer,
     defaultCredentialsNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system"
   })
+  // Credentials by reference (spec.secretRef) are read from the Secrets they name, in the same namespace default.
+  const sourceSecrets = yield* makeSourceSecrets({ defaultNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system" })
+  const tokens = combineCredentialSources(minter, sourceSecrets)
 
   const view: ClusterView = {
     distributionOf: cache.distributionOf,
@@ -78,7 +82,10 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         routing.tokenChanged(change)
         if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt)
         if (change._tag === "Dropped") stats.tokenDropped(change.ips)
-        if (change._tag === "Unavailable") options.onTargetFailure?.(change.ips, "TokenUnavailable", change.message)
+        if (change._tag === "Unavailable") {
+          const reason = change.message.startsWith("source Secret ") ? "CredentialSourceUnavailable" : "TokenUnavailable"
+          options.onTargetFailure?.(change.ips, reason, change.message)
+        }
       })
     ),
     Effect.forkScoped

@@ -49,6 +49,14 @@ const readyCondition = (input: StatusInput, secretsSuccess: number, serviceAccou
     }
   }
   if (distribution.deleting) return { ...base, status: "False", reason: "Deleting", message: "removing distributed Secrets and ServiceAccount entries" }
+  if (input.credentialProblem !== undefined && distribution.source._tag === "SecretRef") {
+    return {
+      ...base,
+      status: "False",
+      reason: "CredentialSourceUnavailable",
+      message: `cannot read registry credentials: ${input.credentialProblem}; distributed copies keep the last good credentials`
+    }
+  }
   if (input.credentialProblem !== undefined) {
     return { ...base, status: "False", reason: "TokenUnavailable", message: `cannot obtain a registry token: ${input.credentialProblem}` }
   }
