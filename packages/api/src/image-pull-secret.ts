@@ -233,6 +233,9 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
     })
   ),
   targetsOmitted: count("Number of not-ready targets left out of .status.targets to keep the status small."),
+  // The seeds' names (README "Differences from the seeds"), kept equal to serviceAccountsDesired/-Success.
+  SAsDesired: count("Seed name of serviceAccountsDesired, kept equal to it."),
+  SAsSuccess: count("Seed name of serviceAccountsSuccess, kept equal to it."),
   conditions: Schema.optionalKey(Schema.Array(ConditionSchema).annotate({ description: "Standard conditions; Ready summarizes." }))
 }).annotate({ description: "Observed state of the distribution." })
 export type ImagePullSecretStatus = typeof ImagePullSecretStatusSchema.Type

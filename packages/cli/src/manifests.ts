@@ -83,7 +83,8 @@ const managerRole: Manifest = {
     { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
     // Our entry in imagePullSecrets is added and removed with JSON patches.
     { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
-    // The distributed pull Secrets in every selected namespace, TCR API keys (get), the webhook Secret (create).
+    // The distributed pull Secrets in every selected namespace, TCR API keys (get), the webhook Secret (create),
+    // spec.secretRef source Secrets (list and watch of the one named).
     { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
     // Events about ImagePullSecrets (in `default`, as they are cluster-scoped); repeats patch the count.
     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },

@@ -121,6 +121,9 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     targetsByState: byState,
     targets: listed,
     targetsOmitted: notReady.length - listed.length,
+    // The seeds' names for the ServiceAccount counts, for scripts written against the seed.
+    SAsDesired: input.serviceAccountsDesired,
+    SAsSuccess: serviceAccountsSuccess,
     conditions: [{ ...condition, lastTransitionTime }]
   }
 }
