@@ -8,6 +8,19 @@
 import { dockerConfigJsonKey, dockerConfigJsonType, type DockerCredentials } from "./docker-config.ts"
 import { isRegistryServer } from "./names.ts"
 
+/**
+ * On a source Secret: when its token expires (RFC 3339), exported per ImagePullSecret as the token-expiry metric.
+ * `install` sets it on the Secret that holds its long-term token; anyone keeping a source current may set it.
+ */
+export const tokenExpiresAtAnnotation = "tcr.tencentcloudcr.com/token-expires-at"
+
+/** The Secret's token expiry, when it carries a valid one. */
+export const sourceTokenExpiry = (annotations: Readonly<Record<string, string>> | undefined): Date | undefined => {
+  const value = annotations?.[tokenExpiresAtAnnotation]
+  const time = value === undefined ? Number.NaN : Date.parse(value)
+  return Number.isNaN(time) ? undefined : new Date(time)
+}
+
 export interface SourceSecret {
   readonly type?: string | undefined
   readonly data?: Readonly<Record<string, string>> | undefined

@@ -2,7 +2,13 @@
 // decoded credentials become the Secret data to distribute. A change of that Secret is announced, so every
 // distributed copy is rewritten in place; a missing or malformed Secret keeps the last good credentials and says why
 // (naming keys, never a value).
-import { decodeSourceSecret, dockerConfigSecretData, type SourceSecret } from "@tcr-assistant/api"
+import {
+  decodeSourceSecret,
+  dockerConfigSecretData,
+  type SourceSecret,
+  sourceTokenExpiry,
+  tokenExpiresAtAnnotation
+} from "@tcr-assistant/api"
 import { type KubeClient, type KubeObject, makeInformer } from "@tcr-assistant/kube"
 import { Effect, FiberMap, Queue, Stream } from "effect"
 import type { Distribution } from "./distribution.ts"
@@ -22,6 +28,8 @@ interface SourceState {
   readonly fingerprint: string
   readonly data: Readonly<Record<string, string>> | undefined
   readonly error: string | undefined
+  /** From the Secret's token-expires-at annotation, if it has one. */
+  readonly expiresAt?: Date | undefined
 }
 
 const sameData = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>) =>
@@ -49,9 +57,13 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
       return
     }
     const data = dockerConfigSecretData(decoded.credentials)
-    if (sameData(previous.data, data) && previous.error === undefined) return
-    states.set(ips, { fingerprint: source.fingerprint, data, error: undefined })
-    announce({ _tag: "SourceRead", ips })
+    const expiresAt = sourceTokenExpiry(secret?.metadata.annotations)
+    if (
+      sameData(previous.data, data) && previous.error === undefined &&
+      previous.expiresAt?.getTime() === expiresAt?.getTime()
+    ) return
+    states.set(ips, { fingerprint: source.fingerprint, data, error: undefined, expiresAt })
+    announce({ _tag: "SourceRead", ips, expiresAt })
   }
 
   /** Watch the one Secret the source names until the watch is replaced or the watcher stops. */
@@ -64,9 +76,16 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
         name: `source-secret`,
         path: `/api/v1/namespaces/${namespace}/secrets`,
         fieldSelector: `metadata.name=${name}`,
-        // Keep only what is decoded: the type and the data.
+        // Keep only what is read: the type, the data and the token expiry.
         transform: (secret) => ({
-          metadata: { name: secret.metadata.name, namespace: secret.metadata.namespace, resourceVersion: secret.metadata.resourceVersion },
+          metadata: {
+            name: secret.metadata.name,
+            namespace: secret.metadata.namespace,
+            resourceVersion: secret.metadata.resourceVersion,
+            annotations: Object.fromEntries(
+              Object.entries(secret.metadata.annotations ?? {}).filter(([key]) => key === tokenExpiresAtAnnotation)
+            )
+          },
           ...(secret.type !== undefined ? { type: secret.type } : {}),
           ...(secret.data !== undefined ? { data: secret.data } : {})
         })

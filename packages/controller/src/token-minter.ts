@@ -19,7 +19,7 @@ export type TokenChange =
   /** A token was published: the ImagePullSecret's Secrets can be written. */
   | { readonly _tag: "Issued"; readonly ips: string; readonly expiresAt: Date }
   /** New credentials were read from a spec.secretRef source: the ImagePullSecret's Secrets can be rewritten. */
-  | { readonly _tag: "SourceRead"; readonly ips: string }
+  | { readonly _tag: "SourceRead"; readonly ips: string; readonly expiresAt: Date | undefined }
   /** The object no longer wants a token (deleted, or its source is no longer TCR): forget its expiry. */
   | { readonly _tag: "Dropped"; readonly ips: string }
   /** No token could be had, for this reason (never containing a credential). */

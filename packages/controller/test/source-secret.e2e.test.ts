@@ -1,5 +1,8 @@
 // Credentials by reference on a real control plane: copies follow the watched source Secret in place within
 // seconds, and a missing or malformed source keeps the last good copies and explains itself without the value.
+import { tokenExpiresAtAnnotation } from "@tcr-assistant/api"
+import { parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import {
   connect,
@@ -45,7 +48,10 @@ const dockerConfigSource = (name: string, auths: Record<string, { username: stri
   data: { ".dockerconfigjson": b64(JSON.stringify({ auths })) }
 })
 
-const putSecret = (ns: string, body: { readonly metadata: { readonly name: string }; readonly [key: string]: unknown }) =>
+const putSecret = (
+  ns: string,
+  body: { readonly metadata: { readonly name: string; readonly [key: string]: unknown }; readonly [key: string]: unknown }
+) =>
   cluster.request({ method: "PUT", path: `${secretsPath(ns)}/${body.metadata.name}`, body })
 
 const createIps = (name: string, namespaces: string, secretRef: Record<string, string>) =>
@@ -85,12 +91,21 @@ describe("credentials by reference", () => {
     })
     const uids = await Promise.all([a, b].map(async (ns) => (await copyOf(ns, ips)).metadata.uid))
 
+    // The controller runs in this process and records into the default registry.
+    const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${ips}"}`
+    const scrape = () => parsePrometheus(scrapePrometheusUnsafe(Effect.runSync(Effect.context<never>()))).get(expirySeries)
+    expect(scrape()).toBeUndefined()
+
     const rotatedAt = Date.now()
-    await putSecret(sourceNs, dockerConfigSource("pull", { [server]: { username: "robot", password: "second-pw" } }))
+    const rotated = dockerConfigSource("pull", { [server]: { username: "robot", password: "second-pw" } })
+    // The new token's expiry travels on the Secret as an annotation.
+    await putSecret(sourceNs, { ...rotated, metadata: { ...rotated.metadata, annotations: { [tokenExpiresAtAnnotation]: "2036-01-02T03:04:05Z" } } })
     await eventually(async () => await expectCopies(ips, [a, b], server, { username: "robot", password: "second-pw" }))
     console.log(`source rotation reached 2 copies in ${Date.now() - rotatedAt} ms`)
     expect(await Promise.all([a, b].map(async (ns) => (await copyOf(ns, ips)).metadata.uid))).toEqual(uids)
+    await eventually(async () => expect(scrape()).toBe(Date.parse("2036-01-02T03:04:05Z") / 1000))
     await deleteIps(ips)
+    await eventually(async () => expect(scrape()).toBeUndefined())
   })
 
   test("a malformed or missing source keeps the last good copies and says why, without the value", async () => {
