@@ -73,7 +73,7 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
       const name = source.secretRef.name
       const where = `${namespace}/${name}`
       const informer = yield* makeInformer<SourceSecretObject>({
-        name: `source-secret`,
+        name: `source Secret ${where}`,
         path: `/api/v1/namespaces/${namespace}/secrets`,
         fieldSelector: `metadata.name=${name}`,
         // Keep only what is read: the type, the data and the token expiry.
