@@ -2,7 +2,7 @@
 // credentials, and every malformed one is Invalid with a message that quotes no value read from the Secret.
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect } from "vitest"
-import { decodeSourceSecret, dockerConfigJsonType, dockerConfigSecretData, type SourceSecret } from "@tcr-assistant/api"
+import { decodeSourceSecret, dockerConfigJsonType, dockerConfigSecretData, type SourceSecret, validateSpec } from "@tcr-assistant/api"
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64")
 const host = fc.stringMatching(/^[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,3}(:[1-9][0-9]{0,3})?$/)
@@ -75,5 +75,35 @@ describe("source Secret decoding", () => {
     for (const leaked of [c.username, c.password, ...Object.values(secret.data ?? {})]) {
       if (leaked.length > 0) expect(message).not.toContain(leaked)
     }
+  })
+})
+
+describe("spec.secretRef validation", () => {
+  const docker = { server: "r.example.com", username: "u", password: "p" }
+  const tcr = { region: "ap-guangzhou", instanceId: "tcr-abc", credentialsSecretRef: { name: "keys" } }
+  const pathsOf = (spec: unknown) => {
+    const result = validateSpec(spec)
+    return result._tag === "Valid" ? [] : result.violations.map((v) => v.path)
+  }
+
+  test.prop([fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/), fc.option(host, { nil: undefined })])(
+    "a reference alone is a valid source",
+    (name, server) => {
+      expect(validateSpec({ secretRef: { name, ...(server === undefined ? {} : { server }) } })).toMatchObject({ _tag: "Valid" })
+    }
+  )
+
+  test.prop([fc.subarray(["docker", "tcr"] as const, { minLength: 1 })])("with another source it is refused at spec.secretRef or spec.tcr", (others) => {
+    const spec = { secretRef: { name: "pull" }, ...(others.includes("docker") ? { docker } : {}), ...(others.includes("tcr") ? { tcr } : {}) }
+    const paths = pathsOf(spec)
+    expect(paths.length).toBeGreaterThan(0)
+    expect(paths.every((path) => path === "spec.secretRef" || path === "spec.tcr")).toBe(true)
+  })
+
+  test("bad names and servers are reported at their field paths", () => {
+    expect(pathsOf({ secretRef: { name: "Not_A_Name" } })).toEqual(["spec.secretRef.name"])
+    expect(pathsOf({ secretRef: { name: "pull", namespace: "-bad" } })).toEqual(["spec.secretRef.namespace"])
+    expect(pathsOf({ secretRef: { name: "pull", server: "https://x" } })).toEqual(["spec.secretRef.server"])
+    expect(pathsOf({})).toEqual(["spec.docker"])
   })
 })
