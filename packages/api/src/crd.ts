@@ -140,7 +140,10 @@ export const imagePullSecretCrd = () => ({
                 ...specSchema(),
                 // The schema's cross-field check, for the apiserver (the webhook and the controller check it too).
                 "x-kubernetes-validations": [
-                  { rule: "has(self.docker) != has(self.tcr)", message: "exactly one of spec.docker and spec.tcr must be set" }
+                  {
+                    rule: "(has(self.docker) ? 1 : 0) + (has(self.tcr) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) == 1",
+                    message: "exactly one of spec.docker, spec.tcr and spec.secretRef must be set"
+                  }
                 ]
               },
               status: structuralOf(ImagePullSecretStatusSchema)

@@ -134,12 +134,56 @@ export const TcrSourceSchema = Schema.Struct({
 })
 export type TcrSource = typeof TcrSourceSchema.Type
 
+// Credentials by reference (spec.secretRef): a Secret that a vault or external-secrets operator keeps current.
+export const SourceSecretRefSchema = Schema.Struct({
+  name: Schema.String.annotate({
+    description:
+      "Name of a Secret of type kubernetes.io/dockerconfigjson, or with the keys username and password (and optionally server)."
+  }).check(
+    Schema.makeFilter<string>((name) => isDns1123Subdomain(name) || `"${name}" is not a valid Secret name`, {
+      expected: "a Secret name",
+      toJsonSchema: () => ({ minLength: 1, maxLength: 253 })
+    })
+  ),
+  namespace: Schema.optionalKey(
+    Schema.String.annotate({ description: "Namespace of the Secret; default tcr-assistant-system." }).check(
+      Schema.makeFilter<string>((ns) => isDns1123Label(ns) || `"${ns}" is not a valid namespace name`, {
+        expected: "a namespace name",
+        toJsonSchema: () => ({ minLength: 1, maxLength: 63 })
+      })
+    )
+  ),
+  server: Schema.optionalKey(
+    Schema.String.annotate({
+      description:
+        "Registry host[:port] to take from the Secret: the auths entry of a dockerconfigjson Secret (default its only entry), or the server of a username/password Secret (default its server key)."
+    }).check(
+      Schema.makeFilter<string>((server) => isRegistryServer(server) || `server ${describeRegistryServerProblem(server)}`, {
+        expected: "a registry host[:port]",
+        toJsonSchema: () => ({ pattern: registryServerPattern, maxLength: 253 })
+      })
+    )
+  )
+}).annotate({
+  description:
+    "Read the registry credentials from a Secret instead of this object: watched, so that changing the Secret rewrites every distributed copy in place."
+})
+export type SourceSecretRef = typeof SourceSecretRefSchema.Type
+
+const credentialSourceFields = ["docker", "tcr", "secretRef"] as const
+
 /** The spec must name exactly one source of credentials; also checked apart from field errors (see validation.ts). */
-export const credentialSourceProblem = (spec: { readonly docker?: unknown; readonly tcr?: unknown }) => {
-  if ((spec.docker === undefined) !== (spec.tcr === undefined)) return undefined
-  return spec.docker === undefined
-    ? { field: "docker", message: "one of docker (inline credentials) and tcr (a TCR instance) is required" }
-    : { field: "tcr", message: "docker and tcr are mutually exclusive: set exactly one" }
+export const credentialSourceProblem = (
+  spec: { readonly docker?: unknown; readonly tcr?: unknown; readonly secretRef?: unknown }
+) => {
+  const set = credentialSourceFields.filter((field) => spec[field] !== undefined)
+  if (set.length === 1) return undefined
+  return set.length === 0
+    ? {
+      field: "docker",
+      message: "one of docker (inline credentials), tcr (a TCR instance) and secretRef (a Secret with the credentials) is required"
+    }
+    : { field: set[1]!, message: `${set.join(" and ")} are mutually exclusive: set exactly one of docker, tcr and secretRef` }
 }
 
 // Selection: a label selector on namespaces and exclusion lists (see selection.ts for how they combine).
@@ -225,9 +269,12 @@ export const ImagePullSecretSpecSchema = Schema.Struct({
   excludedServiceAccounts: Schema.optionalKey(excludedNamesSchema("ServiceAccount", isDns1123Subdomain, "DNS-1123 subdomain",
     "ServiceAccounts whose imagePullSecrets are never changed, even when serviceAccounts selects them: names or globs such as build-*.")),
   docker: Schema.optionalKey(DockerCredentialsSchema),
-  tcr: Schema.optionalKey(TcrSourceSchema)
+  tcr: Schema.optionalKey(TcrSourceSchema),
+  // Credentials by reference.
+  secretRef: Schema.optionalKey(SourceSecretRefSchema)
 }).annotate({
-  description: "Which namespaces and ServiceAccounts receive which registry credentials: exactly one of docker and tcr."
+  description:
+    "Which namespaces and ServiceAccounts receive which registry credentials: exactly one of docker, tcr and secretRef."
 }).check(
   Schema.makeFilter(
     (spec) => {
@@ -235,7 +282,7 @@ export const ImagePullSecretSpecSchema = Schema.Struct({
       return problem === undefined || { path: [problem.field], issue: problem.message }
     },
     // Published in the CRD as a CEL rule instead (see crd.ts).
-    { expected: "exactly one of docker and tcr", toJsonSchema: () => [{}, true] }
+    { expected: "exactly one of docker, tcr and secretRef", toJsonSchema: () => [{}, true] }
   )
 )
 
@@ -300,6 +347,9 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
     })
   ),
   targetsOmitted: count("Number of not-ready targets left out of .status.targets to keep the status small."),
+  // The seeds' names (README "Differences from the seeds"), kept equal to serviceAccountsDesired/-Success.
+  SAsDesired: count("Seed name of serviceAccountsDesired, kept equal to it."),
+  SAsSuccess: count("Seed name of serviceAccountsSuccess, kept equal to it."),
   conditions: Schema.optionalKey(
     Schema.Array(ConditionSchema).annotate({ description: "Standard conditions, one per type; Ready summarizes." }).check(
       crdKeywords("conditions keyed by type", { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })

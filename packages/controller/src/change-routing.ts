@@ -129,7 +129,7 @@ export const makeChangeRouting = ({ cache, queue, registry, status, tokens, even
 
   const tokenChanged = (change: TokenChange) => {
     if (change._tag === "Dropped") return
-    if (change._tag === "Issued") enqueueImagePullSecret(change.ips)
+    if (change._tag === "Issued" || change._tag === "SourceRead") enqueueImagePullSecret(change.ips)
     status.markDirty(change.ips)
   }
 

@@ -36,7 +36,8 @@ const writeConflicts = Metric.counter("tcr_assistant_write_conflicts_total", {
 })
 const statusWrites = Metric.counter("tcr_assistant_status_writes_total", { description: "ImagePullSecret status updates written.", incremental: true })
 const tokenExpiry = Metric.gauge("tcr_assistant_registry_token_expiry_timestamp_seconds", {
-  description: "When the registry token the controller minted for an ImagePullSecret (spec.tcr) expires (Unix time, seconds)."
+  description:
+    "When the registry token of an ImagePullSecret expires (Unix time, seconds): minted by the controller (spec.tcr), or from its source Secret's token-expires-at annotation (spec.secretRef)."
 })
 
 /** What the reconciler records, backed by the program's metric registry. */

@@ -71,7 +71,9 @@ export const secretDesire = (view: ClusterView, ips: string, ns: string): Secret
   const data = view.secretDataOf(distribution)
   if (data === undefined) {
     // No token yet (or it cannot be had): leave whatever is there as it is rather than remove working credentials.
-    return { _tag: "Skip", reason: "TokenPending", message: "waiting for a registry token from the TCR instance" }
+    return distribution.source._tag === "SecretRef"
+      ? { _tag: "Skip", reason: "CredentialSourcePending", message: "waiting for usable credentials from the source Secret" }
+      : { _tag: "Skip", reason: "TokenPending", message: "waiting for a registry token from the TCR instance" }
   }
   if (isTerminating(namespace)) return terminating(ns)
   return { _tag: "Present", namespace: ns, name, data, owner: distribution.owner }

@@ -14,7 +14,8 @@ export interface DistributionEvents {
   readonly targetChanged: (target: TargetKey, state: TargetState, reason: string | undefined, message: string | undefined) => Effect.Effect<void>
   /** A request failed and will be retried. */
   readonly requestFailed: (ips: string, reason: string, message: string) => Effect.Effect<void>
-  readonly tokenUnavailable: (ips: string, message: string) => Effect.Effect<void>
+  /** No credentials to distribute: a token that cannot be minted (TokenUnavailable) or a source Secret that cannot be read (CredentialSourceUnavailable). */
+  readonly credentialsUnavailable: (ips: string, reason: "TokenUnavailable" | "CredentialSourceUnavailable", message: string) => Effect.Effect<void>
   /** A status was written over `previous`: announce what its Ready condition newly says. */
   readonly statusWritten: (object: ImagePullSecretObject, previous: ImagePullSecretStatus | undefined, next: ImagePullSecretStatus) => Effect.Effect<void>
   /** The ImagePullSecret is gone: a new one of the same name starts its generations over. */
@@ -48,7 +49,7 @@ export const makeDistributionEvents = (uidOf: (ips: string) => string | undefine
           ? warn(target.ips, reason ?? state, `${targetName(target)}: ${message ?? state}`)
           : Effect.void,
       requestFailed: warn,
-      tokenUnavailable: (ips, message) => warn(ips, "TokenUnavailable", message),
+      credentialsUnavailable: (ips, reason, message) => warn(ips, reason, message),
       statusWritten: (object, previous, next) =>
         Effect.suspend(() => {
           const name = object.metadata.name

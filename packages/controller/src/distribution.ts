@@ -10,6 +10,7 @@ import {
   selectionOf,
   type SelectionSpec,
   type Selector,
+  type SourceSecretRef,
   type TcrSource,
   validateImagePullSecret,
   type Violation
@@ -42,7 +43,11 @@ export interface Distribution {
   /** The whole selection: the lists above with the label selector, the exclusions and the opt-out label. */
   readonly selection: Selection
   /** Where the credentials come from: inline, or minted from a TCR instance (then `data` waits for a token). */
-  readonly source: { readonly _tag: "Docker" } | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
+  readonly source:
+    | { readonly _tag: "Docker" }
+    | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
+    // Credentials by reference: `data` waits for the watched Secret (see source-secrets.ts).
+    | { readonly _tag: "SecretRef"; readonly secretRef: SourceSecretRef; readonly fingerprint: string }
   /** The Secret `data` of inline credentials, present only when the spec is valid. */
   readonly data: Readonly<Record<string, string>> | undefined
 }
@@ -52,6 +57,7 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
   const spec = (object.spec ?? {}) as SelectionSpec & {
     docker?: { server: string; username: string; password: string }
     tcr?: TcrSource
+    secretRef?: SourceSecretRef
   }
   return {
     name: object.metadata.name,
@@ -65,6 +71,8 @@ export const toDistribution = (object: RawImagePullSecret): Distribution => {
     selection: selectionOf(violations.length === 0 ? spec : {}),
     source: spec.tcr !== undefined && violations.length === 0
       ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.tcr)}` }
+      : spec.secretRef !== undefined && violations.length === 0
+      ? { _tag: "SecretRef", secretRef: spec.secretRef, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.secretRef)}` }
       : { _tag: "Docker" },
     data: violations.length === 0 && spec.docker !== undefined ? dockerConfigSecretData(spec.docker) : undefined
   }

@@ -15,6 +15,7 @@ import type { TokenIssuer } from "./registry-token.ts"
 import { makeStatusWriter } from "./status-writer.ts"
 import { makeTargetInterpreter } from "./target-interpreter.ts"
 import { makeTargetRegistry } from "./target-registry.ts"
+import { combineCredentialSources, makeSourceSecrets } from "./source-secrets.ts"
 import { makeTokenMinter } from "./token-minter.ts"
 import { makeWorkQueue } from "./work-queue.ts"
 
@@ -42,10 +43,13 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   const executor = yield* Executor.make
   const events = yield* makeDistributionEvents((ips) => cache.imagePullSecrets.get(ips)?.metadata.uid)
 
-  const tokens = yield* makeTokenMinter({
+  const minter = yield* makeTokenMinter({
     tokenIssuer: options.tokenIssuer,
     defaultCredentialsNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system"
   })
+  // Credentials by reference (spec.secretRef) are read from the Secrets they name, in the same namespace default.
+  const sourceSecrets = yield* makeSourceSecrets({ defaultNamespace: options.defaultCredentialsNamespace ?? "tcr-assistant-system" })
+  const tokens = combineCredentialSources(minter, sourceSecrets)
 
   const view: ClusterView = {
     distributionOf: cache.distributionOf,
@@ -79,7 +83,14 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
         routing.tokenChanged(change)
         if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt)
         if (change._tag === "Dropped") stats.tokenDropped(change.ips)
-        return change._tag === "Unavailable" ? events.tokenUnavailable(change.ips, change.message) : Effect.void
+        // A source Secret's token-expires-at annotation is its token's expiry.
+        if (change._tag === "SourceRead") {
+          if (change.expiresAt !== undefined) stats.tokenIssued(change.ips, change.expiresAt)
+          else stats.tokenDropped(change.ips)
+        }
+        if (change._tag !== "Unavailable") return Effect.void
+        const reason = change.message.startsWith("source Secret ") ? "CredentialSourceUnavailable" : "TokenUnavailable"
+        return events.credentialsUnavailable(change.ips, reason, change.message)
       })
     ),
     Effect.forkScoped

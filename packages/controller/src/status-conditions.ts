@@ -15,7 +15,7 @@ export interface ConditionInputs {
 }
 
 const working = new Set(["Progressing", "Deleting"])
-const degraded = new Set(["InvalidSpec", "TokenUnavailable", "TargetsFailing"])
+const degraded = new Set(["InvalidSpec", "TokenUnavailable", "CredentialSourceUnavailable", "TargetsFailing"])
 
 const progressing = ({ ready, retrying }: ConditionInputs): Omit<ConditionDraft, "type"> => {
   const base = { observedGeneration: ready.observedGeneration }

@@ -51,6 +51,14 @@ const readyCondition = (input: StatusInput, secretsSuccess: number, serviceAccou
     }
   }
   if (distribution.deleting) return { ...base, status: "False", reason: "Deleting", message: "removing distributed Secrets and ServiceAccount entries" }
+  if (input.credentialProblem !== undefined && distribution.source._tag === "SecretRef") {
+    return {
+      ...base,
+      status: "False",
+      reason: "CredentialSourceUnavailable",
+      message: `cannot read registry credentials: ${input.credentialProblem}; distributed copies keep the last good credentials`
+    }
+  }
   if (input.credentialProblem !== undefined) {
     return { ...base, status: "False", reason: "TokenUnavailable", message: `cannot obtain a registry token: ${input.credentialProblem}` }
   }
@@ -114,6 +122,9 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     targetsByState: byState,
     targets: listed,
     targetsOmitted: notReady.length - listed.length,
+    // The seeds' names for the ServiceAccount counts, for scripts written against the seed.
+    SAsDesired: input.serviceAccountsDesired,
+    SAsSuccess: serviceAccountsSuccess,
     conditions: stampConditions(drafts, input.previous?.conditions, rfc3339(input.now))
   }
 }

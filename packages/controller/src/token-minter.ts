@@ -19,6 +19,8 @@ export interface TokenMinterOptions {
 export type TokenChange =
   /** A token was published: the ImagePullSecret's Secrets can be written. */
   | { readonly _tag: "Issued"; readonly ips: string; readonly expiresAt: Date }
+  /** New credentials were read from a spec.secretRef source: the ImagePullSecret's Secrets can be rewritten. */
+  | { readonly _tag: "SourceRead"; readonly ips: string; readonly expiresAt: Date | undefined }
   /** The object no longer wants a token (deleted, or its source is no longer TCR): forget its expiry. */
   | { readonly _tag: "Dropped"; readonly ips: string }
   /** No token could be had, for this reason (never containing a credential). */
@@ -144,7 +146,11 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
   const minter: TokenMinter = {
     sync,
     secretDataOf: (distribution) =>
-      distribution.source._tag === "Docker" ? distribution.data : current(distribution.name, distribution.source)?.data,
+      distribution.source._tag === "Docker"
+        ? distribution.data
+        : distribution.source._tag === "Tcr"
+        ? current(distribution.name, distribution.source)?.data
+        : undefined,
     problemOf: (distribution) =>
       distribution.source._tag === "Tcr" ? current(distribution.name, distribution.source)?.error : undefined,
     changes: Stream.fromQueue(changes)

@@ -67,6 +67,8 @@ describe("distribution", () => {
     await eventually(async () => {
       const status = (await getIps(name)).status
       expect(status).toMatchObject({ secretsDesired: 2, secretsSuccess: 2, serviceAccountsDesired: 4, serviceAccountsSuccess: 4 })
+      // The seed's names for the same counts.
+      expect(status).toMatchObject({ SAsDesired: 4, SAsSuccess: 4 })
       expect(status.conditions[0]).toMatchObject({ type: "Ready", status: "True", observedGeneration: 1 })
     })
     await deleteIps(name)

@@ -1,7 +1,8 @@
 // A known password goes into an ImagePullSecret and the controller-manager runs into failures with it (a namespace
 // whose quota forbids the Secret, a foreign Secret in the way, a webhook denial of an edit): the password reaches
 // the distributed Secret, and nowhere else — not the logs (at debug level), the Events, the status, kubectl's error
-// messages, the probes or the metrics.
+// messages, the probes or the metrics. The same holds when the password comes by reference from a source Secret
+// (spec.secretRef), and when that Secret turns malformed.
 import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { afterAll, beforeAll, expect, inject, test } from "vitest"
 import { type ManagerProcess, startManagerProcess } from "./manager-process.ts"
@@ -108,6 +109,49 @@ test("the password appears in the distributed Secret and in no log, event, statu
     const events = await cluster.get<any>("/api/v1/namespaces/default/events")
     expect(events.items.some((event: any) => event.involvedObject.name === name && event.type === "Warning")).toBe(true)
   }, 120_000)
+
+  // The same password by reference: a source Secret in the add-on's namespace, then that Secret made malformed.
+  const refName = uniqueName("leak-ref")
+  const sourceName = uniqueName("leak-source")
+  const sourceSecret = (dockerConfigJson: string) => ({
+    metadata: { name: sourceName },
+    type: "kubernetes.io/dockerconfigjson",
+    data: { ".dockerconfigjson": Buffer.from(dockerConfigJson).toString("base64") }
+  })
+  await cluster.request({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/secrets`,
+    body: sourceSecret(JSON.stringify({ auths: { "ref.tencentcloudcr.com": { username, password } } }))
+  })
+  const byReference = await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify({
+    apiVersion: "tcr.tencentcloudcr.com/v1",
+    kind: "ImagePullSecret",
+    metadata: { name: refName },
+    spec: { namespaces: [ok, quota, taken].join(","), secretRef: { name: sourceName } }
+  }))
+  outputs.push(byReference.stdout, byReference.stderr)
+  expect(byReference.status).toBe(0)
+  await eventually(async () => {
+    const secret = await cluster.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/${ok}/secrets/tcr.ips${refName}`)
+    expect(decodeDockerConfig(secret!).auths["ref.tencentcloudcr.com"].password).toBe(password)
+  })
+  // Malformed (the apiserver admits only JSON here): the entry is the password itself instead of an object.
+  await cluster.request({
+    method: "PUT",
+    path: `/api/v1/namespaces/${namespace}/secrets/${sourceName}`,
+    body: sourceSecret(JSON.stringify({ auths: { "ref.tencentcloudcr.com": password } }))
+  })
+  await eventually(async () => {
+    const events = await cluster.get<any>("/api/v1/namespaces/default/events")
+    expect(events.items.some((event: any) => event.involvedObject.name === refName && event.reason === "CredentialSourceUnavailable")).toBe(true)
+  }, 120_000)
+  // With no password in the spec, describe has none to print either.
+  const describeRef = await kubectl(["describe", "ipss", refName])
+  expect(describeRef.stdout).toContain("CredentialSourceUnavailable")
+  outputs.push(describeRef.stdout, describeRef.stderr)
+  await cluster.request({ method: "DELETE", path: `${ipsPath}/${refName}` })
+  await eventually(async () => expect(await cluster.get(`${ipsPath}/${refName}`)).toBeUndefined(), 120_000)
+  await cluster.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/secrets/${sourceName}` })
 
   const denied = await kubectl(["apply", "--server-side", "-f", "-"], object({ namespaces: "Not_Valid", docker: { server: "leak.tencentcloudcr.com", username, password } }))
   expect(denied.status).not.toBe(0)

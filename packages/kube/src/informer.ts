@@ -55,6 +55,8 @@ export interface InformerOptions<T extends KubeObject> {
   /** Collection path, e.g. /api/v1/namespaces. */
   readonly path: string
   readonly labelSelector?: string | undefined
+  /** e.g. metadata.name=x, to watch one object. */
+  readonly fieldSelector?: string | undefined
   readonly pageSize?: number | undefined
   /** Relist this often even when the watch looks healthy. */
   readonly resyncEvery?: Duration.Input | undefined
@@ -113,7 +115,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
     publish({ type: "Delete", object: previous ?? transform(raw) })
   }
 
-  const baseQuery: Query = { labelSelector: options.labelSelector }
+  const baseQuery: Query = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector }
 
   const relist: Effect.Effect<void, KubeError> = Effect.gen(function*() {
     const seen = new Set<string>()
