@@ -171,6 +171,20 @@ export type Condition = typeof ConditionSchema.Type
 
 const count = (description: string) => Schema.optionalKey(Schema.Int.annotate({ description }))
 
+export const PodsMissingSecretSchema = Schema.Struct({
+  count: Schema.Int.annotate({ description: "Number of Pods missing the pull Secret." }),
+  pods: Schema.Array(
+    Schema.Struct({
+      namespace: Schema.String.annotate({ description: "Namespace of the Pod." }),
+      name: Schema.String.annotate({ description: "Name of the Pod." })
+    })
+  ).annotate({ description: "The first Pods by namespace and name, up to a bounded number; each has a Warning Event with the fix." })
+}).annotate({
+  description:
+    "Pods in selected namespaces, running as selected ServiceAccounts, whose spec.imagePullSecrets lacks the pull Secret (created before the add-on was installed or while its webhook was unreachable). A Pod's imagePullSecrets cannot change: recreate them."
+})
+export type PodsMissingSecret = typeof PodsMissingSecretSchema.Type
+
 export const ImagePullSecretStatusSchema = Schema.Struct({
   observedGeneration: count("The .metadata.generation the status was computed from."),
   secretsDesired: count("Number of namespaces that should hold the pull Secret."),
@@ -186,6 +200,7 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
     })
   ),
   targetsOmitted: count("Number of not-ready targets left out of .status.targets to keep the status small."),
+  podsMissingSecret: Schema.optionalKey(PodsMissingSecretSchema),
   conditions: Schema.optionalKey(Schema.Array(ConditionSchema).annotate({ description: "Standard conditions; Ready summarizes." }))
 }).annotate({ description: "Observed state of the distribution." })
 export type ImagePullSecretStatus = typeof ImagePullSecretStatusSchema.Type

@@ -85,7 +85,11 @@ const managerRole: Manifest = {
     { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "patch"] },
     // The distributed pull Secrets in every selected namespace, TCR API keys (get), the webhook Secret (create).
     { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] },
-    // Events about ImagePullSecrets (in `default`, as they are cluster-scoped); repeats patch the count.
+    // Pods admitted without our Secret are watched (list, watch) and reported; delete only acts with
+    // --delete-stuck-pods. RBAC is static and the flag is a container argument: granting delete to every install
+    // keeps a flag flip from needing a new ClusterRole, and the controller deletes only Pods it judged stuck.
+    { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch", "delete"] },
+    // Events about ImagePullSecrets (in `default`, as they are cluster-scoped) and stuck Pods; repeats patch the count.
     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
     // The CA bundle of our own webhook configurations.
     {

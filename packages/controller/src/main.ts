@@ -76,6 +76,11 @@ export interface ControllerManagerOptions {
   readonly readiness?: StalenessLimits | undefined
   /** Default: JSON lines at Info. */
   readonly log?: ProgramLoggingOptions | undefined
+  /**
+   * Default false: Pods admitted without our Secret are only reported (status, metric, one Warning Event each).
+   * True: those failing to pull that a controller owns are deleted, so that it recreates them with the Secret.
+   */
+  readonly deleteStuckPods?: boolean | undefined
 }
 
 export type ControllerManagerError =
@@ -211,6 +216,16 @@ const controllerManager = (options: ControllerManagerOptions, identity: string) 
         statusIntervalMillis: options.statusIntervalMillis,
         tokenIssuer: options.tokenIssuer,
         defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace,
+        stuckPods: { deleteStuckPods: options.deleteStuckPods, excludedNamespace: options.namespace ?? defaultWebhookNamespace },
+        // On the Pod, where `kubectl describe pod` shows it; once per Pod (see stuck-pods.ts).
+        onStuckPod: (report) => {
+          events.emit({
+            involvedObject: { apiVersion: "v1", kind: "Pod", name: report.name, namespace: report.namespace, uid: report.uid },
+            type: report.type === "Missing" ? "Warning" : "Normal",
+            reason: report.type === "Missing" ? "MissingPullSecret" : "DeletedMissingPullSecret",
+            message: report.message
+          })
+        },
         onTargetFailure: (ips, reason, message) => {
           log(Effect.logWarning("target failed").pipe(Effect.annotateLogs({ kind: imagePullSecretKind, name: ips, reason, error: message })))
           events.emit({

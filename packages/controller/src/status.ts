@@ -1,6 +1,6 @@
 // Pure aggregation of target states into an ImagePullSecret's status: counts, a bounded list of targets that are
 // not ready (failing first), counts per state and a Ready condition that keeps its transition time while unchanged.
-import type { Condition, ImagePullSecretStatus, TargetStatus } from "@tcr-assistant/api"
+import type { Condition, ImagePullSecretStatus, PodsMissingSecret, TargetStatus } from "@tcr-assistant/api"
 import type { Distribution } from "./distribution.ts"
 import type { TargetState } from "./target-machine.ts"
 
@@ -24,6 +24,8 @@ export interface StatusInput {
   readonly previous: ImagePullSecretStatus | undefined
   readonly now: Date
   readonly maxTargets: number
+  /** Pods admitted without the Secret, when the controller watches Pods. */
+  readonly podsMissingSecret?: PodsMissingSecret | undefined
 }
 
 /** Failing states first, then work in progress; Ready targets are only counted. */
@@ -113,6 +115,7 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     targetsByState: byState,
     targets: listed,
     targetsOmitted: notReady.length - listed.length,
+    ...(input.podsMissingSecret !== undefined ? { podsMissingSecret: input.podsMissingSecret } : {}),
     conditions: [{ ...condition, lastTransitionTime }]
   }
 }
