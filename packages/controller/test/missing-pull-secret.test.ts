@@ -45,14 +45,14 @@ const pod = (namespace: string, name: string, extra: {
     ...(extra.serviceAccountName !== undefined ? { serviceAccountName: extra.serviceAccountName } : {}),
     ...(extra.imagePullSecrets !== undefined ? { imagePullSecrets: extra.imagePullSecrets.map((n) => ({ name: n })) } : {}),
     containers: [{ name: "app", image: "demo.tencentcloudcr.com/team/app:1", env: [{ name: "A", value: "b" }] }]
-  } as Pod["spec"],
+  } as unknown as Pod["spec"],
   status: {
     phase: extra.phase ?? "Pending",
     conditions: [{ type: "Ready", status: "False" }],
     containerStatuses: [
       { name: "app", image: "x", state: extra.waiting !== undefined ? { waiting: { reason: extra.waiting, message: "long text" } } : { running: {} } }
     ]
-  } as Pod["status"]
+  } as unknown as Pod["status"]
 })
 
 describe("slimPod", () => {
