@@ -124,6 +124,8 @@ export const imagePullSecretCrd = () => ({
           { name: "SECRETS-DESIRED", type: "integer", jsonPath: ".status.secretsDesired", description: "Namespaces that should hold the Secret" },
           { name: "SECRETS-SUCCESS", type: "integer", jsonPath: ".status.secretsSuccess", description: "Namespaces whose Secret is up to date" },
           { name: "READY", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status" },
+          // Shown with -o wide only: the default table stays narrow.
+          { name: "PODS-MISSING-SECRET", type: "integer", jsonPath: ".status.podsMissingSecret.count", priority: 1, description: "Pods admitted without the Secret; recreate them" },
           { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" }
         ],
         schema: {

@@ -332,6 +332,20 @@ export type Condition = typeof ConditionSchema.Type
 
 const count = (description: string) => Schema.optionalKey(Schema.Int.annotate({ description }))
 
+export const PodsMissingSecretSchema = Schema.Struct({
+  count: Schema.Int.annotate({ description: "Number of Pods missing the pull Secret." }),
+  pods: Schema.Array(
+    Schema.Struct({
+      namespace: Schema.String.annotate({ description: "Namespace of the Pod." }),
+      name: Schema.String.annotate({ description: "Name of the Pod." })
+    })
+  ).annotate({ description: "The first Pods by namespace and name, up to a bounded number; each has a Warning Event with the fix." })
+}).annotate({
+  description:
+    "Pods in selected namespaces, running as selected ServiceAccounts, whose spec.imagePullSecrets lacks the pull Secret (created before the add-on was installed or while its webhook was unreachable). A Pod's imagePullSecrets cannot change: recreate them."
+})
+export type PodsMissingSecret = typeof PodsMissingSecretSchema.Type
+
 export const ImagePullSecretStatusSchema = Schema.Struct({
   observedGeneration: count("The .metadata.generation the status was computed from."),
   secretsDesired: count("Number of namespaces that should hold the pull Secret."),
@@ -350,6 +364,7 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
   // The seeds' names (README "Differences from the seeds"), kept equal to serviceAccountsDesired/-Success.
   SAsDesired: count("Seed name of serviceAccountsDesired, kept equal to it."),
   SAsSuccess: count("Seed name of serviceAccountsSuccess, kept equal to it."),
+  podsMissingSecret: Schema.optionalKey(PodsMissingSecretSchema),
   conditions: Schema.optionalKey(
     Schema.Array(ConditionSchema).annotate({ description: "Standard conditions, one per type; Ready summarizes." }).check(
       crdKeywords("conditions keyed by type", { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })

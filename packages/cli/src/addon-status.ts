@@ -55,6 +55,8 @@ export interface ImagePullSecretReport {
   readonly failingTargets: ReadonlyArray<TargetStatus>
   readonly pendingTargets: number
   readonly targetsOmitted: number
+  /** Pods admitted without the Secret (status.podsMissingSecret), when there are any. */
+  readonly podsMissingSecret?: { readonly count: number; readonly pods: ReadonlyArray<{ readonly namespace: string; readonly name: string }> }
 }
 
 export type NodeHostsVerdict = "UpToDate" | "Stale" | "Failing" | "NotReporting"
@@ -113,7 +115,8 @@ const imagePullSecretReport = (object: ObservedImagePullSecret): ImagePullSecret
     serviceAccountEntries: { ready: status?.serviceAccountsSuccess ?? 0, desired: status?.serviceAccountsDesired ?? 0 },
     failingTargets: targets.filter((target) => failingStates.has(target.state)),
     pendingTargets: targets.filter((target) => !failingStates.has(target.state)).length,
-    targetsOmitted: status?.targetsOmitted ?? 0
+    targetsOmitted: status?.targetsOmitted ?? 0,
+    ...(status?.podsMissingSecret !== undefined && status.podsMissingSecret.count > 0 ? { podsMissingSecret: status.podsMissingSecret } : {})
   }
 }
 
@@ -201,6 +204,13 @@ export const describeStatus = (report: StatusReport): ReadonlyArray<string> => {
     }
     if (ips.pendingTargets > 0) lines.push(`    ${plural(ips.pendingTargets, "target")} in progress`)
     if (ips.targetsOmitted > 0) lines.push(`    ${ips.targetsOmitted} more not-ready targets not listed`)
+    if (ips.podsMissingSecret !== undefined) {
+      const listed = ips.podsMissingSecret.pods.map((pod) => `${pod.namespace}/${pod.name}`).join(", ")
+      const more = ips.podsMissingSecret.count - ips.podsMissingSecret.pods.length
+      lines.push(
+        `    ${plural(ips.podsMissingSecret.count, "Pod")} admitted without the Secret (recreate them; each has a MissingPullSecret Event): ${listed}${more > 0 ? ` and ${more} more` : ""}`
+      )
+    }
   }
   if (report.otherImagePullSecrets.length > 0) {
     lines.push(`Other ImagePullSecrets (not created by install): ${report.otherImagePullSecrets.join(", ")}`)

@@ -78,6 +78,12 @@ const controller = Command.make(
     ),
     healthHost: Flag.String("health-host").pipe(optionalWithShownDefault("Address of /healthz, /readyz and plain /metrics", "0.0.0.0")),
     healthPort: Flag.Int("health-port").pipe(optionalWithShownDefault("Port of /healthz, /readyz and plain /metrics", "8080")),
+    deleteStuckPods: Flag.Boolean("delete-stuck-pods").pipe(
+      withShownDefault(
+        "Delete Pods admitted without the pull Secret that fail to pull (ErrImagePull, ImagePullBackOff) and that a controller owns, so that it recreates them with the Secret (false: only report them)",
+        false
+      )
+    ),
     ...metricsFlags,
     logFormat,
     logLevel
@@ -105,7 +111,8 @@ const controller = Command.make(
       },
       health: { host: Option.getOrUndefined(flags.healthHost), port: Option.getOrUndefined(flags.healthPort) },
       metrics: metricsOptions(flags),
-      log: programLog(flags)
+      log: programLog(flags),
+      deleteStuckPods: flags.deleteStuckPods
     }).pipe(
       Effect.catchTag(kubeErrorTags, reportProgramFailure(flags.logFormat)),
       // What the program cannot start without is said in one line, with what to do, never as a stack trace.

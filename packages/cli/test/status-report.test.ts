@@ -28,7 +28,8 @@ describe("statusReport", () => {
           { kind: "Secret", namespace: "team-a", name: "tcr.ipsdemo.tencentcloudcr.com", state: "Conflict", reason: "SecretNotOwned", message: "exists and is not managed by tcr-assistant" },
           { kind: "ServiceAccount", namespace: "team-b", name: "default", state: "Pending" }
         ],
-        conditions: [{ type: "Ready", status: "False", reason: "TargetsFailing", message: "1 target failing", lastTransitionTime: "2026-01-01T00:00:00Z" }]
+        conditions: [{ type: "Ready", status: "False", reason: "TargetsFailing", message: "1 target failing", lastTransitionTime: "2026-01-01T00:00:00Z" }],
+        podsMissingSecret: { count: 3, pods: [{ namespace: "team-a", name: "bare" }, { namespace: "team-a", name: "web-1" }] }
       }),
       ips("demo-vpc.tencentcloudcr.com", { observedGeneration: 1 }),
       { metadata: { name: "users-own" }, spec: {} }
@@ -57,6 +58,12 @@ describe("statusReport", () => {
     expect(demo.failingTargets.map((target) => target.namespace)).toEqual(["team-a"])
     expect(demo.pendingTargets).toBe(1)
     expect(report.otherImagePullSecrets).toEqual(["users-own"])
+  })
+
+  test("says which Pods were admitted without the Secret, only when some were", () => {
+    const text = describeStatus(report).join("\n")
+    expect(text).toContain("3 Pods admitted without the Secret (recreate them; each has a MissingPullSecret Event): team-a/bare, team-a/web-1 and 1 more")
+    expect(report.imagePullSecrets[0]!.podsMissingSecret).toBeUndefined()
   })
 
   test("each node is up to date, stale, failing or not reporting", () => {

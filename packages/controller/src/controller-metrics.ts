@@ -104,6 +104,10 @@ const serviceAccountsDesired = gauge("service_accounts_desired", "ServiceAccount
 const serviceAccountsSynced = gauge("service_accounts_synced", "ServiceAccounts that reference the pull Secret (from the ImagePullSecret's status).")
 const failingTargets = gauge("failing_targets", "Targets of an ImagePullSecret that are backing off after failures or blocked by a foreign object.")
 const targetsByState = gauge("targets", "Targets of an ImagePullSecret per state (from its status).")
+const podsMissingSecret = gauge(
+  "pods_missing_pull_secret",
+  "Pods in selected namespaces, of selected ServiceAccounts, admitted without the ImagePullSecret's pull Secret (from its status)."
+)
 const targetsTracked = gauge("targets_tracked", "Target state machines held in memory.")
 const relists = Metric.counter("tcr_assistant_watch_relists_total", { description: "Full lists of an informer (start, 410 Gone, periodic resync).", incremental: true })
 const certificateExpiry = gauge("webhook_certificate_expiry_timestamp_seconds", "When the webhook's serving certificate expires (Unix time, seconds).")
@@ -134,6 +138,8 @@ export const trackControllerManagerMetrics = (sources: MetricSources): Effect.Ef
     yield* trackMetric(failingTargets, perImagePullSecret(sources, (status) => one(failingStates.reduce((sum, state) => sum + (status.targetsByState?.[state] ?? 0), 0))))
     yield* trackMetric(targetsByState, perImagePullSecret(sources, (status) =>
       Object.entries(status.targetsByState ?? {}).map(([state, value]) => ({ labels: { state }, value }))))
+    yield* trackMetric(podsMissingSecret, perImagePullSecret(sources, (status) =>
+      status.podsMissingSecret === undefined ? [] : one(status.podsMissingSecret.count)))
     const controller = sources.controller
     yield* trackMetric(targetsTracked, () => {
       const running = controller()

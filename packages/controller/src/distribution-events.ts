@@ -6,6 +6,7 @@ import { apiVersion, type ImagePullSecretStatus, kind } from "@tcr-assistant/api
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { Effect } from "effect"
 import type { ImagePullSecretObject } from "./cluster-cache.ts"
+import type { StuckPodReport } from "./stuck-pods.ts"
 import type { TargetKey } from "./target.ts"
 import type { TargetState } from "./target-machine.ts"
 
@@ -18,6 +19,8 @@ export interface DistributionEvents {
   readonly credentialsUnavailable: (ips: string, reason: "TokenUnavailable" | "CredentialSourceUnavailable", message: string) => Effect.Effect<void>
   /** A status was written over `previous`: announce what its Ready condition newly says. */
   readonly statusWritten: (object: ImagePullSecretObject, previous: ImagePullSecretStatus | undefined, next: ImagePullSecretStatus) => Effect.Effect<void>
+  /** On the Pod, where `kubectl describe pod` shows it: once per Pod found missing our Secret (see stuck-pods.ts), and for each Pod deleted by --delete-stuck-pods. */
+  readonly stuckPod: (report: StuckPodReport) => void
   /** The ImagePullSecret is gone: a new one of the same name starts its generations over. */
   readonly forget: (ips: string) => void
 }
@@ -50,6 +53,13 @@ export const makeDistributionEvents = (uidOf: (ips: string) => string | undefine
           : Effect.void,
       requestFailed: warn,
       credentialsUnavailable: (ips, reason, message) => warn(ips, reason, message),
+      stuckPod: (report) =>
+        recorder.emit({
+          involvedObject: { apiVersion: "v1", kind: "Pod", name: report.name, namespace: report.namespace, uid: report.uid },
+          type: report.type === "Missing" ? "Warning" : "Normal",
+          reason: report.type === "Missing" ? "MissingPullSecret" : "DeletedMissingPullSecret",
+          message: report.message
+        }),
       statusWritten: (object, previous, next) =>
         Effect.suspend(() => {
           const name = object.metadata.name

@@ -75,6 +75,11 @@ export interface ControllerManagerOptions {
   readonly readiness?: StalenessLimits | undefined
   /** Default: JSON lines at Info. */
   readonly log?: ProgramLoggingOptions | undefined
+  /**
+   * Default false: Pods admitted without our Secret are only reported (status, metric, one Warning Event each).
+   * True: those failing to pull that a controller owns are deleted, so that it recreates them with the Secret.
+   */
+  readonly deleteStuckPods?: boolean | undefined
 }
 
 export type ControllerManagerError =
@@ -168,7 +173,8 @@ const LeaderControllerLive = (options: ControllerManagerOptions) =>
         concurrency: options.concurrency,
         statusIntervalMillis: options.statusIntervalMillis,
         tokenIssuer: options.tokenIssuer,
-        defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace
+        defaultCredentialsNamespace: options.namespace ?? defaultWebhookNamespace,
+        stuckPods: { deleteStuckPods: options.deleteStuckPods, excludedNamespace: options.namespace ?? defaultWebhookNamespace }
       }),
       () => Effect.sync(() => active.set(undefined))
     )

@@ -13,6 +13,7 @@ export const controllerPermissions: ReadonlyArray<Permission> = [
   permission("", "namespaces", ["get", "list", "watch"], "cluster-cache informs on namespaces; main checks the add-on's namespace once"),
   permission("", "serviceaccounts", ["get", "list", "watch", "patch"], "executor adds and removes our imagePullSecrets entry with JSON patches"),
   permission("", "secrets", ["get", "list", "watch", "create", "patch", "delete"], "the distributed pull Secrets, TCR API keys (get), the webhook Secret (create)"),
+  permission("", "pods", ["list", "watch", "delete"], "stuck-pods informs on Pods admitted without our Secret; delete only acts with --delete-stuck-pods (RBAC is static, the flag an argument)"),
   ...eventPermissions,
   permission("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["get", "update"], "webhook-tls writes the CA bundle", {
     resourceNames: [webhookConfigurationName]

@@ -13,6 +13,7 @@ import { type ClusterView, desiredCounts } from "./desired-state.ts"
 import { Executor } from "./executor.ts"
 import type { TokenIssuer } from "./registry-token.ts"
 import { makeStatusWriter } from "./status-writer.ts"
+import { makeStuckPods, type StuckPodOptions } from "./stuck-pods.ts"
 import { makeTargetInterpreter } from "./target-interpreter.ts"
 import { makeTargetRegistry } from "./target-registry.ts"
 import { combineCredentialSources, makeSourceSecrets } from "./source-secrets.ts"
@@ -32,6 +33,8 @@ export interface ControllerOptions {
   readonly tokenIssuer?: TokenIssuer | undefined
   /** Namespace of credentialsSecretRef when the reference names none. */
   readonly defaultCredentialsNamespace?: string | undefined
+  /** Watch Pods for ones admitted without our Secret (default on); see stuck-pods.ts. */
+  readonly stuckPods?: (StuckPodOptions & { readonly enabled?: boolean | undefined }) | undefined
 }
 
 /** Start the controller in the current scope; it runs until the scope closes. Records Events through EventRecorder. */
@@ -65,6 +68,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     secretReady: registry.secretReady
   }
 
+  const stuckPods = options.stuckPods?.enabled === false ? undefined : yield* makeStuckPods(cache, options.stuckPods)
+
   const status = yield* makeStatusWriter({
     imagePullSecret: (ips) => cache.imagePullSecrets.get(ips),
     distributionOf: cache.distributionOf,
@@ -72,6 +77,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     credentialProblemOf: tokens.problemOf,
     desiredCounts: (distribution) => desiredCounts(view, distribution),
     maxTargets: options.maxStatusTargets ?? 20,
+    podsMissingSecretOf: stuckPods?.index.of,
     written: () => stats.statusWritten(),
     announce: events.statusWritten
   })
@@ -108,6 +114,9 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   })
   yield* queue.runWorkers(options.concurrency ?? 16, interpreter.reconcile)
   yield* cache.follow(routing.changes)
+  if (stuckPods !== undefined) {
+    yield* stuckPods.follow({ markDirty: status.markDirty, report: events.stuckPod })
+  }
 
   // Housekeeping at every status interval: mutations a relist outdated, then the statuses that changed.
   yield* Effect.forkScoped(
@@ -121,11 +130,11 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
   )
 
   return {
-    informers: cache.informers,
+    informers: stuckPods === undefined ? cache.informers : [...cache.informers, stuckPods.informer],
     stats,
     queueDepth: () => queue.depth(),
     /** True when caches are synced and nothing is queued, in flight or waiting for a status write. */
-    quiescent: () => cache.informers.every((informer) => informer.health().synced) && queue.idle() && status.dirty() === 0,
+    quiescent: () => [...cache.informers, ...(stuckPods === undefined ? [] : [stuckPods.informer])].every((informer) => informer.health().synced) && queue.idle() && status.dirty() === 0,
     /** Targets waiting out a backoff or a conflict's periodic re-check. */
     pendingRetries: () => queue.delayed(),
     /** Retry every waiting target now (tests use it to reach quiescence without waiting out backoff). */

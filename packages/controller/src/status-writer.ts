@@ -1,6 +1,6 @@
 // Writes ImagePullSecret status: marked dirty by any change, aggregated from the targets' machines when flushed, and
 // sent only when it differs from what the cluster holds (our own last write, while the cache has not caught up).
-import type { ImagePullSecretStatus } from "@tcr-assistant/api"
+import type { ImagePullSecretStatus, PodsMissingSecret } from "@tcr-assistant/api"
 import { KubeClient, type KubeError, type KubeObject, resourceRevision } from "@tcr-assistant/kube"
 import { Clock, Effect } from "effect"
 import { imagePullSecretsPath, type ImagePullSecretObject } from "./cluster-cache.ts"
@@ -15,6 +15,8 @@ export interface StatusSources {
   readonly desiredCounts: (distribution: Distribution) => { readonly secretsDesired: number; readonly serviceAccountsDesired: number }
   /** Most not-ready targets listed in a status. */
   readonly maxTargets: number
+  /** Pods admitted without the ImagePullSecret's Secret; absent when the controller does not watch Pods. */
+  readonly podsMissingSecretOf?: ((ips: string) => PodsMissingSecret) | undefined
   /** Counts every status written. */
   readonly written: () => void
   /** Hears of every status written, and of the one it replaced (what an Event announces). */
@@ -87,7 +89,8 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
         targets: sources.targetsOf(ips),
         previous: object.status,
         now: new Date(now),
-        maxTargets: sources.maxTargets
+        maxTargets: sources.maxTargets,
+        podsMissingSecret: sources.podsMissingSecretOf?.(ips)
       })
       const text = canonicalJson(status)
       // Compare with what the cluster holds: our last write while the cache has not caught up with it, else the

@@ -1,6 +1,6 @@
 // Pure aggregation of target states into an ImagePullSecret's status: counts, a bounded list of targets that are
 // not ready (failing first), counts per state and the standard conditions (status-conditions.ts) led by Ready.
-import type { ImagePullSecretStatus, TargetStatus } from "@tcr-assistant/api"
+import type { ImagePullSecretStatus, PodsMissingSecret, TargetStatus } from "@tcr-assistant/api"
 import type { Distribution } from "./distribution.ts"
 import { type ConditionDraft, draftConditions, stampConditions } from "./status-conditions.ts"
 import type { TargetState } from "./target-machine.ts"
@@ -25,6 +25,8 @@ export interface StatusInput {
   readonly previous: ImagePullSecretStatus | undefined
   readonly now: Date
   readonly maxTargets: number
+  /** Pods admitted without the Secret, when the controller watches Pods. */
+  readonly podsMissingSecret?: PodsMissingSecret | undefined
 }
 
 /** Failing states first, then work in progress; Ready targets are only counted. */
@@ -125,6 +127,7 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     // The seeds' names for the ServiceAccount counts, for scripts written against the seed.
     SAsDesired: input.serviceAccountsDesired,
     SAsSuccess: serviceAccountsSuccess,
+    ...(input.podsMissingSecret !== undefined ? { podsMissingSecret: input.podsMissingSecret } : {}),
     conditions: stampConditions(drafts, input.previous?.conditions, rfc3339(input.now))
   }
 }

@@ -176,6 +176,7 @@ const resources: ReadonlyArray<ResourceType> = [
   serviceAccounts,
   secrets,
   resource("", "configmaps", "ConfigMap", { namespaced: true }),
+  resource("", "pods", "Pod", { namespaced: true }),
   resource("", "events", "Event", { namespaced: true }),
   resource("events.k8s.io", "events", "Event", { namespaced: true }),
   resource("coordination.k8s.io", "leases", "Lease", { namespaced: true }),
