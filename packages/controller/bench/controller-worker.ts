@@ -1,7 +1,8 @@
 // Runs the controller in its own process for the benchmark, so its memory is measured alone. Answers the
-// parent's questions over the IPC channel: is it quiescent, and how many requests has it made.
+// parent's questions over the IPC channel: is it quiescent, how many requests has it made, and where its memory is.
 import { KubeClient } from "@tcr-assistant/kube"
-import { Effect, References } from "effect"
+import { Clock, Effect, References } from "effect"
+import { writeHeapSnapshot } from "node:v8"
 import { startController } from "../src/reconciler.ts"
 
 const kubeconfig = process.argv[2]
@@ -10,21 +11,52 @@ if (kubeconfig === undefined || process.send === undefined) {
   console.error("usage: run by bench/convergence.ts with an IPC channel: controller-worker.ts <kubeconfig> [concurrency]")
   process.exit(2)
 }
+const processStartedAt = Date.now() - Math.round(process.uptime() * 1000)
 
 // A clean exit on SIGTERM lets --cpu-prof write its profile.
 process.on("SIGTERM", () => process.exit(0))
+
+/** Live heap after a full collection (the bench starts this worker with --expose-gc), in MiB. */
+const liveHeap = () => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return process.memoryUsage().heapUsed / 1024 / 1024
+}
+/** What a copy of these objects costs on the heap: an estimate of what a cache of them holds, in MiB. */
+const costOf = (objects: ReadonlyArray<unknown>) => {
+  const before = liveHeap()
+  const copy = structuredClone(objects)
+  const after = liveHeap()
+  return copy.length >= 0 ? after - before : 0
+}
+const baselineHeap = liveHeap()
 
 await Effect.runPromise(
   Effect.gen(function*() {
     const controller = yield* startController({ concurrency })
     const client = yield* KubeClient
-    process.on("message", (message: { id: number; ask: "state" | "memory" }) => {
+    yield* Effect.forEach(controller.informers, (informer) => informer.awaitSynced, { discard: true })
+    const syncedAt = yield* Clock.currentTimeMillis
+    const syncedHeap = liveHeap()
+    process.on("message", (message: { id: number; ask: "state" | "memory" | "snapshot" }) => {
+      const counts = client.requestCounts()
       process.send!({
         id: message.id,
         quiescent: controller.quiescent(),
-        requests: client.requestCounts(),
+        requests: counts,
         machines: controller.machineCount(),
-        ...(message.ask === "memory" ? { memory: process.memoryUsage() } : {})
+        startup: { processStartedAt, syncedAt },
+        ...(message.ask === "memory"
+          ? {
+            memory: {
+              usage: process.memoryUsage(),
+              baselineHeapMiB: baselineHeap,
+              syncedHeapMiB: syncedHeap,
+              liveHeapMiB: liveHeap(),
+              caches: Object.fromEntries(controller.informers.map((informer) => [informer.name, { objects: informer.size(), mib: costOf([...informer.values()]) }]))
+            }
+          }
+          : {}),
+        ...(message.ask === "snapshot" ? { snapshot: writeHeapSnapshot() } : {})
       })
     })
     process.send!({ id: 0, ready: true })

@@ -17,7 +17,8 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "16" },
     rounds: { type: "string", default: "3" },
     "quiet-seconds": { type: "string", default: "60" },
-    "latency-samples": { type: "string", default: "100" }
+    "latency-samples": { type: "string", default: "100" },
+    "heap-snapshot": { type: "boolean", default: false }
   }
 })
 const namespaceCount = Number(args.namespaces)
@@ -82,7 +83,8 @@ try {
   log(`created ${namespaceCount} namespaces with their ServiceAccounts in ${((Date.now() - t) / 1000).toFixed(1)} s`)
 
   // --- the controller, in its own process ---------------------------------------------------------------------
-  const child = fork(join(import.meta.dirname, "controller-worker.ts"), [plane.kubeconfigPath, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...controllerNodeFlags] })
+  const forkedAt = Date.now()
+  const child = fork(join(import.meta.dirname, "controller-worker.ts"), [plane.kubeconfigPath, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child
   let nextId = 1
   const pending = new Map<number, (answer: any) => void>()
@@ -91,7 +93,7 @@ try {
     pending.delete(message.id)
   })
   await new Promise<void>((resolve) => child.once("message", () => resolve()))
-  const ask = (what: "state" | "memory" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; memory?: unknown }>((resolve) => {
+  const ask = (what: "state" | "memory" | "snapshot" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; startup: { processStartedAt: number; syncedAt: number }; memory?: any; snapshot?: string }>((resolve) => {
     const id = nextId++
     pending.set(id, resolve)
     child.send({ id, ask: what })
@@ -104,6 +106,9 @@ try {
     const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
     return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
   }
+  const { startup } = await ask()
+  log(`controller start-up: fork -> process running ${startup.processStartedAt - forkedAt} ms, -> caches synced ${startup.syncedAt - forkedAt} ms`)
+  log(`controller memory with caches synced, before any ImagePullSecret: ${JSON.stringify((await ask("memory")).memory)}`)
   while (!(await ask()).quiescent) await sleep(50)
   const writes = (counts: Record<string, number>) => (counts.POST ?? 0) + (counts.PUT ?? 0) + (counts.PATCH ?? 0) + (counts.DELETE ?? 0)
 
@@ -197,6 +202,7 @@ try {
   // --- new-namespace latency ------------------------------------------------------------------------------------
   const latencies: Array<number> = []
   const defaultLatencies: Array<number> = []
+  const afterDefaultLatencies: Array<number> = []
   for (let i = 0; i < latencySamples; i++) {
     const ns = `latency-${i}`
     const t0 = performance.now()
@@ -212,6 +218,7 @@ try {
       await sleep(2)
     }
     latencies.push(performance.now() - t0)
+    afterDefaultLatencies.push(latencies.at(-1)! - defaultLatencies.at(-1)!)
   }
 
   // --- summary ---------------------------------------------------------------------------------------------------
@@ -224,8 +231,11 @@ try {
   log(`  ratio controller / plain client:         ${(ours / plain).toFixed(2)}x`)
   log(`  writes during a quiet ${quietSeconds} s:             ${quietWrites}`)
   log(`  new namespace -> default SA patched:     p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (of which default SA created by kube-controller-manager: p50 ${percentile(defaultLatencies, 50).toFixed(0)} ms)`)
+  log(`  default SA created -> patched:          p50 ${percentile(afterDefaultLatencies, 50).toFixed(0)} ms, p99 ${percentile(afterDefaultLatencies, 99).toFixed(0)} ms, max ${Math.max(...afterDefaultLatencies).toFixed(0)} ms over ${afterDefaultLatencies.length} samples (polled every 2 ms)`)
+  log(`  controller CPU per apiserver request:    ${(1000 * median(controllerCpu) / median(controllerRequests)).toFixed(2)} ms; requests per target: ${(median(controllerRequests) / (namespaceCount * 3)).toFixed(2)}`)
   log(`  controller peak RSS:                     ${peakRss().toFixed(0)} MiB`)
   log(`  controller memory now: ${JSON.stringify((await ask("memory")).memory)}`)
+  if (args["heap-snapshot"]) log(`  heap snapshot: ${(await ask("snapshot")).snapshot}`)
 } finally {
   if (controller !== undefined && controller.exitCode === null) {
     const exited = new Promise((resolve) => controller!.once("exit", resolve))
