@@ -1,16 +1,23 @@
 // Runs the controller in its own process for the benchmark, so its memory is measured alone. Answers the
 // parent's questions over the IPC channel: is it quiescent, how many requests has it made, and where its memory is.
+// The benchmark runs it from the image's layout with the compiled JavaScript unless told to run the sources.
 import { KubeClient } from "@tcr-assistant/kube"
 import { Clock, Effect, References } from "effect"
 import { writeHeapSnapshot } from "node:v8"
-import { startController } from "../src/reconciler.ts"
+// Through the package, so that a run with --conditions=compiled from the image's layout loads the compiled dist/.
+import { startController } from "@tcr-assistant/controller/reconciler"
 
-const kubeconfig = process.argv[2]
+// Either a kubeconfig, or `in-cluster:<dir>`: a mounted service account, as a pod authenticates (which never loads
+// @kubernetes/client-node).
+const connection = process.argv[2]
 const concurrency = Number(process.argv[3] ?? "16")
-if (kubeconfig === undefined || process.send === undefined) {
-  console.error("usage: run by bench/convergence.ts with an IPC channel: controller-worker.ts <kubeconfig> [concurrency]")
+if (connection === undefined || process.send === undefined) {
+  console.error("usage: run by bench/convergence.ts with an IPC channel: controller-worker.ts <kubeconfig | in-cluster:dir> [concurrency]")
   process.exit(2)
 }
+const clientOptions = connection.startsWith("in-cluster:")
+  ? { serviceAccountDir: connection.slice("in-cluster:".length), connections: concurrency }
+  : { kubeconfig: connection, connections: concurrency }
 const processStartedAt = Date.now() - Math.round(process.uptime() * 1000)
 
 // A clean exit on SIGTERM lets --cpu-prof write its profile.
@@ -63,7 +70,7 @@ await Effect.runPromise(
     yield* Effect.never
   }).pipe(
     Effect.scoped,
-    Effect.provide(KubeClient.layer({ kubeconfig, connections: concurrency })),
+    Effect.provide(KubeClient.layer(clientOptions)),
     Effect.provideService(
       // Warnings about transient failures are expected under load; the benchmark prints figures only.
       References.MinimumLogLevel,

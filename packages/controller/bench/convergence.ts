@@ -2,12 +2,17 @@
 // same concurrency, on the local control plane. Prints figures; asserts nothing.
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
+//                    [--sources] [--heap-snapshot]
+// The controller runs as the Deployment runs it: compiled JavaScript from the image's layout, the manifests' Node
+// flags, authenticated by a mounted service account; --sources runs the TypeScript sources with a kubeconfig instead.
 import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
+import { buildCompiledApp } from "@tcr-assistant/testkit/compiled-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { Effect, ManagedRuntime } from "effect"
 import { execFileSync, fork } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 
@@ -18,7 +23,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     "quiet-seconds": { type: "string", default: "60" },
     "latency-samples": { type: "string", default: "100" },
-    "heap-snapshot": { type: "boolean", default: false }
+    "heap-snapshot": { type: "boolean", default: false },
+    sources: { type: "boolean", default: false }
   }
 })
 const namespaceCount = Number(args.namespaces)
@@ -57,6 +63,31 @@ log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 const runtime = ManagedRuntime.make(KubeClient.layer({ kubeconfig: plane.kubeconfigPath, connections: concurrency }))
 const request = <A = any>(req: KubeRequest) => runtime.runPromise(KubeClient.use((client) => client.request<A>(req)))
 let controller: ReturnType<typeof fork> | undefined
+const scratch = mkdtempSync(join(tmpdir(), "tcr-bench-"))
+
+/** A service account with cluster-admin, mounted in `dir` as a pod gets it, and the environment a pod has. */
+const mountServiceAccount = async (dir: string): Promise<NodeJS.ProcessEnv> => {
+  const [namespace, name] = ["kube-system", "bench-controller"]
+  await request({ method: "POST", path: `/api/v1/namespaces/${namespace}/serviceaccounts`, body: { metadata: { name } } })
+  await request({
+    method: "POST",
+    path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    body: { metadata: { name }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" }, subjects: [{ kind: "ServiceAccount", name, namespace }] }
+  })
+  const token = await request<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 86400 } }
+  })
+  const kubeconfig = readFileSync(plane.kubeconfigPath, "utf8")
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "token"), token.status.token)
+  writeFileSync(join(dir, "ca.crt"), Buffer.from(/certificate-authority-data:\s*(\S+)/.exec(kubeconfig)![1]!, "base64"))
+  const server = new URL(/server:\s*(\S+)/.exec(kubeconfig)![1]!)
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port }
+  delete env.KUBECONFIG
+  return env
+}
 
 try {
   execFileSync("kubectl", ["--kubeconfig", plane.kubeconfigPath, "apply", "-f", join(repo, "manifests/crd")], { stdio: "ignore" })
@@ -83,8 +114,21 @@ try {
   log(`created ${namespaceCount} namespaces with their ServiceAccounts in ${((Date.now() - t) / 1000).toFixed(1)} s`)
 
   // --- the controller, in its own process ---------------------------------------------------------------------
+  const worker = args.sources
+    ? { path: join(import.meta.dirname, "controller-worker.ts"), connection: plane.kubeconfigPath, env: process.env, execArgv: process.execArgv, cwd: repo }
+    : await (async () => {
+      const app = join(scratch, "app")
+      mkdirSync(app)
+      await buildCompiledApp(app)
+      const path = join(app, "packages", "controller", "bench", "controller-worker.ts")
+      mkdirSync(join(path, ".."), { recursive: true })
+      copyFileSync(join(import.meta.dirname, "controller-worker.ts"), path)
+      const serviceAccountDir = join(scratch, "serviceaccount")
+      return { path, connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: ["--conditions=compiled"], cwd: app }
+    })()
+  log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "compiled JavaScript, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
   const forkedAt = Date.now()
-  const child = fork(join(import.meta.dirname, "controller-worker.ts"), [plane.kubeconfigPath, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...controllerNodeFlags, "--expose-gc"] })
+  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: worker.env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child
   let nextId = 1
   const pending = new Map<number, (answer: any) => void>()
@@ -245,4 +289,5 @@ try {
   }
   await runtime.dispose()
   await plane.stop()
+  rmSync(scratch, { recursive: true, force: true })
 }
