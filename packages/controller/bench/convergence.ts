@@ -7,6 +7,7 @@
 // flags, authenticated by a mounted service account; --sources runs the TypeScript sources with a kubeconfig instead.
 import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
+import { resolveBenchFloor, runBenchFloor } from "@tcr-assistant/testkit/bench-floor"
 import { buildCompiledApp } from "@tcr-assistant/testkit/compiled-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { Effect, ManagedRuntime } from "effect"
@@ -157,6 +158,9 @@ try {
   const writes = (counts: Record<string, number>) => (counts.POST ?? 0) + (counts.PUT ?? 0) + (counts.PATCH ?? 0) + (counts.DELETE ?? 0)
 
   // --- rounds: plain client, then controller ---------------------------------------------------------------
+  const goFloor = await resolveBenchFloor((line) => log(line))
+  const goSeconds: Array<number> = []
+  const goRequests: Array<number> = []
   const plainSeconds: Array<number> = []
   const controllerSeconds: Array<number> = []
   const controllerRequests: Array<number> = []
@@ -173,6 +177,12 @@ try {
     return items
   }
   for (let round = 0; round < rounds; round++) {
+    // Go floor: the same creates and patches from client-go, no client rate limit.
+    const goRound = await runBenchFloor(goFloor, { kubeconfig: plane.kubeconfigPath, secret: `go-${round}`, prefix: "bench-", concurrency })
+    goSeconds.push(goRound.seconds)
+    goRequests.push(goRound.requests)
+    while (!(await ask()).quiescent) await sleep(50)
+
     // Plain client: list once, then create every Secret and patch every ServiceAccount directly.
     const secretName = `plain-${round}`
     const before = await runtime.runPromise(KubeClient.use((client) => Effect.sync(() => client.requestCounts().total)))
@@ -228,7 +238,7 @@ try {
     controllerRequests.push((await ask()).requests.total - requestsBefore)
     controllerCpu.push(cpuSeconds() - cpuBefore)
     const status: any = await request({ method: "GET", path: `/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets/${name}` })
-    log(`round ${round + 1}: plain client ${plainSeconds.at(-1)!.toFixed(2)} s (${plainRequests.at(-1)} requests), controller ${controllerSeconds.at(-1)!.toFixed(2)} s (${controllerRequests.at(-1)} requests, ${controllerCpu.at(-1)!.toFixed(2)} s CPU); status ${status.status?.secretsSuccess}/${status.status?.secretsDesired} Secrets, ${status.status?.serviceAccountsSuccess}/${status.status?.serviceAccountsDesired} ServiceAccounts`)
+    log(`round ${round + 1}: Go client ${goSeconds.at(-1)!.toFixed(2)} s (${goRequests.at(-1)} requests), Node client ${plainSeconds.at(-1)!.toFixed(2)} s (${plainRequests.at(-1)} requests), controller ${controllerSeconds.at(-1)!.toFixed(2)} s (${controllerRequests.at(-1)} requests, ${controllerCpu.at(-1)!.toFixed(2)} s CPU); status ${status.status?.secretsSuccess}/${status.status?.secretsDesired} Secrets, ${status.status?.serviceAccountsSuccess}/${status.status?.serviceAccountsDesired} ServiceAccounts`)
   }
 
   // Verify the end state once, from the cluster itself.
@@ -267,12 +277,16 @@ try {
 
   // --- summary ---------------------------------------------------------------------------------------------------
   const plain = median(plainSeconds)
+  const goPlain = median(goSeconds)
   const ours = median(controllerSeconds)
+  const spread = (values: ReadonlyArray<number>) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)} s`
   log("")
   log("summary (medians over rounds)")
-  log(`  convergence after one ImagePullSecret:   ${ours.toFixed(2)} s   (${median(controllerRequests)} apiserver requests)`)
-  log(`  plain client, same creates and patches:  ${plain.toFixed(2)} s   (${median(plainRequests)} apiserver requests)`)
-  log(`  ratio controller / plain client:         ${(ours / plain).toFixed(2)}x`)
+  log(`  convergence after one ImagePullSecret:   ${ours.toFixed(2)} s   (${spread(controllerSeconds)}; ${median(controllerRequests)} apiserver requests)`)
+  log(`  Go client-go, same creates and patches:  ${goPlain.toFixed(2)} s   (${spread(goSeconds)}; ${median(goRequests)} apiserver requests)`)
+  log(`  Node client, same creates and patches:   ${plain.toFixed(2)} s   (${spread(plainSeconds)}; ${median(plainRequests)} apiserver requests)`)
+  log(`  ratio controller / Go client:            ${(ours / goPlain).toFixed(2)}x`)
+  log(`  ratio controller / Node client:          ${(ours / plain).toFixed(2)}x`)
   log(`  writes during a quiet ${quietSeconds} s:             ${quietWrites}`)
   log(`  new namespace -> default SA patched:     p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (of which default SA created by kube-controller-manager: p50 ${percentile(defaultLatencies, 50).toFixed(0)} ms)`)
   log(`  default SA created -> patched:          p50 ${percentile(afterDefaultLatencies, 50).toFixed(0)} ms, p99 ${percentile(afterDefaultLatencies, 99).toFixed(0)} ms, max ${Math.max(...afterDefaultLatencies).toFixed(0)} ms over ${afterDefaultLatencies.length} samples (polled every 2 ms)`)
