@@ -3,6 +3,7 @@
 // The benchmark runs it from the image's layout with the compiled JavaScript unless told to run the sources.
 import { KubeClient } from "@tcr-assistant/kube"
 import { Clock, Effect, References } from "effect"
+import { join } from "node:path"
 import { writeHeapSnapshot } from "node:v8"
 // Through the package, so that a run with --conditions=compiled from the image's layout loads the compiled dist/.
 import { startController } from "@tcr-assistant/controller/reconciler"
@@ -48,7 +49,8 @@ await Effect.runPromise(
       const counts = client.requestCounts()
       process.send!({
         id: message.id,
-        quiescent: controller.quiescent(),
+        // Quiescent, and no target waiting out a backoff (the queue's idle leaves those out).
+        quiescent: controller.quiescent() && controller.pendingRetries() === 0,
         requests: counts,
         machines: controller.machineCount(),
         startup: { processStartedAt, syncedAt },
@@ -63,7 +65,10 @@ await Effect.runPromise(
             }
           }
           : {}),
-        ...(message.ask === "snapshot" ? { snapshot: writeHeapSnapshot() } : {})
+        // Into the directory the benchmark was started from: the compiled app's directory is scratch.
+        ...(message.ask === "snapshot"
+          ? { snapshot: writeHeapSnapshot(join(process.env.BENCH_OUTPUT_DIR ?? ".", `controller-${process.pid}.heapsnapshot`)) }
+          : {})
       })
     })
     process.send!({ id: 0, ready: true })

@@ -129,7 +129,7 @@ try {
     })()
   log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "compiled JavaScript, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
   const forkedAt = Date.now()
-  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: worker.env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
+  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: { ...worker.env, BENCH_OUTPUT_DIR: process.cwd() }, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child
   let nextId = 1
   const pending = new Map<number, (answer: any) => void>()
