@@ -1,31 +1,75 @@
 // Runs the controller in its own process for the benchmark, so its memory is measured alone. Answers the
-// parent's questions over the IPC channel: is it quiescent, and how many requests has it made.
+// parent's questions over the IPC channel: is it quiescent, how many requests has it made, and where its memory is.
+// The benchmark runs it from the image's layout with the compiled JavaScript unless told to run the sources.
 import { KubeClient } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
-import { Effect, Layer, References } from "effect"
-import { startController } from "../src/reconciler.ts"
+import { Clock, Effect, Layer, References } from "effect"
+import { join } from "node:path"
+import { writeHeapSnapshot } from "node:v8"
+// Through the package, so that a run with --conditions=compiled from the image's layout loads the compiled dist/.
+import { startController } from "@tcr-assistant/controller/reconciler"
 
-const kubeconfig = process.argv[2]
+// Either a kubeconfig, or `in-cluster:<dir>`: a mounted service account, as a pod authenticates (which never loads
+// @kubernetes/client-node).
+const connection = process.argv[2]
 const concurrency = Number(process.argv[3] ?? "16")
-if (kubeconfig === undefined || process.send === undefined) {
-  console.error("usage: run by bench/convergence.ts with an IPC channel: controller-worker.ts <kubeconfig> [concurrency]")
+if (connection === undefined || process.send === undefined) {
+  console.error("usage: run by bench/convergence.ts with an IPC channel: controller-worker.ts <kubeconfig | in-cluster:dir> [concurrency]")
   process.exit(2)
 }
+const clientOptions = connection.startsWith("in-cluster:")
+  ? { serviceAccountDir: connection.slice("in-cluster:".length), connections: concurrency }
+  : { kubeconfig: connection, connections: concurrency }
+const processStartedAt = Date.now() - Math.round(process.uptime() * 1000)
 
 // A clean exit on SIGTERM lets --cpu-prof write its profile.
 process.on("SIGTERM", () => process.exit(0))
+
+/** Live heap after a full collection (the bench starts this worker with --expose-gc), in MiB. */
+const liveHeap = () => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return process.memoryUsage().heapUsed / 1024 / 1024
+}
+/** What a copy of these objects costs on the heap: an estimate of what a cache of them holds, in MiB. */
+const costOf = (objects: ReadonlyArray<unknown>) => {
+  const before = liveHeap()
+  const copy = structuredClone(objects)
+  const after = liveHeap()
+  return copy.length >= 0 ? after - before : 0
+}
+const baselineHeap = liveHeap()
 
 await Effect.runPromise(
   Effect.gen(function*() {
     const controller = yield* startController({ concurrency })
     const client = yield* KubeClient
-    process.on("message", (message: { id: number; ask: "state" | "memory" }) => {
+    yield* Effect.forEach(controller.informers, (informer) => informer.awaitSynced, { discard: true })
+    const syncedAt = yield* Clock.currentTimeMillis
+    const syncedHeap = liveHeap()
+    process.on("message", (message: { id: number; ask: "state" | "memory" | "snapshot" }) => {
+      const counts = client.requestCounts()
       process.send!({
         id: message.id,
-        quiescent: controller.quiescent(),
-        requests: client.requestCounts(),
+        // Quiescent, and no target waiting out a backoff (the queue's idle leaves those out).
+        quiescent: controller.quiescent() && controller.pendingRetries() === 0,
+        requests: counts,
         machines: controller.machineCount(),
-        ...(message.ask === "memory" ? { memory: process.memoryUsage() } : {})
+        startup: { processStartedAt, syncedAt },
+        ...(message.ask === "memory"
+          ? {
+            memory: {
+              usage: process.memoryUsage(),
+              baselineHeapMiB: baselineHeap,
+              syncedHeapMiB: syncedHeap,
+              liveHeapMiB: liveHeap(),
+              caches: Object.fromEntries(controller.informers.map((informer) => [informer.name, { objects: informer.size(), mib: costOf([...informer.values()]) }]))
+            }
+          }
+          : {}),
+        // Into the directory the benchmark was started from: the compiled app's directory is scratch.
+        ...(message.ask === "snapshot"
+          ? { snapshot: writeHeapSnapshot(join(process.env.BENCH_OUTPUT_DIR ?? ".", `controller-${process.pid}.heapsnapshot`)) }
+          : {})
       })
     })
     process.send!({ id: 0, ready: true })
@@ -33,7 +77,7 @@ await Effect.runPromise(
   }).pipe(
     Effect.scoped,
     Effect.provide(
-      EventRecorder.layer({ component: "tcr-assistant-controller" }).pipe(Layer.provideMerge(KubeClient.layer({ kubeconfig, connections: concurrency })))
+      EventRecorder.layer({ component: "tcr-assistant-controller" }).pipe(Layer.provideMerge(KubeClient.layer(clientOptions)))
     ),
     Effect.provideService(
       // Warnings about transient failures are expected under load; the benchmark prints figures only.

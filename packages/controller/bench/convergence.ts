@@ -2,12 +2,18 @@
 // same concurrency, on the local control plane. Prints figures; asserts nothing.
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
+//                    [--sources] [--heap-snapshot]
+// The controller runs as the Deployment runs it: compiled JavaScript from the image's layout, the manifests' Node
+// flags, authenticated by a mounted service account; --sources runs the TypeScript sources with a kubeconfig instead.
 import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
+import { resolveBenchFloor, runBenchFloor } from "@tcr-assistant/testkit/bench-floor"
+import { buildCompiledApp } from "@tcr-assistant/testkit/compiled-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { Effect, ManagedRuntime } from "effect"
 import { execFileSync, fork } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 
@@ -17,7 +23,9 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "16" },
     rounds: { type: "string", default: "3" },
     "quiet-seconds": { type: "string", default: "60" },
-    "latency-samples": { type: "string", default: "100" }
+    "latency-samples": { type: "string", default: "100" },
+    "heap-snapshot": { type: "boolean", default: false },
+    sources: { type: "boolean", default: false }
   }
 })
 const namespaceCount = Number(args.namespaces)
@@ -56,6 +64,31 @@ log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 const runtime = ManagedRuntime.make(KubeClient.layer({ kubeconfig: plane.kubeconfigPath, connections: concurrency }))
 const request = <A = any>(req: KubeRequest) => runtime.runPromise(KubeClient.use((client) => client.request<A>(req)))
 let controller: ReturnType<typeof fork> | undefined
+const scratch = mkdtempSync(join(tmpdir(), "tcr-bench-"))
+
+/** A service account with cluster-admin, mounted in `dir` as a pod gets it, and the environment a pod has. */
+const mountServiceAccount = async (dir: string): Promise<NodeJS.ProcessEnv> => {
+  const [namespace, name] = ["kube-system", "bench-controller"]
+  await request({ method: "POST", path: `/api/v1/namespaces/${namespace}/serviceaccounts`, body: { metadata: { name } } })
+  await request({
+    method: "POST",
+    path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    body: { metadata: { name }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" }, subjects: [{ kind: "ServiceAccount", name, namespace }] }
+  })
+  const token = await request<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 86400 } }
+  })
+  const kubeconfig = readFileSync(plane.kubeconfigPath, "utf8")
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "token"), token.status.token)
+  writeFileSync(join(dir, "ca.crt"), Buffer.from(/certificate-authority-data:\s*(\S+)/.exec(kubeconfig)![1]!, "base64"))
+  const server = new URL(/server:\s*(\S+)/.exec(kubeconfig)![1]!)
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port }
+  delete env.KUBECONFIG
+  return env
+}
 
 try {
   execFileSync("kubectl", ["--kubeconfig", plane.kubeconfigPath, "apply", "-f", join(repo, "manifests/crd")], { stdio: "ignore" })
@@ -82,7 +115,21 @@ try {
   log(`created ${namespaceCount} namespaces with their ServiceAccounts in ${((Date.now() - t) / 1000).toFixed(1)} s`)
 
   // --- the controller, in its own process ---------------------------------------------------------------------
-  const child = fork(join(import.meta.dirname, "controller-worker.ts"), [plane.kubeconfigPath, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...controllerNodeFlags] })
+  const worker = args.sources
+    ? { path: join(import.meta.dirname, "controller-worker.ts"), connection: plane.kubeconfigPath, env: process.env, execArgv: process.execArgv, cwd: repo }
+    : await (async () => {
+      const app = join(scratch, "app")
+      mkdirSync(app)
+      await buildCompiledApp(app)
+      const path = join(app, "packages", "controller", "bench", "controller-worker.ts")
+      mkdirSync(join(path, ".."), { recursive: true })
+      copyFileSync(join(import.meta.dirname, "controller-worker.ts"), path)
+      const serviceAccountDir = join(scratch, "serviceaccount")
+      return { path, connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: ["--conditions=compiled"], cwd: app }
+    })()
+  log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "compiled JavaScript, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
+  const forkedAt = Date.now()
+  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: { ...worker.env, BENCH_OUTPUT_DIR: process.cwd() }, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child
   let nextId = 1
   const pending = new Map<number, (answer: any) => void>()
@@ -91,7 +138,7 @@ try {
     pending.delete(message.id)
   })
   await new Promise<void>((resolve) => child.once("message", () => resolve()))
-  const ask = (what: "state" | "memory" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; memory?: unknown }>((resolve) => {
+  const ask = (what: "state" | "memory" | "snapshot" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; startup: { processStartedAt: number; syncedAt: number }; memory?: any; snapshot?: string }>((resolve) => {
     const id = nextId++
     pending.set(id, resolve)
     child.send({ id, ask: what })
@@ -104,10 +151,16 @@ try {
     const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
     return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
   }
+  const { startup } = await ask()
+  log(`controller start-up: fork -> process running ${startup.processStartedAt - forkedAt} ms, -> caches synced ${startup.syncedAt - forkedAt} ms`)
+  log(`controller memory with caches synced, before any ImagePullSecret: ${JSON.stringify((await ask("memory")).memory)}`)
   while (!(await ask()).quiescent) await sleep(50)
   const writes = (counts: Record<string, number>) => (counts.POST ?? 0) + (counts.PUT ?? 0) + (counts.PATCH ?? 0) + (counts.DELETE ?? 0)
 
   // --- rounds: plain client, then controller ---------------------------------------------------------------
+  const goFloor = await resolveBenchFloor((line) => log(line))
+  const goSeconds: Array<number> = []
+  const goRequests: Array<number> = []
   const plainSeconds: Array<number> = []
   const controllerSeconds: Array<number> = []
   const controllerRequests: Array<number> = []
@@ -124,6 +177,12 @@ try {
     return items
   }
   for (let round = 0; round < rounds; round++) {
+    // Go floor: the same creates and patches from client-go, no client rate limit.
+    const goRound = await runBenchFloor(goFloor, { kubeconfig: plane.kubeconfigPath, secret: `go-${round}`, prefix: "bench-", concurrency })
+    goSeconds.push(goRound.seconds)
+    goRequests.push(goRound.requests)
+    while (!(await ask()).quiescent) await sleep(50)
+
     // Plain client: list once, then create every Secret and patch every ServiceAccount directly.
     const secretName = `plain-${round}`
     const before = await runtime.runPromise(KubeClient.use((client) => Effect.sync(() => client.requestCounts().total)))
@@ -179,7 +238,7 @@ try {
     controllerRequests.push((await ask()).requests.total - requestsBefore)
     controllerCpu.push(cpuSeconds() - cpuBefore)
     const status: any = await request({ method: "GET", path: `/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets/${name}` })
-    log(`round ${round + 1}: plain client ${plainSeconds.at(-1)!.toFixed(2)} s (${plainRequests.at(-1)} requests), controller ${controllerSeconds.at(-1)!.toFixed(2)} s (${controllerRequests.at(-1)} requests, ${controllerCpu.at(-1)!.toFixed(2)} s CPU); status ${status.status?.secretsSuccess}/${status.status?.secretsDesired} Secrets, ${status.status?.serviceAccountsSuccess}/${status.status?.serviceAccountsDesired} ServiceAccounts`)
+    log(`round ${round + 1}: Go client ${goSeconds.at(-1)!.toFixed(2)} s (${goRequests.at(-1)} requests), Node client ${plainSeconds.at(-1)!.toFixed(2)} s (${plainRequests.at(-1)} requests), controller ${controllerSeconds.at(-1)!.toFixed(2)} s (${controllerRequests.at(-1)} requests, ${controllerCpu.at(-1)!.toFixed(2)} s CPU); status ${status.status?.secretsSuccess}/${status.status?.secretsDesired} Secrets, ${status.status?.serviceAccountsSuccess}/${status.status?.serviceAccountsDesired} ServiceAccounts`)
   }
 
   // Verify the end state once, from the cluster itself.
@@ -197,6 +256,7 @@ try {
   // --- new-namespace latency ------------------------------------------------------------------------------------
   const latencies: Array<number> = []
   const defaultLatencies: Array<number> = []
+  const afterDefaultLatencies: Array<number> = []
   for (let i = 0; i < latencySamples; i++) {
     const ns = `latency-${i}`
     const t0 = performance.now()
@@ -212,20 +272,28 @@ try {
       await sleep(2)
     }
     latencies.push(performance.now() - t0)
+    afterDefaultLatencies.push(latencies.at(-1)! - defaultLatencies.at(-1)!)
   }
 
   // --- summary ---------------------------------------------------------------------------------------------------
   const plain = median(plainSeconds)
+  const goPlain = median(goSeconds)
   const ours = median(controllerSeconds)
+  const spread = (values: ReadonlyArray<number>) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)} s`
   log("")
   log("summary (medians over rounds)")
-  log(`  convergence after one ImagePullSecret:   ${ours.toFixed(2)} s   (${median(controllerRequests)} apiserver requests)`)
-  log(`  plain client, same creates and patches:  ${plain.toFixed(2)} s   (${median(plainRequests)} apiserver requests)`)
-  log(`  ratio controller / plain client:         ${(ours / plain).toFixed(2)}x`)
+  log(`  convergence after one ImagePullSecret:   ${ours.toFixed(2)} s   (${spread(controllerSeconds)}; ${median(controllerRequests)} apiserver requests)`)
+  log(`  Go client-go, same creates and patches:  ${goPlain.toFixed(2)} s   (${spread(goSeconds)}; ${median(goRequests)} apiserver requests)`)
+  log(`  Node client, same creates and patches:   ${plain.toFixed(2)} s   (${spread(plainSeconds)}; ${median(plainRequests)} apiserver requests)`)
+  log(`  ratio controller / Go client:            ${(ours / goPlain).toFixed(2)}x`)
+  log(`  ratio controller / Node client:          ${(ours / plain).toFixed(2)}x`)
   log(`  writes during a quiet ${quietSeconds} s:             ${quietWrites}`)
   log(`  new namespace -> default SA patched:     p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (of which default SA created by kube-controller-manager: p50 ${percentile(defaultLatencies, 50).toFixed(0)} ms)`)
+  log(`  default SA created -> patched:          p50 ${percentile(afterDefaultLatencies, 50).toFixed(0)} ms, p99 ${percentile(afterDefaultLatencies, 99).toFixed(0)} ms, max ${Math.max(...afterDefaultLatencies).toFixed(0)} ms over ${afterDefaultLatencies.length} samples (polled every 2 ms)`)
+  log(`  controller CPU per apiserver request:    ${(1000 * median(controllerCpu) / median(controllerRequests)).toFixed(2)} ms; requests per target: ${(median(controllerRequests) / (namespaceCount * 3)).toFixed(2)}`)
   log(`  controller peak RSS:                     ${peakRss().toFixed(0)} MiB`)
   log(`  controller memory now: ${JSON.stringify((await ask("memory")).memory)}`)
+  if (args["heap-snapshot"]) log(`  heap snapshot: ${(await ask("snapshot")).snapshot}`)
 } finally {
   if (controller !== undefined && controller.exitCode === null) {
     const exited = new Promise((resolve) => controller!.once("exit", resolve))
@@ -235,4 +303,5 @@ try {
   }
   await runtime.dispose()
   await plane.stop()
+  rmSync(scratch, { recursive: true, force: true })
 }

@@ -3,6 +3,7 @@
 // namespace and each ImagePullSecret's decoded Distribution. Every change reaches the reconciler after the indexes.
 import { group, optOutLabel, plural, version } from "@tcr-assistant/api"
 import {
+  projection,
   type Informer,
   type InformerEvent,
   type KubeObject,
@@ -14,7 +15,7 @@ import {
 import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 import { Effect, type Scope, Stream } from "effect"
 import { type Distribution, type RawImagePullSecret, toDistribution } from "./distribution.ts"
-import { managedByLabel, managedByValue, type ObservedSecret, type ObservedServiceAccount } from "./plan.ts"
+import { managedByLabel, managedByValue, observedDataHash, type ObservedSecret, type ObservedServiceAccount } from "./plan.ts"
 
 export type Namespace = KubeObject & { readonly status?: { readonly phase?: string } }
 export type ServiceAccount = KubeObject & ObservedServiceAccount
@@ -56,6 +57,7 @@ const slimServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   metadata: {
     name: sa.metadata.name,
     namespace: sa.metadata.namespace,
+    ...(sa.metadata.uid !== undefined ? { uid: sa.metadata.uid } : {}),
     resourceVersion: sa.metadata.resourceVersion,
     ...(sa.metadata.deletionTimestamp !== undefined ? { deletionTimestamp: sa.metadata.deletionTimestamp } : {}),
     // Selection reads one label of a ServiceAccount: the opt-out.
@@ -88,6 +90,12 @@ export const namespaceLabelsChanged = (previous: Namespace, next: Namespace): bo
   return false
 }
 
+/** One of our Secrets as the cache keeps it: its metadata and a digest of its data, never the credentials. */
+const slimSecret = projection<Secret, Secret>(
+  ["uid", "labels", "annotations", "ownerReferences", "deletionTimestamp"],
+  (secret) => ({ ...(secret.type !== undefined ? { type: secret.type } : {}), dataHash: observedDataHash(secret) })
+)
+
 /** Start the informers in the current scope. */
 export const makeClusterCache = Effect.fn("ClusterCache.make")(function*() {
   const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: imagePullSecretsPath })
@@ -100,7 +108,8 @@ export const makeClusterCache = Effect.fn("ClusterCache.make")(function*() {
   const secrets = yield* makeInformer<Secret>({
     name: "secrets",
     path: "/api/v1/secrets",
-    labelSelector: `${managedByLabel}=${managedByValue}`
+    labelSelector: `${managedByLabel}=${managedByValue}`,
+    transform: slimSecret
   })
   const observedImagePullSecrets = makeMutationCache(imagePullSecrets)
   const observedServiceAccounts = makeMutationCache(serviceAccounts)

@@ -1,6 +1,7 @@
 // Pure policies: given what should be and what is, the single API request that moves a target one step closer, or
 // the reason none is needed. No I/O here; the interpreter executes what these return.
 import { dockerConfigJsonType } from "@tcr-assistant/api"
+import { createHash } from "node:crypto"
 
 export const managedByLabel = "app.kubernetes.io/managed-by"
 export const managedByValue = "tcr-assistant"
@@ -26,6 +27,8 @@ export interface ObservedSecret {
   }
   readonly type?: string
   readonly data?: Readonly<Record<string, string>>
+  /** What the informer keeps instead of `data` (see `secretDataHash`): the cache holds no credentials. */
+  readonly dataHash?: string
 }
 
 export interface ObservedServiceAccount {
@@ -93,11 +96,29 @@ export const desiredSecretBody = (desire: Extract<SecretDesire, { _tag: "Present
   data: desire.data
 })
 
-const sameData = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>) => {
-  const keysA = Object.keys(a ?? {})
-  const keysB = Object.keys(b)
-  return keysA.length === keysB.length && keysB.every((key) => a?.[key] === b[key])
+const dataHashes = new WeakMap<object, string>()
+
+/**
+ * A Secret's content as one digest (SHA-256 of its keys and values in key order): the informer keeps this instead of
+ * the data, and a desired Secret compares by it. Memoised per data object, since every target of one
+ * ImagePullSecret shares its desired data.
+ */
+export const secretDataHash = (data: Readonly<Record<string, string>> | undefined): string => {
+  const content = data ?? {}
+  const known = dataHashes.get(content)
+  if (known !== undefined) return known
+  const hash = createHash("sha256")
+  for (const key of Object.keys(content).sort()) hash.update(`${key.length}:${key}${content[key]!.length}:${content[key]}`)
+  const digest = hash.digest("base64")
+  dataHashes.set(content, digest)
+  return digest
 }
+
+/** The observed Secret's digest: the one its projection kept, or that of its data when it is whole. */
+export const observedDataHash = (secret: ObservedSecret): string => secret.dataHash ?? secretDataHash(secret.data)
+
+const sameData = (observed: ObservedSecret, desired: Readonly<Record<string, string>>) =>
+  observedDataHash(observed) === secretDataHash(desired)
 
 /** Delete our Secret, on the precondition that it is still the object we looked at. */
 const removeSecret = (where: { readonly namespace: string; readonly name: string }, observed: ObservedSecret): Plan => ({
@@ -132,7 +153,7 @@ export const planSecret = (desire: SecretDesire, observed: ObservedSecret | unde
     return removeSecret(desire, observed)
   }
   const owned = observed.metadata.ownerReferences?.some((ref) => ref.uid === desire.owner.uid) ?? false
-  if (sameData(observed.data, desire.data) && owned) return inSync
+  if (sameData(observed, desire.data) && owned) return inSync
   const resourceVersion = observed.metadata.resourceVersion ?? ""
   const patch: Array<JsonPatchOperation> = [
     // Carrying the resourceVersion makes the patch fail with 409 if the Secret changed since we read it.

@@ -17,6 +17,7 @@ import {
   type OwnerRef,
   planImagePullSecret,
   planSecret,
+  secretDataHash,
   planServiceAccount,
   type SecretDesire,
   type ServiceAccountDesire
@@ -310,4 +311,23 @@ describe("planImagePullSecret", () => {
       _tag: "Gone"
     })
   })
+})
+
+describe("a Secret the cache keeps as a digest of its data", () => {
+  const withoutData = ({ data: kept, ...secret }: ObservedSecret): ObservedSecret => ({ ...secret, dataHash: secretDataHash(kept) })
+
+  test.prop([observedSecret, fc.boolean()])("plans exactly as the whole Secret does", (observed, desired) => {
+    const desire: SecretDesire = desired
+      ? { _tag: "Present", namespace: "ns", name: ours, data, owner }
+      : { _tag: "Absent", namespace: "ns", name: ours, ips }
+    expect(planSecret(desire, withoutData(observed))).toEqual(planSecret(desire, observed))
+  })
+
+  test.prop([fc.dictionary(fc.string(), fc.string()), fc.dictionary(fc.string(), fc.string())])(
+    "digests differ whenever the data differs",
+    (a, b) => {
+      const same = JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort())
+      expect(secretDataHash(a) === secretDataHash(b)).toBe(same)
+    }
+  )
 })

@@ -40,6 +40,8 @@ export interface InformerHealth {
 
 export interface Informer<T extends KubeObject> {
   readonly name: string
+  /** What the cache keeps of an object as the server sends it: pass our own writes' answers through it too. */
+  readonly project: (raw: KubeObject) => T
   readonly get: (key: string) => T | undefined
   readonly values: () => IterableIterator<T>
   readonly size: () => number
@@ -49,7 +51,7 @@ export interface Informer<T extends KubeObject> {
   readonly health: () => InformerHealth
 }
 
-export interface InformerOptions<T extends KubeObject> {
+export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = T> {
   /** Short name for logs and metrics, e.g. "serviceaccounts". */
   readonly name: string
   /** Collection path, e.g. /api/v1/namespaces. */
@@ -60,15 +62,45 @@ export interface InformerOptions<T extends KubeObject> {
   readonly pageSize?: number | undefined
   /** Relist this often even when the watch looks healthy. */
   readonly resyncEvery?: Duration.Input | undefined
-  /** Drop what the controller never reads (e.g. managedFields) to keep memory small at scale. */
-  readonly transform?: ((object: T) => T) | undefined
+  /**
+   * What the cache keeps of each object the server sends (see `projection`): only what the controller reads, to keep
+   * memory small at scale. It must accept its own output unchanged (a projected object projected again is the same),
+   * since our writes' answers and the store's objects pass through it alike. Default: drop managedFields.
+   */
+  readonly transform?: ((object: Raw) => T) | undefined
 }
+
+/** The metadata fields an informer's projection may keep (managedFields never). */
+export type MetadataField = Exclude<keyof KubeObject["metadata"] & string, "managedFields">
+
+/** Copy only the named metadata fields that are present: an object's metadata as a projection keeps it. */
+export const pickMetadata = <const K extends MetadataField>(
+  metadata: KubeObject["metadata"],
+  fields: ReadonlyArray<K>
+): Pick<KubeObject["metadata"], "name" | K> => {
+  const picked: Record<string, unknown> = { name: metadata.name }
+  for (const field of fields) if (metadata[field] !== undefined) picked[field] = metadata[field]
+  return picked as Pick<KubeObject["metadata"], "name" | K>
+}
+
+/**
+ * A projection for an informer's cache: the named metadata fields, and whatever `keep` copies from the rest of
+ * the object (nothing by default). Keys, deletions and resourceVersion comparisons need namespace and resourceVersion,
+ * so those are always kept.
+ */
+export const projection = <T extends KubeObject, Raw extends KubeObject = KubeObject>(
+  fields: ReadonlyArray<MetadataField>,
+  keep: (object: Raw) => Omit<T, "metadata"> = () => ({}) as Omit<T, "metadata">
+) => (object: Raw): T => ({
+  ...keep(object),
+  metadata: pickMetadata(object.metadata, ["namespace", "resourceVersion", ...fields])
+}) as T
 
 export const objectKey = (object: KubeObject): string =>
   object.metadata.namespace === undefined ? object.metadata.name : `${object.metadata.namespace}/${object.metadata.name}`
 
-const dropManagedFields = <T extends KubeObject>(object: T): T => {
-  if (object.metadata.managedFields === undefined) return object
+const dropManagedFields = <T extends KubeObject>(object: KubeObject): T => {
+  if (object.metadata.managedFields === undefined) return object as T
   const { managedFields: _, ...metadata } = object.metadata
   return { ...object, metadata } as T
 }
@@ -81,9 +113,11 @@ interface ListResponse<T> {
 /**
  * Start an informer in the current scope: the list/watch loop runs in a fiber that ends with the scope.
  */
-export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeObject>(options: InformerOptions<T>) {
+export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeObject, Raw extends KubeObject = T>(
+  options: InformerOptions<T, Raw>
+) {
   const client = yield* KubeClient
-  const transform = (object: T): T => (options.transform ?? dropManagedFields)(object)
+  const transform = (options.transform ?? dropManagedFields) as (object: KubeObject) => T
   const cache = new Map<string, T>()
   const subscribers = new Set<Queue.Queue<InformerEvent<T>, Cause.Done>>()
   let synced = false
@@ -99,7 +133,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
   const publish = (event: InformerEvent<T>) => {
     for (const queue of subscribers) Queue.offerUnsafe(queue, event)
   }
-  const upsert = (raw: T) => {
+  const upsert = (raw: KubeObject) => {
     const object = transform(raw)
     const key = objectKey(object)
     const previous = cache.get(key)
@@ -108,7 +142,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
       publish({ type: "Upsert", object, previous })
     }
   }
-  const remove = (raw: T) => {
+  const remove = (raw: KubeObject) => {
     const key = objectKey(raw)
     const previous = cache.get(key)
     cache.delete(key)
@@ -122,7 +156,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
     let continueToken: string | undefined = undefined
     let listVersion = ""
     do {
-      const page: ListResponse<T> = yield* client.request<ListResponse<T>>({
+      const page: ListResponse<KubeObject> = yield* client.request<ListResponse<KubeObject>>({
         method: "GET",
         path: options.path,
         query: { ...baseQuery, limit: options.pageSize ?? 500, continue: continueToken },
@@ -161,10 +195,10 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
             switch (event.type) {
               case "ADDED":
               case "MODIFIED":
-                upsert(event.object as T)
+                upsert(event.object as KubeObject)
                 break
               case "DELETED":
-                remove(event.object as T)
+                remove(event.object as KubeObject)
                 break
               case "BOOKMARK":
                 break
@@ -229,6 +263,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
 
   const informer: Informer<T> = {
     name: options.name,
+    project: transform,
     get: (key) => cache.get(key),
     values: () => cache.values(),
     size: () => cache.size,

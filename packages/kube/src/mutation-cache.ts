@@ -6,13 +6,18 @@ import type { KubeObject } from "./informer.ts"
 /** What the mutation cache reads through: an informer, or any map of objects by key. */
 export interface ObjectStore<T extends KubeObject> {
   readonly get: (key: string) => T | undefined
+  /** What the store keeps of an object (an informer's projection): our own objects are kept the same way. */
+  readonly project?: ((raw: KubeObject) => T) | undefined
 }
 
 export interface MutationCache<T extends KubeObject> {
   /** The store's object, or our newer view of it; undefined when absent (or deleted by us since the store saw it). */
   readonly get: (key: string) => T | undefined
-  /** Our write or read returned this object: it stands in until the store holds this version or a newer one. */
-  readonly recordObject: (key: string, object: T) => void
+  /**
+   * Our write or read returned this object: it stands in, projected as the store projects its own, until the store
+   * holds this version or a newer one.
+   */
+  readonly recordObject: (key: string, object: T | KubeObject) => void
   /** The newest version of the object we know of, from the store or our own mutation: pass it with a request. */
   readonly knownRevision: (key: string) => bigint
   /**
@@ -57,6 +62,7 @@ const knownRevisionOf = (mutation: Mutation<unknown>): bigint =>
 
 export const makeMutationCache = <T extends KubeObject>(store: ObjectStore<T>): MutationCache<T> => {
   const mutations = new Map<string, Mutation<T>>()
+  const project = store.project ?? ((object: KubeObject) => object as T)
 
   const get = (key: string): T | undefined => {
     const stored = store.get(key)
@@ -90,7 +96,7 @@ export const makeMutationCache = <T extends KubeObject>(store: ObjectStore<T>): 
 
   return {
     get,
-    recordObject: (key, object) => mutations.set(key, { object, revision: resourceRevision(object) }),
+    recordObject: (key, object) => mutations.set(key, { object: project(object), revision: resourceRevision(object) }),
     knownRevision,
     // A deletion is newer than the version it was seen against: only a later version may replace it.
     recordAbsent: (key, known) => mutations.set(key, { object: null, revision: known + 1n }),

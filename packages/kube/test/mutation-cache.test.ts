@@ -110,3 +110,17 @@ describe("makeMutationCache", () => {
     assert.strictEqual(cache.size(), 1)
   })
 })
+
+describe("a mutation cache over a projecting store", () => {
+  it("keeps our writes as the store keeps its objects, and compares them by version", () => {
+    const project = (raw: KubeObject): KubeObject => ({ metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace, resourceVersion: raw.metadata.resourceVersion }, size: String(raw.data).length })
+    const stored = new Map([["ns/a", project(object("a", "5"))]])
+    const cache = makeMutationCache({ get: (key) => stored.get(key), project })
+    cache.recordObject("ns/a", object("a", "7", "a long answer the store would not keep"))
+    assert.deepStrictEqual(cache.get("ns/a"), { metadata: { name: "a", namespace: "ns", resourceVersion: "7" }, size: 38 })
+    assert.strictEqual(cache.knownRevision("ns/a"), 7n)
+    stored.set("ns/a", project(object("a", "8")))
+    assert.strictEqual(cache.get("ns/a"), stored.get("ns/a"))
+    assert.strictEqual(cache.size(), 0)
+  })
+})

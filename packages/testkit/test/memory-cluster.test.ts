@@ -2,7 +2,7 @@
 // finalizers, namespace termination, the default ServiceAccount, pagination, watches with history and 410, and the
 // injected faults arrive as the same typed KubeErrors as from a real apiserver.
 import { assert, describe, it } from "@effect/vitest"
-import { KubeClient, type KubeError, makeInformer, type WatchEvent } from "@tcr-assistant/kube"
+import { KubeClient, type KubeError, type KubeObject, makeInformer, projection, type WatchEvent } from "@tcr-assistant/kube"
 import { Effect, Exit, Fiber, Stream } from "effect"
 import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
 
@@ -581,5 +581,33 @@ describe("the kube informer against the memory cluster", () => {
       cluster.expireWatches()
       yield* eventually(() => names().join() === "default,three,two")
       assert.isAtLeast(informer.health().relists, 2)
+    }))
+})
+
+describe("an informer with a projection", () => {
+  it.live("caches only what the projection keeps, for listed and watched objects alike, and says how", () =>
+    Effect.gen(function*() {
+      const cluster = withNamespace("a")
+      createServiceAccount(cluster, "a", "listed", ["pull"])
+      const slim = projection<KubeObject & { readonly imagePullSecrets?: unknown }>(
+        ["uid"],
+        (sa) => (sa.imagePullSecrets !== undefined ? { imagePullSecrets: sa.imagePullSecrets } : {})
+      )
+      const informer = yield* makeInformer({ name: "serviceaccounts", path: "/api/v1/serviceaccounts", transform: slim }).pipe(
+        Effect.provide(cluster.layer)
+      )
+      yield* informer.awaitSynced
+      createServiceAccount(cluster, "a", "watched", ["pull"])
+      while (informer.size() < 3) yield* Effect.sleep(2)
+      for (const name of ["listed", "watched"]) {
+        const cached = informer.get(`a/${name}`)!
+        assert.deepStrictEqual(Object.keys(cached).sort(), ["imagePullSecrets", "metadata"])
+        assert.deepStrictEqual(Object.keys(cached.metadata).sort(), ["name", "namespace", "resourceVersion", "uid"])
+        assert.deepStrictEqual(cached.imagePullSecrets, [{ name: "pull" }])
+        // What the informer keeps is what it would keep of its own output: our writes' answers pass through it too.
+        assert.deepStrictEqual(informer.project(cached), cached)
+      }
+      const raw = cluster.get("/api/v1/namespaces/a/serviceaccounts/watched") as KubeObject
+      assert.deepStrictEqual(informer.project(raw), informer.get("a/watched"))
     }))
 })
