@@ -1,7 +1,7 @@
 // Owns the Helm chart charts/tcr-assistant/: generated from the same objects as manifests/ (npm run manifests), with
 // the image, namespace, replicas, resources, the add-on's own imagePullSecrets and the optional monitoring objects
 // made values, and ImagePullSecret CRs rendered from the seeds' `global.imagePullSecretsCrs[]` or the product's form.
-import { apiVersion, crdName } from "@tcr-assistant/api"
+import { apiVersion } from "@tcr-assistant/api"
 import { defaultWebhookNamespace } from "@tcr-assistant/controller/webhook-tls"
 import { addonVersion, controllerResources, hostsUpdaterResources, image, manifestObjectFiles, renderYaml } from "./manifests.ts"
 import { monitoringObjectFiles } from "./monitoring-manifests.ts"
@@ -218,7 +218,7 @@ const chartYaml = () => ({
   appVersion: addonVersion
 })
 
-const templatePath = (path: string) => `templates/${path.replace(`crd/${crdName}`, "crd").replace(/\//g, "-")}`
+const templatePath = (path: string) => `templates/${path.replace(/\//g, "-")}`
 
 /** Path under charts/tcr-assistant/ -> content. */
 export const renderChartFiles = (): ReadonlyMap<string, string> =>
@@ -226,7 +226,12 @@ export const renderChartFiles = (): ReadonlyMap<string, string> =>
     ["Chart.yaml", header + renderYaml(chartYaml())],
     ["values.yaml", header + renderYaml(chartValues())],
     ["values.schema.json", `${JSON.stringify(chartValuesSchema(), null, 2)}\n`],
-    ...manifestObjectFiles().map(({ path, objects }) => [templatePath(path), header + renderTemplate(objects)] as const),
+    // Helm installs crds/ first and waits for it, so the release's own ImagePullSecrets map; it never templates,
+    // upgrades or deletes what is there (the README says how to upgrade and remove the CRD).
+    ...manifestObjectFiles().map(({ path, objects }) =>
+      path.startsWith("crd/")
+        ? [path.replace(/^crd\//, "crds/"), header + objects.map(renderYaml).join("---\n")] as const
+        : [templatePath(path), header + renderTemplate(objects)] as const),
     ...monitoringObjectFiles().map(({ path, objects }) =>
       [templatePath(path), header + conditional(monitoringSwitch[path]!, renderTemplate(objects))] as const),
     ["templates/imagepullsecrets.yaml", header + imagePullSecretsTemplate]
