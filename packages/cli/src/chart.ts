@@ -44,6 +44,10 @@ type Obj = Record<string, any>
 /** The Deployment's and DaemonSet's values: replicas, resources, the pull policy and the pods' own pull Secrets. */
 const parameterise = (object: Obj): Obj => {
   const copy = structuredClone(object)
+  if (copy.kind === "ValidatingWebhookConfiguration" || copy.kind === "MutatingWebhookConfiguration") {
+    for (const webhook of copy.webhooks) webhook.clientConfig = clientConfig(webhook.clientConfig.service)
+    return copy
+  }
   const component = copy.kind === "Deployment" ? "controller" : copy.kind === "DaemonSet" ? "hostsUpdater" : undefined
   if (component === undefined) return copy
   if (copy.kind === "Deployment") copy.spec.replicas = scalar(".Values.controller.replicas")
@@ -56,12 +60,37 @@ const parameterise = (object: Obj): Obj => {
   return copy
 }
 
+/**
+ * A webhook's clientConfig: the in-cluster Service, or `webhook.url` (scheme, host and port; the webhook's own path
+ * is appended) for a controller that runs outside the cluster, as `install --webhook-url` does.
+ */
+const clientConfig = (service: { readonly name: string; readonly path: string; readonly port: number }) =>
+  `__HELM_CLIENT(${service.name} ${service.path} ${service.port})__`
+
+const expandClientConfig = (indent: string, dash: string, name: string, path: string, port: string) => {
+  const inner = " ".repeat(indent.length + dash.length + 2)
+  return [
+    `${indent}${dash}clientConfig:`,
+    `${inner}{{- if .Values.webhook.url }}`,
+    `${inner}url: {{ printf "%s${path}" (trimSuffix "/" .Values.webhook.url) | quote }}`,
+    `${inner}{{- else }}`,
+    `${inner}service:`,
+    `${inner}  name: ${name}`,
+    `${inner}  namespace: "{{ .Values.namespace }}"`,
+    `${inner}  path: ${path}`,
+    `${inner}  port: ${port}`,
+    `${inner}{{- end }}`
+  ].join("\n")
+}
+
 // The markers sit alone as a key's value on one line; their replacement needs that line's indentation.
 const expandMarkers = (text: string) =>
   text
     .replace(/__HELM_SCALAR\((.+?)\)__/g, "{{ $1 }}")
     .replace(/^( *)((?:- )?)([\w.-]+): __HELM_BLOCK\((.+?)\)__$/gm, (_, indent: string, dash: string, key: string, expr: string) =>
       `${indent}${dash}${key}:{{- toYaml ${expr} | nindent ${indent.length + dash.length + 2} }}`)
+    .replace(/^( *)((?:- )?)clientConfig: __HELM_CLIENT\((\S+) (\S+) (\S+)\)__$/gm,
+      (_, indent: string, dash: string, name: string, path: string, port: string) => expandClientConfig(indent, dash, name, path, port))
     .replace(/^( *)((?:- )?)([\w.-]+): __HELM_WITH\((.+?)\)__$/gm, (_, indent: string, dash: string, key: string, expr: string) =>
       `${indent}{{- with ${expr} }}\n${indent}${dash}${key}:{{- toYaml . | nindent ${indent.length + dash.length + 2} }}\n${indent}{{- end }}`)
 
@@ -115,6 +144,7 @@ export const chartValues = () => ({
   image: { repository: imageRepository, tag: imageTag, pullPolicy: "IfNotPresent" },
   namespace: defaultWebhookNamespace,
   imagePullSecrets: [],
+  webhook: { url: "" },
   controller: { replicas: 2, resources: controllerResources },
   hostsUpdater: { resources: hostsUpdaterResources },
   monitoring: {
@@ -161,6 +191,17 @@ export const chartValuesSchema = () => ({
       description: "Secrets the add-on's own pods pull its image with (the pod spec's imagePullSecrets).",
       type: "array",
       items: { type: "object", additionalProperties: false, required: ["name"], properties: { name: objectName } }
+    },
+    webhook: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        url: {
+          description: "Empty: the webhooks call the in-cluster Service. Else https://host:port of a controller serving them outside the cluster.",
+          type: "string",
+          pattern: "^(https://[^/\\s]+/?)?$"
+        }
+      }
     },
     controller: {
       type: "object",
