@@ -20,8 +20,8 @@ const optionalBlock = (expr: string) => `__HELM_WITH(${expr})__`
 const [imageRepository, imageTag] = image.split(":") as [string, string]
 
 // Text already holding `{{` (alert annotations, dashboard legends) must reach the cluster as written, not be run
-// by Helm's template engine.
-const escapeTemplate = (text: string) => text.replace(/\{\{|\}\}/g, (braces) => `{{ "${braces}" }}`)
+// by Helm's template engine; a raw string (backquotes) needs no escape inside YAML's quotes.
+const escapeTemplate = (text: string) => text.replace(/\{\{|\}\}/g, (braces) => `{{\`${braces}\`}}`)
 
 const valueStrings = (text: string) =>
   text.startsWith("__HELM_")
