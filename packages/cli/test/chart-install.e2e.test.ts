@@ -1,11 +1,13 @@
 // The chart on a private control plane through the kit-built helm: `helm install` with the seeds' values creates the
 // add-on and its ImagePullSecret, the controller (a process, as in install.e2e) distributes it, `helm upgrade`
 // changing the CR's namespaces reaches the apiserver and the Secrets follow, and `helm uninstall` removes every
-// object of the release, the CR first so its finalizer is released while the controller still runs.
-import { writeFileSync } from "node:fs"
+// object of the release, the CR first so its finalizer is released while the controller still runs; every line
+// the controller printed meanwhile is one JSON log object.
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { freePort, kubectl } from "@tcr-assistant/testkit"
 import { runHelm } from "@tcr-assistant/testkit/helm"
+import { describeLogFailures, logFileFailures } from "@tcr-assistant/testkit/log-lines"
 import { afterAll, beforeAll, expect, test } from "vitest"
 import { parseAllDocuments, stringify } from "yaml"
 import {
@@ -103,4 +105,10 @@ test("helm install, upgrade changing the CR's namespaces, and uninstall on the c
     }
   })
   expect(await world.cluster.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/imagepullsecrets.tcr.tencentcloudcr.com")).toBeDefined()
+  // Everything the controller printed through install, upgrade and uninstall is one JSON log object a line.
+  const controllerLog = join(world.dir, "controller.log")
+  expect(readFileSync(controllerLog, "utf8")).toContain('"msg"')
+  expect(readFileSync(controllerLog, "utf8")).not.toContain(password)
+  const failures = logFileFailures([controllerLog])
+  expect(failures, describeLogFailures(failures)).toEqual([])
 })
