@@ -1,7 +1,8 @@
 // Owns the check of what our programs print (issue 14): every line is one JSON object with an ISO `time`, a known
 // `level` and a string `msg`, and a failure's message sits under `error`. A log file that breaks it is reported with
 // the offending line, its number and the file.
-import { readFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 
 /** The levels the kit's logger prints (effect's log levels, lowercased). */
 export const logLevels: ReadonlySet<string> = new Set(["trace", "debug", "info", "warn", "error", "fatal"])
@@ -52,3 +53,18 @@ export const logFileFailures = (files: ReadonlyArray<string>): ReadonlyArray<Log
 /** One message naming every offending line, for a test's failure. */
 export const describeLogFailures = (failures: ReadonlyArray<LogLineFailure>) =>
   failures.map((failure) => `${failure.file}:${failure.lineNumber}: ${failure.problem}: ${failure.line}`).join("\n")
+
+/** The environment variable naming the e2e run's log directory (set by the global setup). */
+export const runLogDirVariable = "TCR_E2E_RUN_LOG_DIR"
+
+/** Keeps a copy of a program's log file in the run's log directory, for the run's last check; no-op outside a run. */
+export const keepRunLog = (logFile: string, name: string) => {
+  const dir = process.env[runLogDirVariable]
+  if (dir === undefined || dir === "" || !existsSync(logFile)) return
+  mkdirSync(dir, { recursive: true })
+  copyFileSync(logFile, join(dir, `${process.pid}-${Date.now()}-${name}.log`))
+}
+
+/** The failures of every log file kept in the run's log directory `dir`. */
+export const runLogFailures = (dir: string): ReadonlyArray<LogLineFailure> =>
+  existsSync(dir) ? logFileFailures(readdirSync(dir).filter((name) => name.endsWith(".log")).map((name) => join(dir, name))) : []

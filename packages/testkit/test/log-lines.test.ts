@@ -1,9 +1,12 @@
 // The log-line check accepts what the programs' logger prints and names every line that is not one JSON object
 // with time, level and msg (a failure under `error`).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cause, Effect, Logger } from "effect"
 import { expect, test } from "vitest"
 import { logRecord } from "@tcr-assistant/kube/logging"
-import { describeLogFailures, logLineProblem, logTextFailures } from "../src/log-lines.ts"
+import { describeLogFailures, keepRunLog, logLineProblem, logTextFailures, runLogDirVariable, runLogFailures } from "../src/log-lines.ts"
 
 const printed = (program: Effect.Effect<unknown, unknown>) => {
   const lines: Array<string> = []
@@ -35,4 +38,23 @@ test("lines that are not one JSON log object are named with their file, number a
   const failures = logTextFailures(`${good}\n    at Object.<anonymous> (main.ts:1:1)\n\n${good}\n`, "hosts-updater.log")
   expect(failures.map(({ lineNumber, problem }) => [lineNumber, problem])).toEqual([[2, "not JSON"], [3, "not JSON"]])
   expect(describeLogFailures(failures)).toContain("hosts-updater.log:2: not JSON:     at Object.<anonymous> (main.ts:1:1)")
+})
+
+test("a run's kept logs are checked together, naming the file of each offending line", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tcr-run-logs-"))
+  try {
+    const good = '{"time":"2026-12-02T21:00:00.000Z","level":"info","msg":"ok"}\n'
+    const source = join(dir, "source.log")
+    writeFileSync(source, good)
+    process.env[runLogDirVariable] = join(dir, "run")
+    keepRunLog(source, "controller")
+    writeFileSync(source, `${good}Error: not a log line\n`)
+    keepRunLog(source, "hosts-updater")
+    const failures = runLogFailures(join(dir, "run"))
+    expect(failures.map(({ file, lineNumber, line }) => [file.endsWith("-hosts-updater.log"), lineNumber, line]))
+      .toEqual([[true, 2, "Error: not a log line"]])
+  } finally {
+    delete process.env[runLogDirVariable]
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
