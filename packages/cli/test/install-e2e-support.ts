@@ -7,6 +7,7 @@ import { AdmissionWebhook } from "@tcr-assistant/controller/main"
 import { webhookPath } from "@tcr-assistant/controller/webhook"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit"
+import { keepRunLog } from "@tcr-assistant/testkit/log-lines"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { type DoubleInstance, startTcrDouble, type TcrDouble } from "@tcr-assistant/testkit/tcr-double"
 import { Effect, Layer, ManagedRuntime } from "effect"
@@ -109,7 +110,9 @@ export const startCliWorld = async (): Promise<CliWorld> => {
     const { code } = await child.exited
     return { code, stdout: readFileSync(outPath, "utf8"), stderr: readFileSync(errPath, "utf8"), millis: Date.now() - started }
   }
+  const spawned = new Set<string>()
   const spawn = (name: string, args: ReadonlyArray<string>) => {
+    spawned.add(name)
     const log = openSync(join(dir, `${name}.log`), "a")
     const child = spawnTied(process.execPath, [mainPath, ...args], { stdio: ["ignore", log, log], env })
     closeSync(log)
@@ -132,6 +135,7 @@ export const startCliWorld = async (): Promise<CliWorld> => {
       await Promise.all(children.map((child) => child.exited))
       await cluster.dispose()
       await Promise.all([plane.stop(), double.close()])
+      for (const name of spawned) keepRunLog(join(dir, `${name}.log`), name)
       rmSync(dir, { recursive: true, force: true })
     }
   }

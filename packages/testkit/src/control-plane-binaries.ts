@@ -262,7 +262,7 @@ export const buildIntoCache = async (
     throw new ControlPlaneBinariesError(`Go was not found on PATH.\n${build.missingGo}`)
   }
   mkdirSync(cacheDir, { recursive: true })
-  const release = await acquireBuildLock(join(cacheDir, ".build.lock"), progress)
+  const release = await acquireBuildLock(join(cacheDir, ".build.lock"), progress, build.what)
   try {
     const stillMissing = build.binaries.filter((spec) => !existsSync(join(cacheDir, spec.fileName)))
     if (stillMissing.length === 0) return
