@@ -3,6 +3,7 @@
 import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { eventually } from "@tcr-assistant/testkit/eventually"
+import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
 import { request } from "node:http"
 import { fileURLToPath } from "node:url"
 import type { ControllerManagerOptions } from "../src/main.ts"
@@ -43,6 +44,7 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env }
   })
+  captureRunLog("controller", tied.child)
   let output = ""
   tied.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
   tied.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))

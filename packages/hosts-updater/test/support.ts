@@ -4,6 +4,7 @@ import { freePort } from "@tcr-assistant/testkit/processes"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
+import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { createServer, connect as connectTcp, type Server, type Socket } from "node:net"
@@ -149,11 +150,17 @@ export const mountServiceAccount = async (
 }
 
 /** The agent as a child process started the way the CLI starts it. */
-export const spawnAgent = (options: HostsUpdaterOptions, env: NodeJS.ProcessEnv = {}): TiedChild =>
-  spawnTied(process.execPath, [fileURLToPath(new URL("./fixtures/run-agent.ts", import.meta.url)), JSON.stringify(options)], {
-    stdio: ["ignore", "ignore", "inherit"],
+export const spawnAgent = (options: HostsUpdaterOptions, env: NodeJS.ProcessEnv = {}): TiedChild => {
+  const tied = spawnTied(process.execPath, [fileURLToPath(new URL("./fixtures/run-agent.ts", import.meta.url)), JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env }
   })
+  // Its lines go to the run's log check; stderr still shows in the test output, stdout is drained.
+  captureRunLog("hosts-updater", tied.child)
+  tied.child.stdout?.resume()
+  tied.child.stderr?.pipe(process.stderr)
+  return tied
+}
 
 export const readText = (path: string) => readFileSync(path, "utf8")
 

@@ -1,7 +1,8 @@
 // Owns the check of what our programs print (issue 14): every line is one JSON object with an ISO `time`, a known
 // `level` and a string `msg`, and a failure's message sits under `error`. A log file that breaks it is reported with
 // the offending line, its number and the file.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
+import type { ChildProcess } from "node:child_process"
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 
 /** The levels the kit's logger prints (effect's log levels, lowercased). */
@@ -68,3 +69,17 @@ export const keepRunLog = (logFile: string, name: string) => {
 /** The failures of every log file kept in the run's log directory `dir`. */
 export const runLogFailures = (dir: string): ReadonlyArray<LogLineFailure> =>
   existsSync(dir) ? logFileFailures(readdirSync(dir).filter((name) => name.endsWith(".log")).map((name) => join(dir, name))) : []
+
+/**
+ * Appends everything a running program prints on stdout and on stderr (each line must be a log record) to files in
+ * the run's log directory, one per stream so that lines never interleave, for the run's last check; no-op outside a
+ * run. The caller may read the streams too.
+ */
+export const captureRunLog = (name: string, child: ChildProcess) => {
+  const dir = process.env[runLogDirVariable]
+  if (dir === undefined || dir === "") return
+  mkdirSync(dir, { recursive: true })
+  const prefix = join(dir, `${process.pid}-${Date.now()}-${child.pid ?? 0}-${name}`)
+  child.stdout?.on("data", (chunk: Buffer | string) => appendFileSync(`${prefix}-stdout.log`, chunk))
+  child.stderr?.on("data", (chunk: Buffer | string) => appendFileSync(`${prefix}-stderr.log`, chunk))
+}
