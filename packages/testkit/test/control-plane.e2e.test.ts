@@ -96,13 +96,13 @@ describe("the shared control plane", () => {
     }
   })
 
-  it("rejects an ImagePullSecret with neither docker credentials nor a TCR instance", async () => {
+  it("rejects an ImagePullSecret with no source of credentials (docker, tcr or secretRef)", async () => {
     const name = `testkit-invalid-${suffix()}`
     const { code, body } = await apiErrorCode(
       custom.createClusterCustomObject({ group, version, plural, body: imagePullSecret(name, { namespaces: "*" }) })
     )
     assert.strictEqual(code, 422)
-    assert.match(body, /exactly one of spec\.docker and spec\.tcr must be set/)
+    assert.match(body, /exactly one of spec\.docker, spec\.tcr and spec\.secretRef must be set/)
     const after = await apiErrorCode(custom.getClusterCustomObject({ group, version, plural, name }))
     assert.strictEqual(after.code, 404)
   })
