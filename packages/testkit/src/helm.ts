@@ -1,57 +1,31 @@
 // Owns helm, the chart tool, for tests: built once from the pinned Go module in ../helm/ into the kit's cache (the
 // same build machinery as the control plane and promtool), and run with a kubeconfig and arguments a test hands it.
 import { spawn } from "node:child_process"
-import { accessSync, constants, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { buildIntoCache, kitCacheDir } from "./control-plane-binaries.ts"
+import { kitCacheDir } from "./control-plane-binaries.ts"
+import { type GoTool, goToolVersion, resolveGoTool, type ResolveGoToolOptions } from "./go-tool.ts"
 
 /** The wrapper Go module whose go.mod pins the helm version. */
 export const helmModuleDir = fileURLToPath(new URL("../helm/", import.meta.url))
 
+const helm: GoTool = {
+  name: "helm",
+  envVar: "TEST_ASSET_HELM",
+  moduleDir: helmModuleDir,
+  module: "helm.sh/helm/v3",
+  goPackage: "helm.sh/helm/v3/cmd/helm",
+  ldflags: (version) => `-X helm.sh/helm/v3/internal/version.version=${version}`,
+  missingGo: "Install Go >= 1.26 (https://go.dev/dl/) so the kit can build helm"
+}
+
 /** The pinned helm.sh/helm/v3 module version, e.g. v3.22.0. */
-export const helmVersion = (moduleDir: string = helmModuleDir): string => {
-  const match = /^\s*(?:require\s+)?helm\.sh\/helm\/v3\s+(v\S+)/m.exec(readFileSync(join(moduleDir, "go.mod"), "utf8"))
-  if (match?.[1] === undefined) throw new Error(`helm.sh/helm/v3 is not required in ${moduleDir}go.mod`)
-  return match[1]
-}
+export const helmVersion = (moduleDir: string = helmModuleDir): string => goToolVersion({ ...helm, moduleDir })
 
-const isExecutable = (path: string) => {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
-export interface ResolveHelmOptions {
-  readonly env?: NodeJS.ProcessEnv
-  readonly progress?: (line: string) => void
-}
+export type ResolveHelmOptions = ResolveGoToolOptions
 
 /** The helm binary: $TEST_ASSET_HELM, else `${kitCacheDir}/helm/<version>/helm`, built when missing. */
-export const resolveHelm = async (options: ResolveHelmOptions = {}): Promise<string> => {
-  const env = options.env ?? process.env
-  const fromEnv = env["TEST_ASSET_HELM"]
-  if (fromEnv !== undefined && fromEnv !== "") {
-    if (!isExecutable(fromEnv)) throw new Error(`TEST_ASSET_HELM=${fromEnv} is not an executable file`)
-    return fromEnv
-  }
-  const version = helmVersion()
-  const cacheDir = join(kitCacheDir(env), "helm", version)
-  const binary = join(cacheDir, "helm")
-  if (isExecutable(binary)) return binary
-  await buildIntoCache({
-    moduleDir: helmModuleDir,
-    what: `helm ${version}`,
-    binaries: [{ fileName: "helm", goPackage: "helm.sh/helm/v3/cmd/helm", goOutputName: "helm" }],
-    cacheDir,
-    ldflags: `-X helm.sh/helm/v3/internal/version.version=${version}`,
-    missingGo: `Install Go >= 1.26 (https://go.dev/dl/) so the kit can build helm into ${cacheDir}, or set TEST_ASSET_HELM.`
-  }, env, options.progress ?? ((line) => process.stderr.write(`${line}\n`)))
-  return binary
-}
+export const resolveHelm = (options: ResolveHelmOptions = {}): Promise<string> => resolveGoTool(helm, options)
 
 export interface HelmResult {
   readonly status: number | null

@@ -1,59 +1,33 @@
 // Owns promtool, Prometheus's own checker, for tests: built once from the pinned Go module in ../promtool/ into
 // the kit's cache (the same build machinery as the control plane), and run on text a test hands it.
 import { spawn } from "node:child_process"
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { buildIntoCache, kitCacheDir } from "./control-plane-binaries.ts"
+import { type GoTool, goToolVersion, resolveGoTool, type ResolveGoToolOptions } from "./go-tool.ts"
 
 /** The wrapper Go module whose go.mod pins the Prometheus version. */
 export const promtoolModuleDir = fileURLToPath(new URL("../promtool/", import.meta.url))
 
+const promtool: GoTool = {
+  name: "promtool",
+  envVar: "TEST_ASSET_PROMTOOL",
+  moduleDir: promtoolModuleDir,
+  module: "github.com/prometheus/prometheus",
+  goPackage: "github.com/prometheus/prometheus/cmd/promtool",
+  // Service discovery (every cloud's SDK) is most of the build and no check or rule test uses it.
+  tags: ["remove_all_sd"],
+  missingGo: "Install Go >= 1.26 (https://go.dev/dl/) so the kit can build promtool"
+}
+
 /** The pinned github.com/prometheus/prometheus module version, e.g. v0.316.0. */
-export const promtoolVersion = (moduleDir: string = promtoolModuleDir): string => {
-  const match = /^\s*(?:require\s+)?github\.com\/prometheus\/prometheus\s+(v\S+)/m.exec(readFileSync(join(moduleDir, "go.mod"), "utf8"))
-  if (match?.[1] === undefined) throw new Error(`github.com/prometheus/prometheus is not required in ${moduleDir}go.mod`)
-  return match[1]
-}
+export const promtoolVersion = (moduleDir: string = promtoolModuleDir): string => goToolVersion({ ...promtool, moduleDir })
 
-const isExecutable = (path: string) => {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
-export interface ResolvePromtoolOptions {
-  readonly env?: NodeJS.ProcessEnv
-  readonly progress?: (line: string) => void
-}
+export type ResolvePromtoolOptions = ResolveGoToolOptions
 
 /** The promtool binary: $TEST_ASSET_PROMTOOL, else `${kitCacheDir}/promtool/<version>/promtool`, built when missing. */
-export const resolvePromtool = async (options: ResolvePromtoolOptions = {}): Promise<string> => {
-  const env = options.env ?? process.env
-  const fromEnv = env["TEST_ASSET_PROMTOOL"]
-  if (fromEnv !== undefined && fromEnv !== "") {
-    if (!isExecutable(fromEnv)) throw new Error(`TEST_ASSET_PROMTOOL=${fromEnv} is not an executable file`)
-    return fromEnv
-  }
-  const version = promtoolVersion()
-  const cacheDir = join(kitCacheDir(env), "promtool", version)
-  const binary = join(cacheDir, "promtool")
-  if (isExecutable(binary)) return binary
-  await buildIntoCache({
-    moduleDir: promtoolModuleDir,
-    what: `Prometheus module ${version}`,
-    binaries: [{ fileName: "promtool", goPackage: "github.com/prometheus/prometheus/cmd/promtool", goOutputName: "promtool" }],
-    cacheDir,
-    // Service discovery (every cloud's SDK) is most of the build and no check or rule test uses it.
-    tags: ["remove_all_sd"],
-    missingGo: `Install Go >= 1.26 (https://go.dev/dl/) so the kit can build promtool into ${cacheDir}, or set TEST_ASSET_PROMTOOL.`
-  }, env, options.progress ?? ((line) => process.stderr.write(`${line}\n`)))
-  return binary
-}
+export const resolvePromtool = (options: ResolvePromtoolOptions = {}): Promise<string> => resolveGoTool(promtool, options)
 
 export interface PromtoolResult {
   readonly status: number | null
