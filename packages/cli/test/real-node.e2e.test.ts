@@ -171,8 +171,8 @@ describe("the add-on installed on a real node", () => {
     const ips = { apiVersion: "tcr.tencentcloudcr.com/v1", kind: "ImagePullSecret", metadata: { name: ipsName },
       spec: { namespaces: `team-a,team-c,${raceNamespaces.join(",")}`, serviceAccounts: "*", docker: { server: registry.host, ...user } } }
     await run(["create", "-f", "-"], JSON.stringify(ips))
-    // Until the mutating webhook lands (issue 11), a pod created before the controller patches its ServiceAccount
-    // misses the entry; wait for the patch, as the README tells users to.
+    // The ServiceAccount path first: once it is patched, a pod gets the entry from it even without the Pod mutation
+    // (admission-on-node.e2e proves the mutation and the races around it).
     await eventually(async () => {
       const account = await json<{ imagePullSecrets?: Array<{ name: string }> }>(
         ["get", "serviceaccount", "default", "-n", "team-a"])
