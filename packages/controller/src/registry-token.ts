@@ -1,7 +1,7 @@
 // Registry credentials minted from a TCR Enterprise instance for ImagePullSecrets with `spec.tcr`: the issuer over
 // the TCR API, and when to renew a token before it expires.
 import type { TcrSource } from "@tcr-assistant/api"
-import { TcrApi, TcrCredentials } from "@tcr-assistant/tcr"
+import { messageWithoutRequestId, TcrApi, TcrCredentials } from "@tcr-assistant/tcr"
 import { Effect, Redacted, Schema } from "effect"
 
 export interface RegistryToken {
@@ -40,7 +40,16 @@ export const makeTcrTokenIssuer = Effect.gen(function*() {
         const token = yield* api.createInstanceToken({ ...target, instanceId: source.instanceId, tokenType: "temp" })
         return { server, username: token.username, password: token.token, expiresAt: token.expiresAt }
       }).pipe(
-        Effect.mapError((error) => new TokenIssueError({ message: `${error._tag}: ${error.message}`, retryable: error.retryable }))
+        // The RequestId goes to the log only: status and Events get the same message each time the failure repeats,
+        // so Kubernetes aggregates them.
+        Effect.tapError((error) =>
+          Effect.logWarning("TCR API call failed").pipe(
+            Effect.annotateLogs({ action: error.action, code: error.code, requestId: error.requestId ?? "none", instanceId: source.instanceId })
+          )
+        ),
+        Effect.mapError((error) =>
+          new TokenIssueError({ message: `${error._tag}: ${messageWithoutRequestId(error)}`, retryable: error.retryable })
+        )
       )
   }
   return issuer

@@ -88,7 +88,7 @@ test("a token is minted, distributed and renewed before it expires", async () =>
   // The metrics say when the current token expires and count the TCR calls (the controller runs in this process,
   // recording into the default registry).
   const scrape = () => parsePrometheus(scrapePrometheusUnsafe(Effect.runSync(Effect.context<never>())))
-  const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${name}"}`
+  const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${name}",source="minted"}`
   const expiry = scrape().get(expirySeries)!
   // Every token minted since the test started expires after it started.
   expect(expiry).toBeGreaterThan(startedAt)
@@ -115,6 +115,20 @@ test("wrong API keys: the status says why, nothing is distributed, and no key is
     return found
   })
   expect(condition.message).toMatch(/Auth/)
+  // Each retry fails the same way, so its Warning Event is one Event counted up: the message carries no RequestId,
+  // which would be new at every attempt (it goes to the log instead).
+  const events = await eventually(async () => {
+    const list = await cluster.get<{ items: Array<{ reason: string; message: string; count?: number }> }>(
+      `/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.kind=ImagePullSecret,involvedObject.name=${name}`)}`
+    )
+    const unavailable = (list?.items ?? []).filter((event) => event.reason === "TokenUnavailable")
+    expect(unavailable).toHaveLength(1)
+    expect(unavailable[0]!.count ?? 1).toBeGreaterThanOrEqual(2)
+    return unavailable
+  }, 60_000)
+  expect(events[0]!.message).toMatch(/AuthFailure/)
+  expect(events[0]!.message).not.toMatch(/RequestId/)
+  expect(condition.message).not.toMatch(/RequestId/)
   expect(JSON.stringify(await cluster.get(`${ipsPath}/${name}`))).not.toContain(wrongKey)
   expect(await cluster.get(`/api/v1/namespaces/${ns}/secrets/tcr.ips${name}`)).toBeUndefined()
   await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })

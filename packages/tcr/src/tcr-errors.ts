@@ -106,6 +106,17 @@ export interface FailureContext {
   readonly secrets: ReadonlyArray<string>
 }
 
+const requestIdSuffix = (requestId: string) => ` (RequestId ${requestId})`
+
+/**
+ * The error's message without its RequestId: what the same failure says every time it repeats, for status conditions
+ * and Events (which Kubernetes aggregates by message). The RequestId belongs in logs, where support can find it.
+ */
+export const messageWithoutRequestId = (error: { readonly message: string; readonly requestId?: string | undefined }): string =>
+  error.requestId !== undefined && error.message.endsWith(requestIdSuffix(error.requestId))
+    ? error.message.slice(0, -requestIdSuffix(error.requestId).length)
+    : error.message
+
 /** Replaces every occurrence of each secret with `<redacted>`, in one pass (longest secrets first). */
 export const scrubSecrets = (text: string, secrets: ReadonlyArray<string>): string => {
   const alternatives = secrets
@@ -149,7 +160,7 @@ export const classifyFailure = (raw: RawFailure, context: FailureContext): TcrEr
     action: context.action,
     code,
     message: `TCR ${context.action} in ${context.region}: ${what}${
-      raw.requestId === undefined || raw.requestId === "" ? "" : ` (RequestId ${raw.requestId})`
+      raw.requestId === undefined || raw.requestId === "" ? "" : requestIdSuffix(raw.requestId)
     }`,
     requestId: raw.requestId === "" ? undefined : raw.requestId
   })

@@ -1,6 +1,6 @@
 // Classification of raw TCR API failures into typed errors, their retryability, and secret scrubbing.
 import { assert, describe, it } from "@effect/vitest"
-import { classifyFailure, scrubSecrets } from "@tcr-assistant/tcr"
+import { classifyFailure, messageWithoutRequestId, scrubSecrets } from "@tcr-assistant/tcr"
 
 const context = { action: "CreateInstanceToken", region: "ap-guangzhou", instanceId: "tcr-abc", secrets: ["s3cr3t"] }
 const apiFailure = (code: string) => ({ code, httpStatus: undefined, message: "details", requestId: "req-1" })
@@ -89,5 +89,20 @@ describe("scrubSecrets", () => {
   it("treats secrets literally, not as patterns, and prefers the longest match", () => {
     assert.strictEqual(scrubSecrets("k=a+b/c==|x.y", ["a+b/c==", "x.y", "x"]), "k=<redacted>|<redacted>")
     assert.strictEqual(scrubSecrets("xay", ["a."]), "xay")
+  })
+})
+
+describe("messageWithoutRequestId", () => {
+  it("drops the RequestId, so a failure that repeats reads the same each time", () => {
+    const first = classifyFailure({ ...apiFailure("AuthFailure.SignatureFailure"), requestId: "req-1" }, context)
+    const second = classifyFailure({ ...apiFailure("AuthFailure.SignatureFailure"), requestId: "req-2" }, context)
+    assert.notStrictEqual(first.message, second.message)
+    assert.strictEqual(messageWithoutRequestId(first), messageWithoutRequestId(second))
+    assert.strictEqual(messageWithoutRequestId(first), "TCR CreateInstanceToken in ap-guangzhou: AuthFailure.SignatureFailure: details")
+  })
+
+  it("leaves a message without a RequestId as it is", () => {
+    const error = classifyFailure({ code: undefined, httpStatus: undefined, message: "connect ECONNREFUSED", requestId: undefined }, context)
+    assert.strictEqual(messageWithoutRequestId(error), error.message)
   })
 })
