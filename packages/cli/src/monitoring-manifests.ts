@@ -89,10 +89,18 @@ export const alertRules: ReadonlyArray<AlertRule> = [
   ),
   alert(
     "TcrAssistantRegistryTokenExpiring",
-    "tcr_assistant_registry_token_expiry_timestamp_seconds - time() < 300",
+    `tcr_assistant_registry_token_expiry_timestamp_seconds{source="secret"} - time() < 7 * 86400`,
+    "10m",
+    "warning",
+    "A registry token expires within 7 days",
+    "The token ImagePullSecret {{ $labels.imagepullsecret }} distributes from its source Secret expires in less than 7 days: rotate it (tcr-assistant rotate-token for install's token) or renew the Secret."
+  ),
+  alert(
+    "TcrAssistantMintedTokenNotRenewed",
+    `tcr_assistant_registry_token_expiry_timestamp_seconds{source="minted"} - time() < 300`,
     "0m",
     "critical",
-    "A registry token is about to expire without a renewal",
+    "A minted registry token is about to expire without a renewal",
     "The token minted for ImagePullSecret {{ $labels.imagepullsecret }} expires in less than 5 minutes; renewals have failed."
   ),
   alert(

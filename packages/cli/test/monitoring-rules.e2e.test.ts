@@ -80,21 +80,42 @@ const tests = [
       firing: [{ labels: {}, description: "No controller-manager replica has held the leader Lease for a minute: pull Secrets are not being distributed." }]
     }
   ]),
-  unitTest("a token whose renewals fail runs out; a renewed one does not alert", [
+  unitTest("a minted token whose renewals fail runs out; a renewed one does not alert", [
     // Expires at 40 min; never renewed.
-    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "stuck" }, values: "2400x40" },
+    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "stuck", source: "minted" }, values: "2400x40" },
     // Renewed every 48 minutes of an hour-long life: always at least 12 minutes left.
-    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "fine" }, values: "3600x47 6480x40" }
+    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "fine", source: "minted" }, values: "3600x47 6480x40" }
   ], [
-    { alert: "TcrAssistantRegistryTokenExpiring", at: "30m", firing: [] },
+    { alert: "TcrAssistantMintedTokenNotRenewed", at: "30m", firing: [] },
     {
-      alert: "TcrAssistantRegistryTokenExpiring",
+      alert: "TcrAssistantMintedTokenNotRenewed",
       at: "36m",
       firing: [{
-        labels: { ...controller, imagepullsecret: "stuck" },
+        labels: { ...controller, imagepullsecret: "stuck", source: "minted" },
         description: "The token minted for ImagePullSecret stuck expires in less than 5 minutes; renewals have failed."
       }]
-    }
+    },
+    // An hour-long minted token is always within 7 days of its expiry: that alert is for tokens kept in Secrets.
+    { alert: "TcrAssistantRegistryTokenExpiring", at: "36m", firing: [] }
+  ]),
+  unitTest("a long-term token in a source Secret alerts 7 days before it expires, and stops once rotated", [
+    // Expires 7 days and 30 minutes after the start (so within 7 days from minute 30); rotated after an hour to a
+    // token that expires in a year.
+    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "installed", source: "secret" }, values: `${7 * 86400 + 1800}x60 ${365 * 86400}x45` },
+    // Far from expiry the whole time.
+    { name: "tcr_assistant_registry_token_expiry_timestamp_seconds", labels: { ...controller, imagepullsecret: "fresh", source: "secret" }, values: `${300 * 86400}x105` }
+  ], [
+    { alert: "TcrAssistantRegistryTokenExpiring", at: "35m", firing: [] },
+    {
+      alert: "TcrAssistantRegistryTokenExpiring",
+      at: "45m",
+      firing: [{
+        labels: { ...controller, imagepullsecret: "installed", source: "secret" },
+        description: "The token ImagePullSecret installed distributes from its source Secret expires in less than 7 days: rotate it (tcr-assistant rotate-token for install's token) or renew the Secret."
+      }]
+    },
+    { alert: "TcrAssistantRegistryTokenExpiring", at: "100m", firing: [] },
+    { alert: "TcrAssistantMintedTokenNotRenewed", at: "45m", firing: [] }
   ]),
   unitTest("a watch that hears nothing for 15 minutes, while the other keeps hearing", [
     // The last event stays at 0 while time goes on; the other informer's timestamp follows the clock.

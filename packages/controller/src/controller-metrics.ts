@@ -37,8 +37,12 @@ const writeConflicts = Metric.counter("tcr_assistant_write_conflicts_total", {
 const statusWrites = Metric.counter("tcr_assistant_status_writes_total", { description: "ImagePullSecret status updates written.", incremental: true })
 const tokenExpiry = Metric.gauge("tcr_assistant_registry_token_expiry_timestamp_seconds", {
   description:
-    "When the registry token of an ImagePullSecret expires (Unix time, seconds): minted by the controller (spec.tcr), or from its source Secret's token-expires-at annotation (spec.secretRef)."
+    "When the registry token of an ImagePullSecret expires (Unix time, seconds). source: minted (a temporary token the controller mints and renews, spec.tcr) or secret (its source Secret's token-expires-at annotation, spec.secretRef; install's long-term token)."
 })
+
+/** Where an ImagePullSecret's token comes from: minted and renewed by the controller, or read from a Secret. */
+export type TokenSource = "minted" | "secret"
+const tokenSources: ReadonlyArray<TokenSource> = ["minted", "secret"]
 
 /** What the reconciler records, backed by the program's metric registry. */
 export interface ControllerStats {
@@ -50,7 +54,7 @@ export interface ControllerStats {
   readonly conflict: () => void
   readonly serviceAccountConflict: () => void
   readonly statusWritten: () => void
-  readonly tokenIssued: (imagePullSecret: string, expiresAt: Date) => void
+  readonly tokenIssued: (imagePullSecret: string, expiresAt: Date, source: TokenSource) => void
   /** The ImagePullSecret no longer has a minted token (deleted, or switched to inline credentials). */
   readonly tokenDropped: (imagePullSecret: string) => void
 }
@@ -63,7 +67,8 @@ export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Ef
   // controller-runtime starts every result at zero, so rates exist before the first error.
   for (const result of reconcileResults) Metric.withAttributes(reconcileTotal, { ...controllerLabel, result }).updateUnsafe(0, context)
   Metric.withAttributes(reconcileErrors, controllerLabel).updateUnsafe(0, context)
-  const tokenSeries = (imagePullSecret: string) => Metric.withAttributes(tokenExpiry, { imagepullsecret: imagePullSecret })
+  const tokenSeries = (imagePullSecret: string, source: TokenSource) =>
+    Metric.withAttributes(tokenExpiry, { imagepullsecret: imagePullSecret, source })
   let reconciles = 0
   let errors = 0
   return {
@@ -79,8 +84,14 @@ export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Ef
     conflict: () => writeConflicts.updateUnsafe(1, context),
     serviceAccountConflict: () => serviceAccountConflicts.updateUnsafe(1, context),
     statusWritten: () => statusWrites.updateUnsafe(1, context),
-    tokenIssued: (imagePullSecret, expiresAt) => tokenSeries(imagePullSecret).updateUnsafe(Math.floor(expiresAt.getTime() / 1000), context),
-    tokenDropped: (imagePullSecret) => Metric.removeUnsafe(tokenSeries(imagePullSecret), context)
+    tokenIssued: (imagePullSecret, expiresAt, source) => {
+      // One series per ImagePullSecret: a switch between spec.tcr and spec.secretRef moves it to the other source.
+      for (const other of tokenSources) if (other !== source) Metric.removeUnsafe(tokenSeries(imagePullSecret, other), context)
+      tokenSeries(imagePullSecret, source).updateUnsafe(Math.floor(expiresAt.getTime() / 1000), context)
+    },
+    tokenDropped: (imagePullSecret) => {
+      for (const source of tokenSources) Metric.removeUnsafe(tokenSeries(imagePullSecret, source), context)
+    }
   }
 })
 

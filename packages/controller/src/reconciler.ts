@@ -87,11 +87,11 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     Stream.runForEach((change) =>
       Effect.suspend(() => {
         routing.tokenChanged(change)
-        if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt)
+        if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt, "minted")
         if (change._tag === "Dropped") stats.tokenDropped(change.ips)
         // A source Secret's token-expires-at annotation is its token's expiry.
         if (change._tag === "SourceRead") {
-          if (change.expiresAt !== undefined) stats.tokenIssued(change.ips, change.expiresAt)
+          if (change.expiresAt !== undefined) stats.tokenIssued(change.ips, change.expiresAt, "secret")
           else stats.tokenDropped(change.ips)
         }
         if (change._tag !== "Unavailable") return Effect.void

@@ -96,7 +96,7 @@ describe("credentials by reference", () => {
     const uids = await Promise.all([a, b].map(async (ns) => (await copyOf(ns, ips)).metadata.uid))
 
     // The controller runs in this process and records into the default registry.
-    const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${ips}"}`
+    const expirySeries = `tcr_assistant_registry_token_expiry_timestamp_seconds{imagepullsecret="${ips}",source="secret"}`
     const scrape = () => parsePrometheus(scrapePrometheusUnsafe(Effect.runSync(Effect.context<never>()))).get(expirySeries)
     expect(scrape()).toBeUndefined()
 
