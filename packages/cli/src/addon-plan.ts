@@ -15,6 +15,13 @@ import {
 } from "@tcr-assistant/tcr"
 import { Redacted, Result } from "effect"
 import {
+  credentialSecretName,
+  credentialSecretNamespace,
+  holdsCredential,
+  type ObservedCredentialSecret,
+  readCredentialRecord
+} from "./addon-credential.ts"
+import {
   type DomainKind,
   type InstallRecord,
   isInstalledByUs,
@@ -102,22 +109,43 @@ export interface UserCredential {
   readonly password: Redacted.Redacted<string>
 }
 
-/** The token a previous install recorded on its CRs, if any. */
+/** Where an earlier install keeps its token's value: the credential Secret, or (before it existed) a CR's spec. */
+export type TokenCarrier =
+  | { readonly _tag: "CredentialSecret" }
+  | { readonly _tag: "ImagePullSecret"; readonly name: string }
+
+/** The token an earlier install recorded, if any. */
 export interface PreviousToken {
   readonly region: string
   readonly instanceId: string
   readonly tokenId: string
   readonly username: string
-  /** A CR of ours whose spec carries the token value, to copy it from. */
-  readonly carriedBy: string
+  /** Where its value is read from, to reuse it. */
+  readonly carrier: TokenCarrier
 }
 
-/** What the cluster's CRs say about an earlier install. */
-export const previousInstall = (existing: ReadonlyArray<ObservedImagePullSecret>): {
+/** What the cluster says about an earlier install: its CRs, and the token its credential Secret (or a CR) holds. */
+export const previousInstall = (
+  existing: ReadonlyArray<ObservedImagePullSecret>,
+  credentialSecret: ObservedCredentialSecret | undefined
+): {
   readonly records: ReadonlyArray<InstallRecord>
   readonly token: PreviousToken | undefined
 } => {
   const records = existing.filter(isInstalledByUs).map(readInstallRecord)
+  const secret = credentialSecret === undefined ? undefined : readCredentialRecord(credentialSecret)
+  if (secret?.region !== undefined && secret.instanceId !== undefined && secret.tokenId !== undefined && secret.usable) {
+    return {
+      records,
+      token: {
+        region: secret.region,
+        instanceId: secret.instanceId,
+        tokenId: secret.tokenId,
+        username: secret.username!,
+        carrier: { _tag: "CredentialSecret" }
+      }
+    }
+  }
   const carrier = records.find((record) =>
     record.region !== undefined && record.instanceId !== undefined && record.tokenId !== undefined &&
     record.username !== undefined && record.hasPassword
@@ -129,7 +157,7 @@ export const previousInstall = (existing: ReadonlyArray<ObservedImagePullSecret>
       instanceId: carrier.instanceId!,
       tokenId: carrier.tokenId!,
       username: carrier.username!,
-      carriedBy: carrier.name
+      carrier: { _tag: "ImagePullSecret", name: carrier.name }
     }
   }
 }
@@ -144,6 +172,8 @@ export interface PlanInput {
   readonly tokens: ReadonlyArray<LongTermToken> | undefined
   /** Every ImagePullSecret in the cluster. */
   readonly existing: ReadonlyArray<ObservedImagePullSecret>
+  /** The credential Secret of an earlier install, if there is one. */
+  readonly credentialSecret?: ObservedCredentialSecret | undefined
   readonly now: Date
   /** Given with `--username`: the CRs carry it, and no token is created. */
   readonly userCredential?: UserCredential | undefined
@@ -169,8 +199,8 @@ export type TokenPlan =
     readonly action: "reuse"
     readonly tokenId: string
     readonly username: string
-    /** The CR of ours the token value is copied from. */
-    readonly carriedBy: string
+    /** Where the token's value is read from. */
+    readonly carrier: TokenCarrier
     /** Set when the token's description differs from the wanted one: changed in place (ModifyInstanceToken). */
     readonly newDescription: string | undefined
   }
@@ -224,6 +254,8 @@ export interface InstallPlan {
   readonly clusterId: string
   readonly domains: ReadonlyArray<PlannedDomain>
   readonly token: TokenPlan
+  /** The Secret that holds the credential, which every ImagePullSecret references. */
+  readonly credentialSecret: { readonly namespace: string; readonly name: string; readonly action: ImagePullSecretAction }
   /** A token an earlier install created and this one replaces; revoked once the new one is in place. */
   readonly replacedToken: { readonly tokenId: string; readonly instanceId: string; readonly region: string } | undefined
   readonly imagePullSecrets: ReadonlyArray<PlannedImagePullSecret>
@@ -463,7 +495,7 @@ const tokenUsable = (token: LongTermToken, now: Date): boolean =>
 const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly replaced: InstallPlan["replacedToken"]; readonly notes: ReadonlyArray<string> } => {
   const { options } = input
   const description = options.description ?? defaultTokenDescription(options.clusterId)
-  const previous = previousInstall(input.existing).token
+  const previous = previousInstall(input.existing, input.credentialSecret).token
   if (input.userCredential !== undefined) {
     return {
       token: { action: "user", username: input.userCredential.username },
@@ -490,7 +522,7 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
         action: "reuse",
         tokenId: previous.tokenId,
         username: previous.username,
-        carriedBy: previous.carriedBy,
+        carrier: previous.carrier,
         newDescription: current.description === description ? undefined : description
       },
       replaced: undefined,
@@ -506,6 +538,29 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
     token: { action: "create", description, reason: why },
     replaced: current === undefined ? undefined : replaced,
     notes: []
+  }
+}
+
+/** Whether install writes the credential Secret: only a new token or another credential of the user's changes it. */
+const credentialSecretAction = (input: PlanInput, token: TokenPlan): ImagePullSecretAction => {
+  if (input.credentialSecret === undefined) return "create"
+  const record = readCredentialRecord(input.credentialSecret)
+  const sameOrigin = record.region === input.options.region && record.instanceId === input.options.instanceId &&
+    record.clusterId === input.options.clusterId
+  switch (token.action) {
+    case "create":
+      return "update"
+    case "reuse":
+      return sameOrigin && token.carrier._tag === "CredentialSecret" && record.tokenId === token.tokenId ? "unchanged" : "update"
+    case "user":
+      return sameOrigin && holdsCredential(input.credentialSecret, {
+          tokenId: undefined,
+          username: token.username,
+          password: input.userCredential!.password,
+          expiresAt: undefined
+        })
+        ? "unchanged"
+        : "update"
   }
 }
 
@@ -567,13 +622,11 @@ export const planInstall = (input: PlanInput): Result.Result<InstallPlan, Instal
     let action: ImagePullSecretAction = "create"
     if (existing !== undefined) {
       const record = readInstallRecord(existing)
-      const sameCredential = token.token.action === "reuse"
-        ? record.tokenId === token.token.tokenId && record.hasPassword
-        : token.token.action === "user"
-        ? record.tokenId === undefined && record.username === token.token.username &&
-          existing.spec?.docker?.password === Redacted.value(input.userCredential!.password)
-        : false
-      const same = sameCredential && record.server === entry.domain && record.namespaces === options.namespaces &&
+      // The credential itself is in the Secret: a CR changes only when what it selects or references does (or when it
+      // still carries a credential of its own, from an install before the Secret).
+      const referencesSecret = record.secretRef === `${credentialSecretNamespace}/${credentialSecretName}` &&
+        !record.hasPassword && existing.spec?.docker === undefined && record.tokenId === undefined
+      const same = referencesSecret && record.server === entry.domain && record.namespaces === options.namespaces &&
         record.serviceAccounts === options.serviceAccounts && record.instanceId === options.instanceId &&
         record.region === options.region && record.clusterId === options.clusterId && record.domainKind === entry.kind
       action = same ? "unchanged" : "update"
@@ -599,6 +652,11 @@ export const planInstall = (input: PlanInput): Result.Result<InstallPlan, Instal
     clusterId: options.clusterId,
     domains,
     token: token.token,
+    credentialSecret: {
+      namespace: credentialSecretNamespace,
+      name: credentialSecretName,
+      action: credentialSecretAction(input, token.token)
+    },
     replacedToken: token.replaced !== undefined && token.replaced.tokenId !== (token.token.action === "reuse" ? token.token.tokenId : undefined)
       ? token.replaced
       : undefined,

@@ -1,6 +1,7 @@
 // What `install` leaves on the ImagePullSecrets it creates so that later runs can find them and know what they
 // hold: a label that marks them as ours, and annotations recording the instance, the token's ID and the domain.
-// The token value itself lives only in the CR spec (where the controller reads it), never in an annotation.
+// The token value itself lives in the credential Secret the CRs reference (addon-credential.ts); installs from before
+// that Secret existed carried it in the CR spec, and are still read so that an upgrade can reuse their token.
 import { apiVersion, group, kind, plural, version } from "@tcr-assistant/api"
 
 /** Marks the ImagePullSecrets created by `tcr-assistant install`; nothing else carries this value. */
@@ -16,7 +17,7 @@ const prefix = `${group}/`
 export const recordAnnotations = {
   region: `${prefix}region`,
   instanceId: `${prefix}instance-id`,
-  /** The long-term token (CreateInstanceToken's TokenId) whose value the CR carries. */
+  /** The long-term token (CreateInstanceToken's TokenId) the CR distributes. */
   tokenId: `${prefix}token-id`,
   clusterId: `${prefix}cluster-id`,
   /** default, private or custom: which of the instance's domains the CR serves. */
@@ -46,6 +47,7 @@ export interface ObservedImagePullSecret {
     readonly namespaces?: string
     readonly serviceAccounts?: string
     readonly docker?: { readonly server?: string; readonly username?: string; readonly password?: string }
+    readonly secretRef?: { readonly name?: string; readonly namespace?: string; readonly server?: string }
   }
   readonly status?: unknown
 }
@@ -65,8 +67,10 @@ export interface InstallRecord {
   readonly namespaces: string | undefined
   readonly serviceAccounts: string | undefined
   readonly username: string | undefined
-  /** Whether the spec carries a password (the token value); the value is not copied here. */
+  /** Whether the spec carries a password (an install from before the credential Secret); the value is not copied. */
   readonly hasPassword: boolean
+  /** The Secret the spec references, `namespace/name`, if any. */
+  readonly secretRef: string | undefined
   readonly deleting: boolean
 }
 
@@ -76,6 +80,7 @@ const domainKindOf = (value: string | undefined): DomainKind | undefined =>
 export const readInstallRecord = (object: ObservedImagePullSecret): InstallRecord => {
   const annotations = object.metadata.annotations ?? {}
   const docker = object.spec?.docker
+  const secretRef = object.spec?.secretRef
   return {
     name: object.metadata.name,
     region: annotations[recordAnnotations.region],
@@ -83,11 +88,12 @@ export const readInstallRecord = (object: ObservedImagePullSecret): InstallRecor
     tokenId: annotations[recordAnnotations.tokenId],
     clusterId: annotations[recordAnnotations.clusterId],
     domainKind: domainKindOf(annotations[recordAnnotations.domainKind]),
-    server: docker?.server,
+    server: docker?.server ?? secretRef?.server,
     namespaces: object.spec?.namespaces,
     serviceAccounts: object.spec?.serviceAccounts,
     username: docker?.username,
     hasPassword: typeof docker?.password === "string" && docker.password !== "",
+    secretRef: secretRef?.name === undefined ? undefined : `${secretRef.namespace ?? ""}/${secretRef.name}`,
     deleting: object.metadata.deletionTimestamp !== undefined
   }
 }

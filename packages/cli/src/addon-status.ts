@@ -4,6 +4,12 @@
 import type { Condition, ImagePullSecretStatus, TargetStatus } from "@tcr-assistant/api"
 import { expectedHostsConfigHash, hostsConfigFromData, nodeIsUpToDate, readNodeHostsState } from "@tcr-assistant/hosts-updater"
 import { Result } from "effect"
+import {
+  credentialSecretName,
+  credentialSecretNamespace,
+  type ObservedCredentialSecret,
+  readCredentialRecord
+} from "./addon-credential.ts"
 import { isInstalledByUs, type ObservedImagePullSecret, readInstallRecord } from "./addon-record.ts"
 
 export interface WorkloadObject {
@@ -33,9 +39,11 @@ export interface StatusInput {
   /** updater-config's data; undefined when the ConfigMap does not exist. */
   readonly updaterConfig: Readonly<Record<string, string>> | undefined
   readonly nodes: ReadonlyArray<NodeObject>
+  /** install's credential Secret; undefined when there is none (no install, or one from before it existed). */
+  readonly credentialSecret?: ObservedCredentialSecret | undefined
 }
 
-const failingStates = new Set(["BackingOff", "Conflict", "Skipped"])
+const failingStates = new Set(["BackingOff", "Conflict", "Failed", "Skipped"])
 
 export interface ImagePullSecretReport {
   readonly name: string
@@ -72,7 +80,18 @@ export interface NodeReport {
 export interface StatusReport {
   readonly installed: boolean
   readonly installation:
-    | { readonly instanceId: string | undefined; readonly region: string | undefined; readonly tokenId: string | undefined; readonly clusterId: string | undefined }
+    | {
+      readonly instanceId: string | undefined
+      readonly region: string | undefined
+      readonly tokenId: string | undefined
+      readonly clusterId: string | undefined
+      /** `namespace/name` of the Secret the ImagePullSecrets distribute; absent for an install from before it. */
+      readonly credentialSecret: string | undefined
+      /** The registry user of the user's own credential (`install --username`); absent for a token. */
+      readonly username: string | undefined
+      /** When the token expires (RFC 3339), as recorded on the credential Secret. */
+      readonly tokenExpiresAt: string | undefined
+    }
     | undefined
   readonly workloads: ReadonlyArray<
     { readonly kind: string; readonly name: string; readonly exists: boolean; readonly ready: number; readonly desired: number }
@@ -136,6 +155,7 @@ export const statusReport = (input: StatusInput): StatusReport => {
   const ours = input.imagePullSecrets.filter(isInstalledByUs)
   const records = ours.map(readInstallRecord)
   const first = records.find((record) => record.instanceId !== undefined)
+  const credential = input.credentialSecret === undefined ? undefined : readCredentialRecord(input.credentialSecret)
   const parsed = input.updaterConfig === undefined ? undefined : hostsConfigFromData(input.updaterConfig)
   // A missing ConfigMap means no entries, which every node applies as "no block".
   const expectedHash = expectedHostsConfigHash(input.updaterConfig ?? {})
@@ -155,9 +175,27 @@ export const statusReport = (input: StatusInput): StatusReport => {
   }))
   return {
     installed: ours.length > 0 || input.updaterConfig !== undefined || workloads.some((workload) => workload.exists),
-    installation: first === undefined
+    installation: credential !== undefined
+      ? {
+        instanceId: credential.instanceId,
+        region: credential.region,
+        tokenId: credential.tokenId,
+        clusterId: credential.clusterId,
+        credentialSecret: `${credentialSecretNamespace}/${credentialSecretName}`,
+        username: credential.tokenId === undefined ? credential.username : undefined,
+        tokenExpiresAt: credential.expiresAt
+      }
+      : first === undefined
       ? undefined
-      : { instanceId: first.instanceId, region: first.region, tokenId: first.tokenId, clusterId: first.clusterId },
+      : {
+        instanceId: first.instanceId,
+        region: first.region,
+        tokenId: first.tokenId,
+        clusterId: first.clusterId,
+        credentialSecret: undefined,
+        username: undefined,
+        tokenExpiresAt: undefined
+      },
     workloads,
     imagePullSecrets: ours.map(imagePullSecretReport).sort((a, b) => a.name.localeCompare(b.name)),
     otherImagePullSecrets: input.imagePullSecrets.filter((object) => !isInstalledByUs(object)).map((object) => object.metadata.name).sort(),
@@ -178,8 +216,14 @@ const plural = (count: number, word: string, words = `${word}s`) => `${count} ${
 export const describeStatus = (report: StatusReport): ReadonlyArray<string> => {
   const lines: Array<string> = []
   if (report.installation !== undefined) {
-    const { instanceId, region, tokenId, clusterId } = report.installation
-    lines.push(`TCR instance ${instanceId ?? "?"} (${region ?? "?"}), token ${tokenId ?? "?"}, cluster ${clusterId ?? "?"}`)
+    const { clusterId, credentialSecret, instanceId, region, tokenExpiresAt, tokenId, username } = report.installation
+    const credential = tokenId !== undefined
+      ? `token ${tokenId}${tokenExpiresAt === undefined ? "" : ` (expires ${tokenExpiresAt})`}`
+      : username !== undefined
+      ? `your own credential, user ${username}`
+      : "token ?"
+    lines.push(`TCR instance ${instanceId ?? "?"} (${region ?? "?"}), ${credential}, cluster ${clusterId ?? "?"}`)
+    if (credentialSecret !== undefined) lines.push(`  credential in Secret ${credentialSecret}, referenced by every ImagePullSecret`)
   }
   for (const workload of report.workloads) {
     lines.push(

@@ -1,7 +1,8 @@
 // `tcr-assistant install`: reads the TCR instance, its VPC links, custom domains and tokens and the cluster's current
 // installation, plans (addon-plan.ts), then creates or reuses the long-term token and applies every add-on object,
-// one ImagePullSecret per enabled domain, and updater-config. Running it again with other options reconfigures in
-// place. `--dry-run` stops after the plan: nothing is written to the cloud or the cluster.
+// the credential Secret holding it (addon-credential.ts), one ImagePullSecret per enabled domain referencing that
+// Secret, and updater-config. Running it again with other options reconfigures in place. `--dry-run` stops after the
+// plan: nothing is written to the cloud or the cluster.
 import { crdName as imagePullSecretCrdName } from "@tcr-assistant/api"
 import { type IssuedToken, privateDomainOf, TcrApi, type TcrCredentials, type TcrInstance, type VpcLink } from "@tcr-assistant/tcr"
 import { Config, Duration, Effect, Option, Redacted, Result } from "effect"
@@ -20,6 +21,13 @@ import {
   readServerVersion,
   retryWhileNotServed
 } from "./addon-cluster.ts"
+import {
+  type Credential,
+  credentialSecretObject,
+  credentialSecretRef,
+  passwordOf,
+  readCredentialSecret
+} from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
   contextFlag,
@@ -54,6 +62,7 @@ import {
   previousInstall,
   type PrivateDnsAnswer,
   type PrivateResolutionPlan,
+  type TokenCarrier,
   type TokenPlan,
   type UserCredential,
   selectorProblems
@@ -79,14 +88,6 @@ export interface InstallCommandOptions {
   readonly webhookUrl: string | undefined
   /** The user's own registry credential (`--username`), used instead of a token install creates. */
   readonly userCredential: UserCredential | undefined
-}
-
-/** The credential an ImagePullSecret carries: the long-term token's user name and value, or the user's own. */
-interface Credential {
-  /** Undefined for the user's own credential. */
-  readonly tokenId: string | undefined
-  readonly username: string
-  readonly password: Redacted.Redacted<string>
 }
 
 const domainKindText = { default: "default domain", private: "dedicated private domain", custom: "custom domain" } as const
@@ -119,7 +120,8 @@ const describePrivateResolution = (plan: PrivateResolutionPlan): ReadonlyArray<s
 export const describePlan = (plan: InstallPlan, objectCount: number): ReadonlyArray<string> => {
   const lines = [
     `TCR instance ${plan.instance.id} (${plan.instance.name}, ${plan.instance.region}) for cluster ${plan.clusterId}:`,
-    describeTokenPlan(plan.token)
+    describeTokenPlan(plan.token),
+    `  credential: Secret ${plan.credentialSecret.namespace}/${plan.credentialSecret.name}: ${plan.credentialSecret.action}; every ImagePullSecret references it`
   ]
   if (plan.replacedToken !== undefined) {
     lines.push(`  token: revoke the replaced token ${plan.replacedToken.tokenId} of ${plan.replacedToken.instanceId} afterwards`)
@@ -141,12 +143,8 @@ const planData = (plan: InstallPlan, objects: ReadonlyArray<Manifest>) => ({
   objects: objects.map(describeObject)
 })
 
-/** Our CR for one domain, carrying the credential (this object is sent to the apiserver and never printed). */
-const imagePullSecretObject = (
-  entry: PlannedImagePullSecret,
-  options: InstallOptions,
-  credential: Credential
-): Manifest => ({
+/** Our CR for one domain: what it selects, and a reference to the credential Secret (no credential of its own). */
+const imagePullSecretObject = (entry: PlannedImagePullSecret, options: InstallOptions): Manifest => ({
   apiVersion: imagePullSecretApiVersion,
   kind: imagePullSecretKind,
   metadata: {
@@ -155,7 +153,6 @@ const imagePullSecretObject = (
     annotations: {
       [recordAnnotations.region]: options.region,
       [recordAnnotations.instanceId]: options.instanceId,
-      ...(credential.tokenId === undefined ? {} : { [recordAnnotations.tokenId]: credential.tokenId }),
       [recordAnnotations.clusterId]: options.clusterId,
       [recordAnnotations.domainKind]: entry.kind
     }
@@ -163,7 +160,7 @@ const imagePullSecretObject = (
   spec: {
     namespaces: entry.namespaces,
     serviceAccounts: entry.serviceAccounts,
-    docker: { server: entry.domain, username: credential.username, password: Redacted.value(credential.password) }
+    secretRef: credentialSecretRef(entry.domain)
   }
 })
 
@@ -186,15 +183,19 @@ const waitForCrdEstablished = (name: string) =>
     Effect.andThen(name === imagePullSecretCrdName ? listImagePullSecrets().pipe(Effect.asVoid) : Effect.void)
   )
 
-/** The token value a previous install stored in one of our CRs. */
-const reusedCredential = (existing: ReadonlyArray<ObservedImagePullSecret>, tokenId: string, username: string, carriedBy: string) =>
+/** The value of the token an earlier install kept: in the credential Secret, or (before it existed) in a CR. */
+const reusedPassword = (
+  carrier: TokenCarrier,
+  existing: ReadonlyArray<ObservedImagePullSecret>,
+  secret: Parameters<typeof passwordOf>[0]
+) =>
   Effect.gen(function*() {
-    const carrier = existing.find((object) => object.metadata.name === carriedBy)
-    const password = carrier?.spec?.docker?.password
+    if (carrier._tag === "CredentialSecret") return yield* passwordOf(secret)
+    const password = existing.find((object) => object.metadata.name === carrier.name)?.spec?.docker?.password
     if (password === undefined || password === "") {
-      return yield* failure(`ImagePullSecret ${carriedBy} no longer carries the token`, "run install again")
+      return yield* failure(`ImagePullSecret ${carrier.name} no longer carries the token`, "run install again")
     }
-    return { tokenId, username, password: Redacted.make(password) } satisfies Credential
+    return Redacted.make(password)
   })
 
 /**
@@ -254,7 +255,8 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   if (versionProblem !== undefined) return yield* failure(versionProblem, "upgrade the cluster first; nothing was changed")
   yield* progress(`cluster ${server}: reading the current installation`)
   const existing = yield* listImagePullSecrets()
-  const previous = previousInstall(existing)
+  const credentialSecret = yield* readCredentialSecret
+  const previous = previousInstall(existing, credentialSecret)
   yield* progress(
     previous.records.length === 0
       ? "  none found"
@@ -295,6 +297,7 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     customDomains,
     tokens,
     existing,
+    credentialSecret,
     now: new Date(),
     userCredential: command.userCredential,
     privateDns
@@ -316,9 +319,15 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   let created: IssuedToken | undefined
   let credential: Credential
   if (plan.token.action === "user") {
-    credential = { tokenId: undefined, username: plan.token.username, password: command.userCredential!.password }
+    credential = { tokenId: undefined, username: plan.token.username, password: command.userCredential!.password, expiresAt: undefined }
   } else if (plan.token.action === "reuse") {
-    credential = yield* reusedCredential(existing, plan.token.tokenId, plan.token.username, plan.token.carriedBy)
+    const { tokenId } = plan.token
+    credential = {
+      tokenId,
+      username: plan.token.username,
+      password: yield* reusedPassword(plan.token.carrier, existing, credentialSecret),
+      expiresAt: tokens?.find((token) => token.id === tokenId)?.expiresAt
+    }
     if (plan.token.newDescription !== undefined) {
       yield* tcr.modifyInstanceTokenDescription({
         ...target,
@@ -340,12 +349,12 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
     if (created.tokenId === undefined) {
       return yield* failure("CreateInstanceToken returned no TokenId for a long-term token", "report this to Tencent Cloud support")
     }
-    credential = { tokenId: created.tokenId, username: created.username, password: created.token }
+    credential = { tokenId: created.tokenId, username: created.username, password: created.token, expiresAt: created.expiresAt }
     yield* progress(`  token ${created.tokenId} (user ${created.username})`)
   }
 
-  // Once a CR carries a new token, it stays even if a later step fails: the next install reuses it.
-  let wroteImagePullSecret = false
+  // Once the credential Secret holds a new token, it stays even if a later step fails: the next install reuses it.
+  let wroteCredential = false
   // Admission comes last, after our CRs: on a first install the controller that serves the webhook is still
   // starting, and the CRs must not wait for it.
   const applyAll = (list: ReadonlyArray<Manifest>) =>
@@ -357,9 +366,13 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
       }), { discard: true })
   const apply = Effect.gen(function*() {
     yield* applyAll(objects.filter((object) => !isAdmissionObject(object)))
+    if (plan.credentialSecret.action !== "unchanged") {
+      yield* applyObject(credentialSecretObject(credential, options))
+      wroteCredential = true
+      yield* progress(`applied Secret ${plan.credentialSecret.namespace}/${plan.credentialSecret.name} (${plan.credentialSecret.action}d)`)
+    }
     for (const entry of plan.imagePullSecrets) {
-      yield* retryWhileNotServed(applyObject(imagePullSecretObject(entry, options, credential)))
-      wroteImagePullSecret = true
+      yield* retryWhileNotServed(applyObject(imagePullSecretObject(entry, options)))
       yield* progress(`applied ImagePullSecret ${entry.name} (${entry.action === "unchanged" ? "unchanged" : `${entry.action}d`})`)
     }
     for (const name of plan.removeImagePullSecrets) {
@@ -370,7 +383,7 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   })
   yield* apply.pipe(
     Effect.tapError(() =>
-      created === undefined || created.tokenId === undefined || wroteImagePullSecret
+      created === undefined || created.tokenId === undefined || wroteCredential
         ? Effect.void
         : tcr.deleteInstanceToken({ ...target, instanceId: options.instanceId, tokenId: created.tokenId }).pipe(
           Effect.andThen(progress(`revoked token ${created.tokenId} again, since nothing uses it`)),

@@ -3,6 +3,7 @@
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { checkReachable, getObject, listImagePullSecrets, listObjects } from "./addon-cluster.ts"
+import { readCredentialSecret } from "./addon-credential.ts"
 import { failure, reportFailure } from "./addon-failure.ts"
 import { contextFlag, kubeconfigFlag, kubeLayer, operatorLogging, type OutputFormat, outputFlag, printData } from "./addon-flags.ts"
 import { addonNamespace, renderedAddonObjects, updaterConfigName } from "./addon-manifests.ts"
@@ -44,7 +45,9 @@ export const readStatus = Effect.fn("status.read")(function*() {
     `get ConfigMap ${addonNamespace}/${updaterConfigName}`
   )
   const nodes = yield* listObjects<NodeObject>("/api/v1/nodes", "list Nodes")
+  const credentialSecret = yield* readCredentialSecret
   return statusReport({
+    credentialSecret,
     imagePullSecrets,
     workloads,
     updaterConfig: configMap === undefined ? undefined : configMap.data ?? {},

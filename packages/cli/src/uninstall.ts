@@ -30,6 +30,7 @@ import {
   objectPath,
   pollUntil
 } from "./addon-cluster.ts"
+import { previousTokenAnnotation, readCredentialSecret } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
   contextFlag,
@@ -280,7 +281,10 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
   }
   const targets = options.includeOtherImagePullSecrets ? all : ours
   const names = new Set(targets.map((object) => object.metadata.name))
-  const record = previousInstall(all).token
+  const credentialSecret = yield* readCredentialSecret
+  const record = previousInstall(all, credentialSecret).token
+  // A rotation that did not finish leaves its old token on the Secret: it is revoked along with the current one.
+  const pendingToken = credentialSecret?.metadata.annotations?.[previousTokenAnnotation]
 
   // Everything that can refuse is checked before anything is changed.
   if (options.revokeToken && record !== undefined) {
@@ -289,7 +293,7 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
     const tokens = yield* tcr.describeInstanceTokens({ credentials: options.credentials!, region: record.region, instanceId: record.instanceId })
     if (!tokens.some((token) => token.id === record.tokenId)) yield* progress("  it no longer exists")
   } else if (options.revokeToken) {
-    yield* progress("no token is recorded on the cluster's ImagePullSecrets: there is none to revoke")
+    yield* progress("no token is recorded in the cluster (credential Secret or ImagePullSecrets): there is none to revoke")
   }
   const objects = [...installObjects("")].reverse()
   if (options.dryRun) {
@@ -357,6 +361,14 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
         ))
       )
     )
+    if (pendingToken !== undefined && pendingToken !== record.tokenId) {
+      yield* tcr.deleteInstanceToken({ credentials: options.credentials!, region: record.region, instanceId: record.instanceId, tokenId: pendingToken })
+        .pipe(
+          Effect.andThen(progress(`revoked token ${pendingToken} of an unfinished rotation`)),
+          Effect.catchTag("TcrNotFoundError", () => Effect.void),
+          Effect.catch((error) => progress(`warning: could not revoke token ${pendingToken} of an unfinished rotation: ${error.message}; delete it in the TCR console`))
+        )
+    }
   } else if (record !== undefined) {
     yield* progress(`token ${record.tokenId} of TCR instance ${record.instanceId} is left in place; --revoke-token deletes it`)
   }

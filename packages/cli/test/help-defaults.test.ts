@@ -32,7 +32,7 @@ const section = (text: string, title: string): ReadonlyArray<string> => {
 const subcommands = section(help([]), "SUBCOMMANDS").map((row) => row.split(/\s+/)[0]!)
 
 test("the root help lists every command", () => {
-  expect(subcommands).toEqual(["controller", "hosts-updater", "render", "install", "status", "uninstall"])
+  expect(subcommands).toEqual(["controller", "hosts-updater", "render", "install", "status", "uninstall", "rotate-token"])
 })
 
 describe.each(subcommands)("tcr-assistant %s --help", (command) => {

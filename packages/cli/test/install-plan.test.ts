@@ -13,6 +13,7 @@ import {
   planInstall,
   selectorProblems
 } from "../src/addon-plan.ts"
+import type { ObservedCredentialSecret } from "../src/addon-credential.ts"
 import { installedByLabel, installedByValue, type ObservedImagePullSecret, recordAnnotations } from "../src/addon-record.ts"
 
 const instance: TcrInstance = {
@@ -84,6 +85,42 @@ const ours = (
     docker: { server: name, username: "100012345678", password: "the-token" }
   }
 })
+
+/** One of our CRs as install writes them now: a reference to the credential Secret, no credential of its own. */
+const referencing = (name: string, record: { instanceId?: string } = {}): ObservedImagePullSecret => {
+  const legacy = ours(name, record)
+  const { [recordAnnotations.tokenId]: _, ...annotations } = legacy.metadata.annotations!
+  return {
+    metadata: { ...legacy.metadata, annotations },
+    spec: {
+      namespaces: "*",
+      serviceAccounts: "*",
+      secretRef: { name: "tcr-assistant-registry-credential", namespace: "tcr-assistant-system", server: name }
+    }
+  }
+}
+
+const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64")
+
+/** install's credential Secret holding a token (or, with tokenId undefined, the user's own credential). */
+const credentialSecret = (
+  record: { tokenId?: string | undefined; instanceId?: string; username?: string; password?: string } = {}
+): ObservedCredentialSecret => {
+  const tokenId = "tokenId" in record ? record.tokenId : "tok-1"
+  return {
+    metadata: {
+      name: "tcr-assistant-registry-credential",
+      annotations: {
+        [recordAnnotations.region]: "ap-guangzhou",
+        [recordAnnotations.instanceId]: record.instanceId ?? instance.id,
+        [recordAnnotations.clusterId]: "cls-one",
+        ...(tokenId === undefined ? {} : { [recordAnnotations.tokenId]: tokenId })
+      }
+    },
+    type: "kubernetes.io/basic-auth",
+    data: { username: base64(record.username ?? "100012345678"), password: base64(record.password ?? "the-token") }
+  }
+}
 
 const token = (id: string, overrides: Partial<LongTermToken> = {}): LongTermToken => ({
   id,
@@ -238,93 +275,111 @@ describe("refusals say why and what to do", () => {
 })
 
 describe("running install again", () => {
-  const installed = [ours("demo.tencentcloudcr.com"), ours("demo-vpc.tencentcloudcr.com")]
+  const installed = [referencing("demo.tencentcloudcr.com"), referencing("demo-vpc.tencentcloudcr.com")]
+  const again = (overrides: Partial<PlanInput> = {}) =>
+    planned(input({ existing: installed, credentialSecret: credentialSecret(), tokens: [token("tok-1")], ...overrides }))
 
   test("the same options reuse the token and change nothing", () => {
-    const plan = planned(input({ existing: installed, tokens: [token("tok-1")] }))
+    const plan = again()
     expect(plan.token).toEqual({
       action: "reuse",
       tokenId: "tok-1",
       username: "100012345678",
-      carriedBy: "demo.tencentcloudcr.com",
+      carrier: { _tag: "CredentialSecret" },
       newDescription: undefined
     })
     expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
+    expect(plan.credentialSecret).toEqual({ namespace: "tcr-assistant-system", name: "tcr-assistant-registry-credential", action: "unchanged" })
+    expect(plan.replacedToken).toBeUndefined()
+  })
+
+  test("an install from before the credential Secret moves its token there, and its CRs to a reference", () => {
+    const legacy = [ours("demo.tencentcloudcr.com"), ours("demo-vpc.tencentcloudcr.com")]
+    const plan = planned(input({ existing: legacy, tokens: [token("tok-1")] }))
+    expect(plan.token).toMatchObject({ action: "reuse", tokenId: "tok-1", carrier: { _tag: "ImagePullSecret", name: "demo.tencentcloudcr.com" } })
+    expect(plan.credentialSecret.action).toBe("create")
+    expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
     expect(plan.replacedToken).toBeUndefined()
   })
 
   test("other namespaces update the ImagePullSecrets in place", () => {
-    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ namespaces: "team-a,team-b" }) }))
+    const plan = again({ options: options({ namespaces: "team-a,team-b" }) })
     expect(plan.token.action).toBe("reuse")
     expect(plan.imagePullSecrets.map((entry) => [entry.action, entry.namespaces])).toEqual([
       ["update", "team-a,team-b"],
       ["update", "team-a,team-b"]
     ])
+    expect(plan.credentialSecret.action).toBe("unchanged")
   })
 
   test("a domain no longer enabled has its ImagePullSecret removed; others' are never removed", () => {
     const foreign: ObservedImagePullSecret = { metadata: { name: "someone-else" }, spec: {} }
-    const plan = planned(input({
-      existing: [...installed, foreign],
-      tokens: [token("tok-1")],
-      options: options({ domains: { default: true, private: false, custom: [] } })
-    }))
+    const plan = again({ existing: [...installed, foreign], options: options({ domains: { default: true, private: false, custom: [] } }) })
     expect(plan.imagePullSecrets.map((entry) => entry.name)).toEqual(["demo.tencentcloudcr.com"])
     expect(plan.removeImagePullSecrets).toEqual(["demo-vpc.tencentcloudcr.com"])
   })
 
-  test("a disabled or expired token is replaced, and revoked afterwards; a vanished one is just replaced", () => {
-    const disabled = planned(input({ existing: installed, tokens: [token("tok-1", { enabled: false })] }))
+  test("a disabled or expired token is replaced in the Secret, and revoked afterwards; a vanished one is just replaced", () => {
+    const disabled = again({ tokens: [token("tok-1", { enabled: false })] })
     expect(disabled.token).toMatchObject({ action: "create", reason: "token tok-1 is disabled" })
     expect(disabled.replacedToken).toEqual({ tokenId: "tok-1", instanceId: instance.id, region: "ap-guangzhou" })
-    expect(disabled.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+    expect(disabled.credentialSecret.action).toBe("update")
+    // The CRs reference the Secret: a new token does not change them.
+    expect(disabled.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
 
-    const expired = planned(input({ existing: installed, tokens: [token("tok-1", { expiresAt: new Date("2025-01-01") })] }))
+    const expired = again({ tokens: [token("tok-1", { expiresAt: new Date("2025-01-01") })] })
     expect(expired.token).toMatchObject({ action: "create", reason: "token tok-1 has expired" })
 
-    const vanished = planned(input({ existing: installed, tokens: [token("tok-2")] }))
+    const vanished = again({ tokens: [token("tok-2")] })
     expect(vanished.token).toMatchObject({ action: "create", reason: "token tok-1 no longer exists" })
     expect(vanished.replacedToken).toBeUndefined()
   })
 
   test("another instance gets a new token, and the old one is revoked afterwards", () => {
-    const other = [ours("old.tencentcloudcr.com", { instanceId: "tcr-old00000", tokenId: "tok-old" })]
-    const plan = planned(input({ existing: other }))
-    expect(plan.token.action).toBe("create")
-    expect(plan.replacedToken).toEqual({ tokenId: "tok-old", instanceId: "tcr-old00000", region: "ap-guangzhou" })
-    expect(plan.removeImagePullSecrets).toEqual(["old.tencentcloudcr.com"])
+    const fromSecret = planned(input({
+      existing: [referencing("old.tencentcloudcr.com", { instanceId: "tcr-old00000" })],
+      credentialSecret: credentialSecret({ tokenId: "tok-old", instanceId: "tcr-old00000" })
+    }))
+    expect(fromSecret.token.action).toBe("create")
+    expect(fromSecret.replacedToken).toEqual({ tokenId: "tok-old", instanceId: "tcr-old00000", region: "ap-guangzhou" })
+    expect(fromSecret.removeImagePullSecrets).toEqual(["old.tencentcloudcr.com"])
+    expect(fromSecret.credentialSecret.action).toBe("update")
+
+    const legacy = planned(input({ existing: [ours("old.tencentcloudcr.com", { instanceId: "tcr-old00000", tokenId: "tok-old" })] }))
+    expect(legacy.replacedToken).toEqual({ tokenId: "tok-old", instanceId: "tcr-old00000", region: "ap-guangzhou" })
   })
 
   test("a new description is given to the reused token in place; left out, the default comes back", () => {
-    const renamed = planned(input({ existing: installed, tokens: [token("tok-1")], options: options({ description: "new words" }) }))
+    const renamed = again({ options: options({ description: "new words" }) })
     expect(renamed.token).toMatchObject({ action: "reuse", tokenId: "tok-1", newDescription: "new words" })
     expect(renamed.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
-    const restored = planned(input({ existing: installed, tokens: [token("tok-1", { description: "new words" })] }))
+    expect(renamed.credentialSecret.action).toBe("unchanged")
+    const restored = again({ tokens: [token("tok-1", { description: "new words" })] })
     expect(restored.token).toMatchObject({ newDescription: "TKE cluster (cls-one) dedicated access credential" })
   })
 
-  test("the user's own credential replaces our token, which is revoked afterwards; given again, nothing changes", () => {
+  test("the user's own credential replaces our token in the Secret, which is revoked afterwards; given again, nothing changes", () => {
     const userCredential = { username: "robot$ci", password: Redacted.make("their-password") }
-    const plan = planned(input({ existing: installed, tokens: [token("tok-1")], userCredential }))
+    const plan = again({ userCredential })
     expect(plan.token).toEqual({ action: "user", username: "robot$ci" })
     expect(plan.replacedToken).toEqual({ tokenId: "tok-1", instanceId: instance.id, region: "ap-guangzhou" })
-    expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+    expect(plan.credentialSecret.action).toBe("update")
+    expect(plan.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
     expect(JSON.stringify(plan)).not.toContain("their-password")
 
-    const carrying = installed.map((object): ObservedImagePullSecret => {
-      const { [recordAnnotations.tokenId]: _, ...annotations } = object.metadata.annotations!
-      return {
-        metadata: { ...object.metadata, annotations },
-        spec: { ...object.spec, docker: { ...object.spec!.docker, username: "robot$ci", password: "their-password" } }
-      }
-    })
-    const again = planned(input({ existing: carrying, userCredential }))
-    expect(again.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
-    expect(again.replacedToken).toBeUndefined()
-    const newPassword = planned(input({ existing: carrying, userCredential: { ...userCredential, password: Redacted.make("rotated") } }))
-    expect(newPassword.imagePullSecrets.map((entry) => entry.action)).toEqual(["update", "update"])
+    const holding = credentialSecret({ tokenId: undefined, username: "robot$ci", password: "their-password" })
+    const same = planned(input({ existing: installed, credentialSecret: holding, userCredential }))
+    expect(same.credentialSecret.action).toBe("unchanged")
+    expect(same.imagePullSecrets.map((entry) => entry.action)).toEqual(["unchanged", "unchanged"])
+    expect(same.replacedToken).toBeUndefined()
+    const newPassword = planned(input({
+      existing: installed,
+      credentialSecret: holding,
+      userCredential: { ...userCredential, password: Redacted.make("rotated") }
+    }))
+    expect(newPassword.credentialSecret.action).toBe("update")
     // Back to a token: a new one is created, as there is none recorded.
-    expect(planned(input({ existing: carrying })).token).toMatchObject({ action: "create" })
+    expect(planned(input({ existing: installed, credentialSecret: holding })).token).toMatchObject({ action: "create" })
   })
 })
 

@@ -1,6 +1,7 @@
 // The CLI end to end, run as a user runs it (child processes), against a private control plane and the TCR API
 // double, with the controller and a hosts-updater (on a temporary hosts file, for a Node we create) running as the
 // CLI's own subcommands: install, reconfigure in place, status, every failure path, and uninstall --revoke-token.
+import type { TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
@@ -25,12 +26,15 @@ import {
 
 let world: CliWorld
 let webhook: RunningWebhook
+let controller: TiedChild
 let hostsPath: string
 const originalHosts = "127.0.0.1 localhost\n# the user's own entry\n192.168.1.9 build-cache.internal\n"
 const nodeName = "node-e2e-1"
 const domain = "demo.tencentcloudcr.com"
 const privateDomain = "demo-vpc.tencentcloudcr.com"
 const configMapPath = "/api/v1/namespaces/tcr-assistant-system/configmaps/updater-config"
+const credentialSecretPath = "/api/v1/namespaces/tcr-assistant-system/secrets/tcr-assistant-registry-credential"
+const decodeBase64 = (text: string) => Buffer.from(text, "base64").toString("utf8")
 const figures: Record<string, number> = {}
 
 const base = (instanceId = world.instance.id) => [
@@ -90,7 +94,7 @@ beforeAll(async () => {
   })
   await createNode(world.cluster, nodeName)
   webhook = await startWebhook(world)
-  world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath, ...controllerTestFlags])
+  controller = world.spawn("controller", ["controller", "--kubeconfig", world.kubeconfigPath, ...controllerTestFlags])
   world.spawn("hosts-updater", [
     "hosts-updater",
     "--kubeconfig",
@@ -120,6 +124,7 @@ describe("tcr-assistant install, status and uninstall", () => {
     figures["install --wait"] = result.millis
     expect(result.stderr).toContain("creating a long-term token")
     expect(result.stderr).toContain(`applied ImagePullSecret ${domain} (created)`)
+    expect(result.stderr).toContain("applied Secret tcr-assistant-system/tcr-assistant-registry-credential (created)")
     expect(result.stderr).toContain("every ImagePullSecret is Ready and every reporting node holds the current hosts config")
 
     // No polling below: --wait promised all of it.
@@ -127,6 +132,24 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect(world.double.tokens()).toHaveLength(1)
     expect(token).toMatchObject({ type: "longterm", description: "TKE cluster (cls-e2e0001) dedicated access credential" })
     expect(await imagePullSecretNames(world.cluster)).toEqual([privateDomain, domain])
+    // The token is in one Secret of the add-on's namespace, with its ID and expiry; the cluster-scoped CRs only
+    // reference it.
+    const credential = await world.cluster.get<any>(credentialSecretPath)
+    expect(credential.type).toBe("kubernetes.io/basic-auth")
+    expect(credential.metadata.annotations).toMatchObject({
+      "tcr.tencentcloudcr.com/token-id": token!.id,
+      "tcr.tencentcloudcr.com/token-expires-at": token!.expiresAt.toISOString()
+    })
+    expect(world.double.checkToken(decodeBase64(credential.data.username), decodeBase64(credential.data.password))).toBe("valid")
+    for (const server of [domain, privateDomain]) {
+      const ips = await world.cluster.get<any>(`${ipsPath}/${server}`)
+      expect(ips.spec).toEqual({
+        namespaces: "*",
+        serviceAccounts: "*",
+        secretRef: { name: "tcr-assistant-registry-credential", namespace: "tcr-assistant-system", server }
+      })
+      expect(JSON.stringify(ips)).not.toContain(token!.token)
+    }
     for (const server of [domain, privateDomain]) {
       const secretName = `tcr.ips${server}`
       const namespaces = await namespacesWithSecret(world.cluster, secretName)
@@ -156,6 +179,7 @@ describe("tcr-assistant install, status and uninstall", () => {
       [domain, "update"],
       [privateDomain, "update"]
     ])
+    expect(plan.credentialSecret).toMatchObject({ name: "tcr-assistant-registry-credential", action: "unchanged" })
     expect(plan.objects).toContain("CustomResourceDefinition imagepullsecrets.tcr.tencentcloudcr.com")
     expect(await snapshot()).toEqual(before)
     const actions = world.double.calls().slice(calls).map((call) => call.action)
@@ -226,7 +250,15 @@ describe("tcr-assistant install, status and uninstall", () => {
       expect(parsed.hosts.nodes).toEqual([expect.objectContaining({ name: nodeName, state: "UpToDate" })])
       return parsed
     })
-    expect(report.installation).toMatchObject({ instanceId: world.instance.id, region: "ap-guangzhou", clusterId: "cls-e2e0001" })
+    const [token] = world.double.tokens()
+    expect(report.installation).toEqual({
+      instanceId: world.instance.id,
+      region: "ap-guangzhou",
+      clusterId: "cls-e2e0001",
+      tokenId: token!.id,
+      tokenExpiresAt: token!.expiresAt.toISOString(),
+      credentialSecret: "tcr-assistant-system/tcr-assistant-registry-credential"
+    })
     expect(report.imagePullSecrets[0]).toMatchObject({
       namespaces: "team-a,team-b",
       secrets: { ready: 2, desired: 2 },
@@ -237,6 +269,7 @@ describe("tcr-assistant install, status and uninstall", () => {
 
     const text = ok(await world.cli(["status", "--kubeconfig", world.kubeconfigPath]))
     expect(text.stdout).toContain(`${domain}: Ready; Secrets 2/2, ServiceAccounts 3/3`)
+    expect(text.stdout).toContain(`token ${token!.id} (expires ${token!.expiresAt.toISOString()})`)
     expect(text.stdout).toContain(`${nodeName}: up to date since`)
     expect(text.stdout).toContain("1 of 1 reporting node applied the current config")
   })
@@ -287,9 +320,63 @@ describe("tcr-assistant install, status and uninstall", () => {
     expect(await snapshot()).toEqual(before)
   })
 
+  test("rotate-token switches every copy to a new token before deleting the old one; an interrupted rotation is finished by running it again", async () => {
+    const rotate = (...args: Array<string>) => world.cli(["rotate-token", "--kubeconfig", world.kubeconfigPath, ...args])
+    const holdsEverywhere = async (tokenValue: string) => {
+      for (const namespace of ["team-a", "team-b"]) {
+        const secret = await world.cluster.get(`/api/v1/namespaces/${namespace}/secrets/tcr.ips${domain}`)
+        expect(decodeDockerConfig(secret).auths[domain]!.password).toBe(tokenValue)
+      }
+    }
+    const [first] = world.double.tokens()
+    const dry = ok(await rotate("--dry-run"))
+    expect(dry.stderr).toContain(`would create a new long-term token on ${world.instance.id} ("${first!.description}")`)
+    expect(world.double.tokens().map((entry) => entry.id)).toEqual([first!.id])
+
+    const rotated = ok(await rotate())
+    figures["rotate-token"] = rotated.millis
+    const [second] = world.double.tokens()
+    expect(world.double.tokens()).toHaveLength(1)
+    expect(second!.id).not.toBe(first!.id)
+    expect(second!.description).toBe(first!.description)
+    expect(rotated.stderr).toContain(`deleted the old token ${first!.id}`)
+    expect(rotated.stderr).toContain(`rotated: token ${second!.id} (expires ${second!.expiresAt.toISOString()}) replaces ${first!.id}`)
+    // No polling: the command waited for every copy.
+    await holdsEverywhere(second!.token)
+    const copy = decodeDockerConfig((await world.cluster.get<any>(`/api/v1/namespaces/team-b/secrets/tcr.ips${domain}`))).auths[domain]!
+    expect(world.double.checkToken(copy.username, copy.password)).toBe("valid")
+    const credential = await world.cluster.get<any>(credentialSecretPath)
+    expect(Object.keys(credential.metadata.annotations)).not.toContain("tcr.tencentcloudcr.com/previous-token-id")
+    expect(credential.metadata.annotations["tcr.tencentcloudcr.com/token-id"]).toBe(second!.id)
+
+    // With the controller stopped, no copy changes: the rotation gives up, keeping the old token in service.
+    process.kill(controller.child.pid!, "SIGSTOP")
+    let third: string
+    try {
+      const stuck = await rotate("--timeout", "3")
+      expect(stuck.code, stuck.stderr).toBe(1)
+      expectNoCredentials(stuck, secrets())
+      expect(stuck.stderr).toMatch(/but not every copy holds it after 3s: .*copies hold the new token/)
+      expect(stuck.stderr).toContain(`token ${second!.id} is kept so that pulls keep working`)
+      expect(world.double.tokens()).toHaveLength(2)
+      third = world.double.tokens().find((entry) => entry.id !== second!.id)!.id
+      expect((await world.cluster.get<any>(credentialSecretPath)).metadata.annotations["tcr.tencentcloudcr.com/previous-token-id"])
+        .toBe(second!.id)
+      await holdsEverywhere(second!.token)
+    } finally {
+      process.kill(controller.child.pid!, "SIGCONT")
+    }
+    const finished = ok(await rotate())
+    expect(finished.stderr).toContain(`finishing the rotation to token ${third}`)
+    expect(finished.stderr).not.toContain("creating a new long-term token")
+    expect(world.double.tokens().map((entry) => entry.id)).toEqual([third])
+    await holdsEverywhere(world.double.tokens()[0]!.token)
+  })
+
   test("a new --description renames the token in place; --username swaps the token for the user's own credential", async () => {
     const [before] = world.double.tokens()
     const renamed = ok(await world.cli([...base(), "--namespaces", "team-a,team-b", "--domains", "default", "--description", "prod pulls"]))
+    expect(renamed.stderr).toContain(`applied ImagePullSecret ${domain} (unchanged)`)
     expect(renamed.stderr).toContain(`token ${before!.id}: description changed to "prod pulls"`)
     expect(world.double.tokens()).toEqual([expect.objectContaining({ id: before!.id, description: "prod pulls", enabled: true })])
 

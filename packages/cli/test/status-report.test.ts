@@ -101,6 +101,45 @@ describe("statusReport", () => {
   })
 })
 
+describe("the installation's credential", () => {
+  const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64")
+  const secret = (annotations: Record<string, string>, username = "100012345678") => ({
+    metadata: { name: "tcr-assistant-registry-credential", annotations },
+    type: "kubernetes.io/basic-auth",
+    data: { username: base64(username), password: base64("the-token-VALUE") }
+  })
+  const input = { imagePullSecrets: [ips("demo.tencentcloudcr.com", {})], workloads: [], updaterConfig: undefined, nodes: [] }
+  const origin = {
+    "tcr.tencentcloudcr.com/region": "ap-guangzhou",
+    "tcr.tencentcloudcr.com/instance-id": "tcr-abc",
+    "tcr.tencentcloudcr.com/cluster-id": "cls-one"
+  }
+
+  test("a token: its ID and expiry, from the credential Secret; never its value", () => {
+    const report = statusReport({
+      ...input,
+      credentialSecret: secret({ ...origin, "tcr.tencentcloudcr.com/token-id": "tok-1", "tcr.tencentcloudcr.com/token-expires-at": "2036-01-01T00:00:00.000Z" })
+    })
+    expect(report.installation).toEqual({
+      instanceId: "tcr-abc",
+      region: "ap-guangzhou",
+      clusterId: "cls-one",
+      tokenId: "tok-1",
+      tokenExpiresAt: "2036-01-01T00:00:00.000Z",
+      credentialSecret: "tcr-assistant-system/tcr-assistant-registry-credential",
+      username: undefined
+    })
+    const text = describeStatus(report).join("\n")
+    expect(text).toContain("TCR instance tcr-abc (ap-guangzhou), token tok-1 (expires 2036-01-01T00:00:00.000Z), cluster cls-one")
+    expect(JSON.stringify(report)).not.toContain("the-token-VALUE")
+  })
+
+  test("the user's own credential is named by its user", () => {
+    const report = statusReport({ ...input, credentialSecret: secret(origin, "robot$ci") })
+    expect(describeStatus(report).join("\n")).toContain("your own credential, user robot$ci")
+  })
+})
+
 describe("convergence", () => {
   const ready = (name: string) =>
     ips(name, {
