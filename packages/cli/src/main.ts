@@ -116,7 +116,7 @@ const controller = Command.make(
     }).pipe(
       Effect.catchTag(kubeErrorTags, reportProgramFailure(flags.logFormat)),
       // What the program cannot start without is said in one line, with what to do, never as a stack trace.
-      Effect.catchTag(["AddonNamespaceMissing", "WebhookTlsError", "WebhookServerError", "HealthServerError"], (error) =>
+      Effect.catchTag(["AddonNamespaceMissing", "WebhookTlsError", "WebhookServerError", "HealthServerError", "MetricsServerError"], (error) =>
         reportProgramFailure(flags.logFormat)(failure(error._tag === "AddonNamespaceMissing"
           ? `${error.message}, or pass --namespace with the namespace it is installed in`
           : error.message)))
@@ -154,7 +154,12 @@ const hostsUpdater = Command.make(
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
       log: programLog(flags)
-    }).pipe(Effect.catchTag("KubeUnavailable", reportProgramFailure(flags.logFormat)))
+    }).pipe(
+      Effect.catchTag("KubeUnavailable", reportProgramFailure(flags.logFormat)),
+      // A port that cannot be served is said in one line (text) or one record (json), never as a stack trace.
+      Effect.catchTag(["HealthServerError", "MetricsServerError"], (error) =>
+        flags.logFormat === "json" ? Effect.fail<typeof error | CommandFailed>(error) : reportFailure(failure(error.message)))
+    )
 ).pipe(Command.withDescription("Keep this node's hosts file in line with the updater-config ConfigMap"))
 
 const render = Command.make(

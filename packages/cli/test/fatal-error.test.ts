@@ -64,3 +64,18 @@ test("at --log-level debug the fatal record carries the stack", () => {
   expect(fatal?.errorTag).toBe("HealthServerError")
   expect(String(fatal?.stack)).toContain("HealthServerError")
 })
+
+for (const [program, args] of Object.entries(programs)) {
+  test(`${program} --log-format text: a port that cannot be served is a plain error line, no stack trace`, () => {
+    const result = spawnSync(cli, [...args.filter((arg, index) => arg !== "--metrics-port" && args[index - 1] !== "--metrics-port"), "--health-port", "0", "--metrics-port", String(busyPort), "--log-format", "text"], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_NAME: "n1" },
+      timeout: 300_000
+    })
+    expect(result.status, result.stderr).toBe(1)
+    const output = `${result.stdout}${result.stderr}`
+    expect(output).toContain(String(busyPort))
+    expect(output).toMatch(/EADDRINUSE/)
+    expect(output).not.toContain("    at ")
+  })
+}
