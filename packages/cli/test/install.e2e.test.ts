@@ -51,8 +51,14 @@ const base = (instanceId = world.instance.id) => [
   webhook.url
 ]
 
+/** Every token value the double has issued in this file (revoked ones included), for the final leak check. */
+const issued = new Set<string>()
+
 /** Every credential the CLI must keep out of its output: each token the double issued, and the API key. */
-const secrets = () => [...world.double.tokens().map((token) => token.token), world.double.secretKey]
+const secrets = () => {
+  for (const token of world.double.tokens()) issued.add(token.token)
+  return [...issued, world.double.secretKey]
+}
 
 const ok = (result: CliResult) => {
   expect(result.stderr).not.toMatch(/^\s+at /m)
@@ -425,5 +431,18 @@ describe("tcr-assistant install, status and uninstall", () => {
     const status = await world.cli(["status", "--kubeconfig", world.kubeconfigPath])
     expect(status.code).toBe(1)
     expect(status.stderr).toContain("tcr-assistant is not installed in this cluster")
+  })
+
+  test("no token, password or API key appears in any Event or in the controller's and hosts-updater's logs", async () => {
+    const leaked = (text: string) => [...secrets(), "users-own-S3CRET-password"].filter((secret) => text.includes(secret))
+    expect(issued.size).toBeGreaterThanOrEqual(3)
+    const events = await world.cluster.list("/api/v1/events")
+    expect(events.length).toBeGreaterThan(0)
+    expect(leaked(JSON.stringify(events))).toEqual([])
+    for (const name of ["controller", "hosts-updater"]) {
+      const log = readText(join(world.dir, `${name}.log`))
+      expect(log.length, name).toBeGreaterThan(0)
+      expect(leaked(log), name).toEqual([])
+    }
   })
 })
