@@ -19,6 +19,7 @@ import {
   credentialSecretNamespace,
   holdsCredential,
   type ObservedCredentialSecret,
+  previousTokenAnnotation,
   readCredentialRecord
 } from "./addon-credential.ts"
 import {
@@ -258,6 +259,13 @@ export interface InstallPlan {
   readonly credentialSecret: { readonly namespace: string; readonly name: string; readonly action: ImagePullSecretAction }
   /** A token an earlier install created and this one replaces; revoked once the new one is in place. */
   readonly replacedToken: { readonly tokenId: string; readonly instanceId: string; readonly region: string } | undefined
+  /**
+   * The old token of a rotation that did not finish (rotate-token): kept on the Secret while the token it rotated to
+   * stays (so that rotate-token can finish), revoked along with it when install replaces that token too.
+   */
+  readonly unfinishedRotation:
+    | { readonly tokenId: string; readonly instanceId: string; readonly region: string; readonly action: "keep" | "revoke" }
+    | undefined
   readonly imagePullSecrets: ReadonlyArray<PlannedImagePullSecret>
   /** Our CRs for domains no longer enabled. */
   readonly removeImagePullSecrets: ReadonlyArray<string>
@@ -541,6 +549,14 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
   }
 }
 
+const unfinishedRotation = (input: PlanInput, token: TokenPlan): InstallPlan["unfinishedRotation"] => {
+  const tokenId = input.credentialSecret?.metadata.annotations?.[previousTokenAnnotation]
+  const record = input.credentialSecret === undefined ? undefined : readCredentialRecord(input.credentialSecret)
+  if (tokenId === undefined || record?.instanceId === undefined || record.region === undefined) return undefined
+  const keep = token.action === "reuse" && token.carrier._tag === "CredentialSecret" && token.tokenId === record.tokenId
+  return { tokenId, instanceId: record.instanceId, region: record.region, action: keep ? "keep" : "revoke" }
+}
+
 /** Whether install writes the credential Secret: only a new token or another credential of the user's changes it. */
 const credentialSecretAction = (input: PlanInput, token: TokenPlan): ImagePullSecretAction => {
   if (input.credentialSecret === undefined) return "create"
@@ -660,6 +676,7 @@ export const planInstall = (input: PlanInput): Result.Result<InstallPlan, Instal
     replacedToken: token.replaced !== undefined && token.replaced.tokenId !== (token.token.action === "reuse" ? token.token.tokenId : undefined)
       ? token.replaced
       : undefined,
+    unfinishedRotation: unfinishedRotation(input, token.token),
     imagePullSecrets,
     removeImagePullSecrets,
     privateResolution: resolution.success,

@@ -26,6 +26,7 @@ import {
   credentialSecretObject,
   credentialSecretRef,
   passwordOf,
+  previousTokenAnnotation,
   readCredentialSecret
 } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
@@ -125,6 +126,13 @@ export const describePlan = (plan: InstallPlan, objectCount: number): ReadonlyAr
   ]
   if (plan.replacedToken !== undefined) {
     lines.push(`  token: revoke the replaced token ${plan.replacedToken.tokenId} of ${plan.replacedToken.instanceId} afterwards`)
+  }
+  if (plan.unfinishedRotation !== undefined) {
+    lines.push(
+      plan.unfinishedRotation.action === "keep"
+        ? `  token: ${plan.unfinishedRotation.tokenId} of an unfinished rotation stays until rotate-token finishes it`
+        : `  token: revoke ${plan.unfinishedRotation.tokenId} of an unfinished rotation afterwards`
+    )
   }
   for (const entry of plan.imagePullSecrets) {
     lines.push(
@@ -367,7 +375,12 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
   const apply = Effect.gen(function*() {
     yield* applyAll(objects.filter((object) => !isAdmissionObject(object)))
     if (plan.credentialSecret.action !== "unchanged") {
-      yield* applyObject(credentialSecretObject(credential, options))
+      const rotation = plan.unfinishedRotation
+      yield* applyObject(credentialSecretObject(
+        credential,
+        options,
+        rotation?.action === "keep" ? { [previousTokenAnnotation]: rotation.tokenId } : {}
+      ))
       wroteCredential = true
       yield* progress(`applied Secret ${plan.credentialSecret.namespace}/${plan.credentialSecret.name} (${plan.credentialSecret.action}d)`)
     }
@@ -405,6 +418,17 @@ export const runInstall = Effect.fn("install")(function*(command: InstallCommand
         progress(
           `warning: could not revoke the replaced token ${replaced.tokenId} of ${replaced.instanceId}: ${error.message}; delete it in the TCR console`
         )
+      )
+    )
+  }
+
+  const rotation = plan.unfinishedRotation
+  if (rotation?.action === "revoke") {
+    yield* tcr.deleteInstanceToken({ credentials, region: rotation.region, instanceId: rotation.instanceId, tokenId: rotation.tokenId }).pipe(
+      Effect.andThen(progress(`revoked token ${rotation.tokenId} of an unfinished rotation`)),
+      Effect.catchTag("TcrNotFoundError", () => Effect.void),
+      Effect.catch((error) =>
+        progress(`warning: could not revoke token ${rotation.tokenId} of an unfinished rotation: ${error.message}; delete it in the TCR console`)
       )
     )
   }

@@ -358,6 +358,16 @@ describe("running install again", () => {
     expect(restored.token).toMatchObject({ newDescription: "TKE cluster (cls-one) dedicated access credential" })
   })
 
+  test("an unfinished rotation's old token stays while its new token is reused, and is revoked when install replaces it", () => {
+    const rotating = credentialSecret()
+    const pending = { ...rotating, metadata: { ...rotating.metadata, annotations: { ...rotating.metadata.annotations, "tcr.tencentcloudcr.com/previous-token-id": "tok-0" } } }
+    const reused = again({ credentialSecret: pending })
+    expect(reused.unfinishedRotation).toEqual({ tokenId: "tok-0", instanceId: instance.id, region: "ap-guangzhou", action: "keep" })
+    const replaced = again({ credentialSecret: pending, tokens: [token("tok-1", { enabled: false })] })
+    expect(replaced.unfinishedRotation).toMatchObject({ tokenId: "tok-0", action: "revoke" })
+    expect(again().unfinishedRotation).toBeUndefined()
+  })
+
   test("the user's own credential replaces our token in the Secret, which is revoked afterwards; given again, nothing changes", () => {
     const userCredential = { username: "robot$ci", password: Redacted.make("their-password") }
     const plan = again({ userCredential })
