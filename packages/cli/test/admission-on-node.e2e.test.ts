@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, rmSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { addonNamespace, controllerDeployment, installAddonOnNode } from "@tcr-assistant/testkit/addon-on-node"
+import { addonNamespace, controllerDeployment, installAddonOnNode, keepAddonPodLogs } from "@tcr-assistant/testkit/addon-on-node"
 import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
@@ -205,6 +205,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   console.log(`admission-on-node figures: ${JSON.stringify(figures)}`)
+  if (plane !== undefined) await keepAddonPodLogs(plane)
   await node?.stop()
   await registry?.stop()
   await plane?.stop()

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, it } from "vitest"
-import { importAddonImage } from "@tcr-assistant/testkit/addon-on-node"
+import { importAddonImage, keepAddonPodLogs } from "@tcr-assistant/testkit/addon-on-node"
 import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
@@ -106,6 +106,8 @@ it("installs with --wait, pulls with the token it created from the private IP, a
   assert.include(await run(["logs", "-n", "team", "app"]), "pulled with the install token")
   await run(["delete", "pod", "-n", "team", "app", "--wait=true"])
 
+  // The pods go with the uninstall: their logs are kept for the run's log check first.
+  await keepAddonPodLogs(plane)
   const removed = await runCli(["uninstall", "--revoke-token"])
   assert.strictEqual(removed.status, 0, removed.output)
   assert.notInclude(await run(["get", "namespaces", "-o", "name"]), "namespace/tcr-assistant-system")

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { addonNamespace, type InstalledAddon, installAddonOnNode } from "@tcr-assistant/testkit/addon-on-node"
+import { addonNamespace, type InstalledAddon, installAddonOnNode, keepAddonPodLogs } from "@tcr-assistant/testkit/addon-on-node"
 import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
@@ -99,6 +99,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   console.log(`real-node figures: ${JSON.stringify(figures)}`)
+  if (plane !== undefined) await keepAddonPodLogs(plane)
   await node?.stop()
   await registry?.stop()
   await plane?.stop()
@@ -317,6 +318,8 @@ describe("the add-on installed on a real node", () => {
 
   it("is removed by `tcr-assistant uninstall`, with the user's hosts lines and objects kept", async () => {
     await run(["delete", "pod", "-n", "team-a", "app", "--wait=true"])
+    // The add-on's pods go with the uninstall: what they logged is kept for the run's log check first.
+    await keepAddonPodLogs(plane)
     const result = await runCli(["uninstall", "--kubeconfig", plane.kubeconfigPath,
       "--include-other-image-pull-secrets"])
     assert.strictEqual(result.status, 0, result.output)

@@ -5,6 +5,7 @@
 // process stays within the seeds' 100Mi.
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildCompiledApp, compiledEntrypoint } from "@tcr-assistant/testkit/compiled-app"
+import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { checkMetrics } from "@tcr-assistant/testkit/promtool"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -96,8 +97,11 @@ test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account
     agent = spawnTied(
       process.execPath,
       [...entrypoint, "hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${healthPort}`, `--metrics-port=${metricsPort}`, `--service-account-dir=${serviceAccountDir}`],
-      { cwd: app, stdio: ["ignore", "ignore", "pipe"], env: { ...pod.env, NODE_NAME: node, NODE_OPTIONS: hostsUpdaterNodeOptions } }
+      { cwd: app, stdio: ["ignore", "pipe", "pipe"], env: { ...pod.env, NODE_NAME: node, NODE_OPTIONS: hostsUpdaterNodeOptions } }
     )
+    // What the compiled agent logs goes to the run's log check, like the sources' agent's.
+    captureRunLog("hosts-updater-compiled", agent.child)
+    agent.child.stdout!.resume()
     agent.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
     const running = agent
     const alive = () => assert.strictEqual(running.child.exitCode, null, `the agent exited:\n${stderr}`)

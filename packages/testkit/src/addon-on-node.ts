@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { type AddonImage, buildAddonImage } from "./addon-image.ts"
 import { repositoryRoot } from "./compiled-app.ts"
 import type { ControlPlane } from "./control-plane.ts"
+import { keepingRunLogs, keepRunLogText } from "./log-lines.ts"
 import type { RealNode } from "./node.ts"
 import { kubectl } from "./processes.ts"
 
@@ -51,4 +52,34 @@ export const installAddonOnNode = async (plane: ControlPlane, node: RealNode): P
     }
   }
   return { image }
+}
+
+interface PodList {
+  readonly items: ReadonlyArray<{
+    readonly metadata: { readonly name: string }
+    readonly spec: { readonly containers: ReadonlyArray<{ readonly name: string }> }
+    readonly status?: { readonly containerStatuses?: ReadonlyArray<{ readonly name: string; readonly restartCount?: number }> }
+  }>
+}
+
+/**
+ * Keeps what every container of the add-on's pods logged (and, after a restart, what the previous one logged) for
+ * the e2e run's last check that every line is a log record. Call it before the control plane stops.
+ */
+export const keepAddonPodLogs = async (plane: ControlPlane) => {
+  if (!keepingRunLogs()) return
+  const listed = await kubectl(plane.kubeconfigPath, ["get", "pods", "-n", addonNamespace, "-o", "json"])
+  if (listed.status !== 0) throw new AddonInstallError(`kubectl get pods -n ${addonNamespace} failed: ${listed.stderr.trim()}`)
+  for (const pod of (JSON.parse(listed.stdout) as PodList).items) {
+    for (const container of pod.spec.containers) {
+      const restarts = pod.status?.containerStatuses?.find((status) => status.name === container.name)?.restartCount ?? 0
+      for (const previous of restarts > 0 ? [false, true] : [false]) {
+        const logs = await kubectl(plane.kubeconfigPath, [
+          "logs", "-n", addonNamespace, pod.metadata.name, "-c", container.name, ...(previous ? ["--previous"] : [])
+        ])
+        // A container that never started has no log to keep.
+        if (logs.status === 0) keepRunLogText(logs.stdout, `pod-${pod.metadata.name}-${container.name}${previous ? "-previous" : ""}`)
+      }
+    }
+  }
 }

@@ -2,7 +2,7 @@
 // `level` and a string `msg`, and a failure's message sits under `error`. A log file that breaks it is reported with
 // the offending line, its number and the file.
 import type { ChildProcess } from "node:child_process"
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 /** The levels the kit's logger prints (effect's log levels, lowercased). */
@@ -64,6 +64,17 @@ export const keepRunLog = (logFile: string, name: string) => {
   if (dir === undefined || dir === "" || !existsSync(logFile)) return
   mkdirSync(dir, { recursive: true })
   copyFileSync(logFile, join(dir, `${process.pid}-${Date.now()}-${name}.log`))
+}
+
+/** Whether this process runs inside an e2e run that keeps logs (so that collecting them is worth its cost). */
+export const keepingRunLogs = (): boolean => (process.env[runLogDirVariable] ?? "") !== ""
+
+/** Keeps `text` (a program's log read some other way, e.g. `kubectl logs`) for the run's last check; no-op outside a run. */
+export const keepRunLogText = (text: string, name: string) => {
+  const dir = process.env[runLogDirVariable]
+  if (dir === undefined || dir === "") return
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, `${process.pid}-${Date.now()}-${name}.log`), text)
 }
 
 /** The failures of every log file kept in the run's log directory `dir`. */
