@@ -51,7 +51,7 @@ const isGroupAlive = (pgid: number) => {
   }
 }
 
-test("the README's offline quick start runs as written: dry run, install --wait, status, uninstall", async () => {
+test("the README's offline quick start runs as written: dry run, install --wait, status, rotate-token, uninstall", async () => {
   const block = quickStartBlock(readFileSync(join(repository, "README.md"), "utf8"))
   const started = Date.now()
   const child = spawn("bash", ["-e", "-o", "pipefail", "-c", block], {
@@ -83,6 +83,8 @@ test("the README's offline quick start runs as written: dry run, install --wait,
   expect(stdout).toMatch(/demo\.tencentcloudcr\.com: Ready; Secrets \d+\/\d+/)
   expect(stdout).toMatch(/demo-vpc\.tencentcloudcr\.com: Ready; Secrets \d+\/\d+/)
   expect(stdout).toMatch(/^default\s+tcr\.ipsdemo\.tencentcloudcr\.com\s+kubernetes\.io\/dockerconfigjson/m)
+  // rotate-token: every copy switched, then the first token deleted
+  expect(stderr).toMatch(/^rotated: token \S+ \(expires \S+\) replaces \S+$/m)
   // uninstall --revoke-token
   expect(stderr).toMatch(/^revoked token \S+$/m)
   expect(stderr).toContain("uninstalled")
