@@ -32,6 +32,14 @@ export const secretKeyFlag = Flag.Redacted("secret-key").pipe(
   optionalWithShownDefault("Tencent Cloud API SecretKey", "TENCENTCLOUD_SECRET_KEY")
 )
 
+/** The flags of every command that talks to the cluster and to the TCR API: which cluster, and which API key. */
+export const clusterAndCloudFlags = {
+  kubeconfig: kubeconfigFlag,
+  context: contextFlag,
+  secretId: secretIdFlag,
+  secretKey: secretKeyFlag
+} as const
+
 export const regionFlag = Flag.String("region").pipe(
   withRequiredShown("Region of the TCR instance, e.g. ap-guangzhou")
 )

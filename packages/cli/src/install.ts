@@ -31,21 +31,18 @@ import {
 } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
-  contextFlag,
+  clusterAndCloudFlags,
   instanceIdFlag,
-  kubeconfigFlag,
   kubeLayer,
   operatorLogging,
-  type OutputFormat,
   outputFlag,
   printData,
   progress,
   regionFlag,
   requireNonEmpty,
   resolveCredentials,
-  secretIdFlag,
-  secretKeyFlag,
-  tcrLayer
+  tcrLayer,
+  type OutputFormat
 } from "./addon-flags.ts"
 import { installObjects, isAdmissionObject, withWebhookUrl } from "./addon-manifests.ts"
 import { convergence } from "./addon-status.ts"
@@ -555,10 +552,7 @@ export const installCommand = Command.make(
     timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds --wait may take", 300)),
     dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Print the plan and change nothing", false)),
     output: outputFlag,
-    kubeconfig: kubeconfigFlag,
-    context: contextFlag,
-    secretId: secretIdFlag,
-    secretKey: secretKeyFlag
+    ...clusterAndCloudFlags
   },
   (flags) =>
     Effect.gen(function*() {

@@ -20,14 +20,11 @@ import {
 } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
-  contextFlag,
-  kubeconfigFlag,
+  clusterAndCloudFlags,
   kubeLayer,
   operatorLogging,
   progress,
   resolveCredentials,
-  secretIdFlag,
-  secretKeyFlag,
   tcrLayer
 } from "./addon-flags.ts"
 import { isInstalledByUs, type ObservedImagePullSecret, readInstallRecord } from "./addon-record.ts"
@@ -205,10 +202,7 @@ export const rotateTokenCommand = Command.make(
   {
     timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds to wait for every distributed copy to hold the new token", 300)),
     dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Say what would be done and change nothing", false)),
-    kubeconfig: kubeconfigFlag,
-    context: contextFlag,
-    secretId: secretIdFlag,
-    secretKey: secretKeyFlag
+    ...clusterAndCloudFlags
   },
   (flags) =>
     Effect.gen(function*() {

@@ -33,14 +33,11 @@ import {
 import { previousTokenAnnotation, readCredentialSecret } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
-  contextFlag,
-  kubeconfigFlag,
+  clusterAndCloudFlags,
   kubeLayer,
   operatorLogging,
   progress,
   resolveCredentials,
-  secretIdFlag,
-  secretKeyFlag,
   tcrLayer
 } from "./addon-flags.ts"
 import { addonNamespace, installObjects, isAdmissionObject, updaterConfig, updaterConfigName } from "./addon-manifests.ts"
@@ -392,10 +389,7 @@ export const uninstallCommand = Command.make(
     ),
     dryRun: Flag.Boolean("dry-run").pipe(withShownDefault("Print what would be removed and change nothing", false)),
     timeout: Flag.Int("timeout").pipe(withShownDefault("Seconds each wait may take (finalizers, nodes, namespace deletion)", 300)),
-    kubeconfig: kubeconfigFlag,
-    context: contextFlag,
-    secretId: secretIdFlag,
-    secretKey: secretKeyFlag
+    ...clusterAndCloudFlags
   },
   (flags) =>
     Effect.gen(function*() {
