@@ -365,6 +365,12 @@ export const ImagePullSecretStatusSchema = Schema.Struct({
   SAsDesired: count("Seed name of serviceAccountsDesired, kept equal to it."),
   SAsSuccess: count("Seed name of serviceAccountsSuccess, kept equal to it."),
   podsMissingSecret: Schema.optionalKey(PodsMissingSecretSchema),
+  tokenExpiresAt: Schema.optionalKey(
+    Schema.String.annotate({
+      description:
+        "When the registry token being distributed expires (RFC 3339): a token minted for spec.tcr, or the token-expires-at annotation of the spec.secretRef Secret (install sets it). Absent when unknown."
+    }).check(crdKeywords("an RFC 3339 time", { format: "date-time" }))
+  ),
   conditions: Schema.optionalKey(
     Schema.Array(ConditionSchema).annotate({ description: "Standard conditions, one per type; Ready summarizes." }).check(
       crdKeywords("conditions keyed by type", { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })

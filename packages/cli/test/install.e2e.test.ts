@@ -273,6 +273,13 @@ describe("tcr-assistant install, status and uninstall", () => {
     })
     expect(report.hosts.entries).toBe(2)
 
+    // Each ImagePullSecret's own status carries the expiry too (from the Secret's annotation, to the second).
+    await eventually(async () => {
+      for (const server of [domain, privateDomain]) {
+        expect((await world.cluster.get<any>(`${ipsPath}/${server}`)).status.tokenExpiresAt)
+          .toBe(token!.expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z"))
+      }
+    })
     const text = ok(await world.cli(["status", "--kubeconfig", world.kubeconfigPath]))
     expect(text.stdout).toContain(`${domain}: Ready; Secrets 2/2, ServiceAccounts 3/3`)
     expect(text.stdout).toContain(`token ${token!.id} (expires ${token!.expiresAt.toISOString()})`)

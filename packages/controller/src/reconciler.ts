@@ -70,6 +70,8 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
 
   const stuckPods = options.stuckPods?.enabled === false ? undefined : yield* makeStuckPods(cache, options.stuckPods)
 
+  // When each ImagePullSecret's token expires, from the credential sources' changes below (status and metrics).
+  const tokenExpiry = new Map<string, Date>()
   const status = yield* makeStatusWriter({
     imagePullSecret: (ips) => cache.imagePullSecrets.get(ips),
     distributionOf: cache.distributionOf,
@@ -78,6 +80,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     desiredCounts: (distribution) => desiredCounts(view, distribution),
     maxTargets: options.maxStatusTargets ?? 20,
     podsMissingSecretOf: stuckPods?.index.of,
+    tokenExpiryOf: (ips) => tokenExpiry.get(ips),
     written: () => stats.statusWritten(),
     announce: events.statusWritten
   })
@@ -87,13 +90,16 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     Stream.runForEach((change) =>
       Effect.suspend(() => {
         routing.tokenChanged(change)
-        if (change._tag === "Issued") stats.tokenIssued(change.ips, change.expiresAt, "minted")
-        if (change._tag === "Dropped") stats.tokenDropped(change.ips)
         // A source Secret's token-expires-at annotation is its token's expiry.
-        if (change._tag === "SourceRead") {
-          if (change.expiresAt !== undefined) stats.tokenIssued(change.ips, change.expiresAt, "secret")
-          else stats.tokenDropped(change.ips)
+        const expiry = change._tag === "Issued" || change._tag === "SourceRead" ? change.expiresAt : undefined
+        if (expiry !== undefined) {
+          stats.tokenIssued(change.ips, expiry, change._tag === "Issued" ? "minted" : "secret")
+          tokenExpiry.set(change.ips, expiry)
+        } else if (change._tag === "Dropped" || change._tag === "SourceRead") {
+          stats.tokenDropped(change.ips)
+          tokenExpiry.delete(change.ips)
         }
+        if (change._tag !== "Unavailable") status.markDirty(change.ips)
         if (change._tag !== "Unavailable") return Effect.void
         const reason = change.message.startsWith("source Secret ") ? "CredentialSourceUnavailable" : "TokenUnavailable"
         return events.credentialsUnavailable(change.ips, reason, change.message)

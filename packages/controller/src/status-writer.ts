@@ -17,6 +17,8 @@ export interface StatusSources {
   readonly maxTargets: number
   /** Pods admitted without the ImagePullSecret's Secret; absent when the controller does not watch Pods. */
   readonly podsMissingSecretOf?: ((ips: string) => PodsMissingSecret) | undefined
+  /** When the token an ImagePullSecret distributes expires, when known. */
+  readonly tokenExpiryOf?: ((ips: string) => Date | undefined) | undefined
   /** Counts every status written. */
   readonly written: () => void
   /** Hears of every status written, and of the one it replaced (what an Event announces). */
@@ -90,7 +92,8 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
         previous: object.status,
         now: new Date(now),
         maxTargets: sources.maxTargets,
-        podsMissingSecret: sources.podsMissingSecretOf?.(ips)
+        podsMissingSecret: sources.podsMissingSecretOf?.(ips),
+        tokenExpiresAt: sources.tokenExpiryOf?.(ips)
       })
       const text = canonicalJson(status)
       // Compare with what the cluster holds: our last write while the cache has not caught up with it, else the

@@ -27,6 +27,8 @@ export interface StatusInput {
   readonly maxTargets: number
   /** Pods admitted without the Secret, when the controller watches Pods. */
   readonly podsMissingSecret?: PodsMissingSecret | undefined
+  /** When the token being distributed expires, when known (minted, or a source Secret's annotation). */
+  readonly tokenExpiresAt?: Date | undefined
 }
 
 /** Failing states first, then work in progress; Ready targets are only counted. */
@@ -128,6 +130,7 @@ export const aggregateStatus = (input: StatusInput): ImagePullSecretStatus => {
     SAsDesired: input.serviceAccountsDesired,
     SAsSuccess: serviceAccountsSuccess,
     ...(input.podsMissingSecret !== undefined ? { podsMissingSecret: input.podsMissingSecret } : {}),
+    ...(input.tokenExpiresAt !== undefined ? { tokenExpiresAt: rfc3339(input.tokenExpiresAt) } : {}),
     conditions: stampConditions(drafts, input.previous?.conditions, rfc3339(input.now))
   }
 }

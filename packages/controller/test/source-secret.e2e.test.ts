@@ -108,6 +108,8 @@ describe("credentials by reference", () => {
     console.log(`source rotation reached 2 copies in ${Date.now() - rotatedAt} ms`)
     expect(await Promise.all([a, b].map(async (ns) => (await copyOf(ns, ips)).metadata.uid))).toEqual(uids)
     await eventually(async () => expect(scrape()).toBe(Date.parse("2036-01-02T03:04:05Z") / 1000))
+    // And in the ImagePullSecret's status, where `kubectl describe` shows it.
+    await eventually(async () => expect((await cluster.get<any>(`${ipsPath}/${ips}`)).status.tokenExpiresAt).toBe("2036-01-02T03:04:05Z"))
     await deleteIps(ips)
     await eventually(async () => expect(scrape()).toBeUndefined())
   })

@@ -33,6 +33,13 @@ const input = (overrides: Partial<StatusInput> = {}): StatusInput => ({
 
 const ready = (status: ReturnType<typeof aggregateStatus>) => status.conditions?.find((condition) => condition.type === "Ready")
 
+describe("token expiry", () => {
+  test("the distributed token's expiry, to the second, only when it is known", () => {
+    expect(aggregateStatus(input({ tokenExpiresAt: new Date("2036-01-02T03:04:05.678Z") })).tokenExpiresAt).toBe("2036-01-02T03:04:05Z")
+    expect(aggregateStatus(input())).not.toHaveProperty("tokenExpiresAt")
+  })
+})
+
 describe("counts", () => {
   test("Ready targets count as successes by kind; the rest are listed, failing first, then by place", () => {
     const status = aggregateStatus(input({

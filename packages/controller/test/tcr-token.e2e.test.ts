@@ -93,6 +93,11 @@ test("a token is minted, distributed and renewed before it expires", async () =>
   // Every token minted since the test started expires after it started.
   expect(expiry).toBeGreaterThan(startedAt)
   expect(expiry).toBeLessThan(Date.now() / 1000 + 60)
+  // The status says when the distributed token expires, as the metric does (to the second).
+  await eventually(async () => {
+    const shown = Date.parse((await cluster.get<any>(`${ipsPath}/${name}`)).status?.tokenExpiresAt ?? "")
+    expect(Math.abs(shown / 1000 - scrape().get(expirySeries)!)).toBeLessThanOrEqual(1)
+  })
   expect(scrape().get(`tcr_assistant_tcr_api_requests_total{action="CreateInstanceToken",result="success"}`)).toBeGreaterThanOrEqual(2)
 
   await cluster.request({ method: "DELETE", path: `${ipsPath}/${name}` })
