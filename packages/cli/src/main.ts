@@ -165,12 +165,13 @@ const render = Command.make(
 
 /** The operator's commands are defined with their modules: loaded unless the agent runs. */
 const operatorCommands = async () => {
-  const [{ installCommand }, { statusCommand }, { uninstallCommand }] = await Promise.all([
+  const [{ installCommand }, { statusCommand }, { uninstallCommand }, { helmHookCommand }] = await Promise.all([
     import("./install.ts"),
     import("./status.ts"),
-    import("./uninstall.ts")
+    import("./uninstall.ts"),
+    import("./helm-hook.ts")
   ])
-  return [installCommand, statusCommand, uninstallCommand] as const
+  return [installCommand, statusCommand, uninstallCommand, helmHookCommand] as const
 }
 
 // No top-level await: the single-file executable (`npm run package`) bundles this module as CommonJS.
