@@ -170,13 +170,14 @@ const render = Command.make(
 
 /** The operator's commands are defined with their modules: loaded unless the agent runs. */
 const operatorCommands = async () => {
-  const [{ installCommand }, { statusCommand }, { uninstallCommand }, { rotateTokenCommand }] = await Promise.all([
+  const [{ installCommand }, { statusCommand }, { uninstallCommand }, { rotateTokenCommand }, { helmHookCommand }] = await Promise.all([
     import("./install.ts"),
     import("./status.ts"),
     import("./uninstall.ts"),
-    import("./rotate-token.ts")
+    import("./rotate-token.ts"),
+    import("./helm-hook.ts")
   ])
-  return [installCommand, statusCommand, uninstallCommand, rotateTokenCommand] as const
+  return [installCommand, statusCommand, uninstallCommand, rotateTokenCommand, helmHookCommand] as const
 }
 
 // No top-level await: the single-file executable (`npm run package`) bundles this module as CommonJS.

@@ -2,22 +2,12 @@
 // Secrets and ServiceAccount entries, empties updater-config and waits until every reporting node has removed its
 // hosts block, deletes every add-on object and our Node annotations, and with `--revoke-token` deletes the TCR token.
 // Without a running controller `--force` does the finalizer's work itself, touching only what the controller made.
-import { managedSecretName } from "@tcr-assistant/api"
 import { expectedHostsConfigHash, hostsAnnotations, readNodeHostsState } from "@tcr-assistant/hosts-updater"
 import { KubeClient } from "@tcr-assistant/kube"
-import { defaultLeaseName, defaultLeaseNamespace } from "@tcr-assistant/kube/leader-election"
 import { TcrApi, type TcrCredentials } from "@tcr-assistant/tcr"
 import { Duration, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import {
-  finalizerRelease,
-  isDistributedSecret,
-  managedByLabel,
-  managedByValue,
-  type SecretObject,
-  serviceAccountCleanup,
-  type ServiceAccountObject
-} from "./addon-cleanup.ts"
+import { controllerEvidence, FinalizersStalled, forceCleanup, waitForFinalizers } from "./addon-release.ts"
 import {
   applyObject,
   checkReachable,
@@ -42,10 +32,9 @@ import {
 } from "./addon-flags.ts"
 import { addonNamespace, installObjects, isAdmissionObject, updaterConfig, updaterConfigName } from "./addon-manifests.ts"
 import { previousInstall } from "./addon-plan.ts"
-import { imagePullSecretPath, isInstalledByUs, type ObservedImagePullSecret } from "./addon-record.ts"
-import type { NodeObject, WorkloadObject } from "./addon-status.ts"
+import { imagePullSecretPath, isInstalledByUs } from "./addon-record.ts"
+import type { NodeObject } from "./addon-status.ts"
 import { withShownDefault } from "./flag-default.ts"
-import { addonWorkloads } from "./status.ts"
 
 export interface UninstallOptions {
   readonly force: boolean
@@ -59,129 +48,14 @@ export interface UninstallOptions {
   readonly stallTimeout: Duration.Duration
 }
 
-interface LeaseObject {
-  readonly spec?: { readonly renewTime?: string; readonly leaseDurationSeconds?: number; readonly holderIdentity?: string }
-}
-
-/** Whether something says the controller runs: a fresh leader Lease or a ready controller Deployment. */
-const controllerEvidence = Effect.gen(function*() {
-  const lease = yield* getObject<LeaseObject>(
-    `/apis/coordination.k8s.io/v1/namespaces/${defaultLeaseNamespace}/leases/${defaultLeaseName}`,
-    "get the controller's leader Lease"
-  )
-  const renew = lease?.spec?.renewTime === undefined ? undefined : Date.parse(lease.spec.renewTime)
-  const duration = (lease?.spec?.leaseDurationSeconds ?? 15) * 1000
-  if (renew !== undefined && lease?.spec?.holderIdentity && Date.now() - renew < 2 * duration) {
-    return `its leader Lease is held by ${lease.spec.holderIdentity}`
-  }
-  for (const workload of addonWorkloads().filter((candidate) => candidate.kind === "Deployment")) {
-    const deployment = yield* getObject<WorkloadObject["object"]>(
-      `/apis/apps/v1/namespaces/${workload.namespace}/deployments/${workload.name}`,
-      `get Deployment ${workload.namespace}/${workload.name}`
-    )
-    if ((deployment?.status?.readyReplicas ?? 0) > 0) return `Deployment ${workload.name} has ready replicas`
-  }
-  return undefined
-})
-
-const ourSecrets = (names: ReadonlySet<string>) =>
-  listObjects<SecretObject>("/api/v1/secrets", "list Secrets", { labelSelector: `${managedByLabel}=${managedByValue}` })
-    .pipe(Effect.map((secrets) => secrets.filter((secret) => isDistributedSecret(secret, names))))
-
-/** Waits until the named ImagePullSecrets are gone, failing when the controller shows no sign of working on them. */
-const waitForFinalizers = (names: ReadonlySet<string>, options: UninstallOptions, evidence: string | undefined) =>
-  Effect.gen(function*() {
-    let signature = ""
-    let lastProgress = Date.now()
-    const stallMillis = Duration.toMillis(options.stallTimeout)
-    return yield* pollUntil(
-      "removal of the ImagePullSecrets",
-      Effect.gen(function*() {
-        const remaining = (yield* listImagePullSecrets()).filter((object) => names.has(object.metadata.name))
-        if (remaining.length === 0) return { _tag: "Done" as const, value: undefined }
-        const secrets = yield* ourSecrets(names)
-        const now = [...remaining.map((object) => `${object.metadata.name}@${object.metadata.resourceVersion}`), secrets.length].join(",")
-        if (now !== signature) {
-          signature = now
-          lastProgress = Date.now()
-        } else if (Date.now() - lastProgress > stallMillis) {
-          return yield* failure(
-            `the controller is not removing the distributed Secrets and ServiceAccount entries: ${remaining.map((object) => object.metadata.name).join(", ")} ${
-              remaining.length === 1 ? "still waits for its finalizer" : "still wait for their finalizers"
-            } after ${Math.round(stallMillis / 1000)}s without progress (${evidence ?? "no controller Lease or ready Deployment was found"})`,
-            "start the controller (kubectl -n tcr-assistant-system get deployment,pods), or run uninstall --force to remove the distributed Secrets and ServiceAccount entries directly"
-          )
-        }
-        return {
-          _tag: "Waiting" as const,
-          detail: `${remaining.length} ImagePullSecret(s) and ${secrets.length} distributed Secret(s) remain`
-        }
-      }),
-      { timeout: options.timeout }
-    )
-  })
-
-/** On a 409 the object changed since it was read: read again and recompute, a few times. */
-const retryOnConflict = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(Effect.retry({ times: 5, while: (error) => error._tag === "KubeConflict" }))
-
-/** The controller's finalizer work, done here: only the controller's own Secrets and the entries naming them. */
-const forceCleanup = (names: ReadonlySet<string>) =>
-  Effect.gen(function*() {
-    const client = yield* KubeClient
-    const secretNames = new Set([...names].map(managedSecretName))
-    let entries = 0
-    const serviceAccounts = yield* listObjects<ServiceAccountObject>("/api/v1/serviceaccounts", "list ServiceAccounts")
-    for (const serviceAccount of serviceAccounts) {
-      if (!(serviceAccount.imagePullSecrets ?? []).some((entry) => entry.name !== undefined && secretNames.has(entry.name))) continue
-      const namespace = serviceAccount.metadata.namespace ?? "default"
-      const path = `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount.metadata.name}`
-      const removed = yield* retryOnConflict(Effect.gen(function*() {
-        const current = yield* getObject<ServiceAccountObject>(path, `get ServiceAccount ${namespace}/${serviceAccount.metadata.name}`)
-        if (current === undefined) return 0
-        const secrets = new Map<string, SecretObject>()
-        for (const name of secretNames) {
-          const secret = yield* getObject<SecretObject>(`/api/v1/namespaces/${namespace}/secrets/${name}`, `get Secret ${namespace}/${name}`)
-          if (secret !== undefined) secrets.set(name, secret)
-        }
-        const cleanup = serviceAccountCleanup(current, names, secrets)
-        if (cleanup === undefined) return 0
-        yield* client.request({
-          method: "PATCH",
-          path,
-          contentType: "application/json-patch+json",
-          body: cleanup.patch,
-          what: `remove pull Secret entries from ServiceAccount ${namespace}/${serviceAccount.metadata.name}`
-        })
-        return cleanup.removed.length
-      }))
-      entries += removed
-    }
-    const secrets = yield* ourSecrets(names)
-    for (const secret of secrets) {
-      const namespace = secret.metadata.namespace ?? "default"
-      yield* deleteObject(
-        `/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(secret.metadata.name)}`,
-        `delete Secret ${namespace}/${secret.metadata.name}`,
-        { uid: secret.metadata.uid }
-      ).pipe(Effect.catchTag("KubeConflict", () => Effect.succeed(false)))
-    }
-    yield* progress(`  removed ${entries} ServiceAccount entr${entries === 1 ? "y" : "ies"} and ${secrets.length} Secret(s) made by the controller`)
-    for (const name of names) {
-      yield* retryOnConflict(Effect.gen(function*() {
-        const object = yield* getObject<ObservedImagePullSecret>(imagePullSecretPath(name), `get ImagePullSecret ${name}`)
-        const release = finalizerRelease(object?.metadata.finalizers)
-        if (object === undefined || release === undefined) return
-        yield* client.request({
-          method: "PATCH",
-          path: imagePullSecretPath(name),
-          contentType: "application/json-patch+json",
-          body: release,
-          what: `release the finalizer of ImagePullSecret ${name}`
-        }).pipe(Effect.catchTag("KubeNotFound", () => Effect.void))
-      }))
-    }
-  })
+/** A stalled cleanup, in the words uninstall ends with: what still waits, and the two ways on. */
+const stalledFailure = (evidence: string | undefined) => (stalled: FinalizersStalled) =>
+  Effect.fail(failure(
+    `the controller is not removing the distributed Secrets and ServiceAccount entries: ${stalled.remaining.join(", ")} ${
+      stalled.remaining.length === 1 ? "still waits for its finalizer" : "still wait for their finalizers"
+    } after ${stalled.seconds}s without progress (${evidence ?? "no controller Lease or ready Deployment was found"})`,
+    "start the controller (kubectl -n tcr-assistant-system get deployment,pods), or run uninstall --force to remove the distributed Secrets and ServiceAccount entries directly"
+  ))
 
 const reportingNodes = (nodes: ReadonlyArray<NodeObject>) =>
   nodes.filter((node) => {
@@ -311,7 +185,7 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
   }
 
   if (names.size > 0) {
-    const evidence = yield* controllerEvidence
+    const evidence = yield* controllerEvidence()
     for (const object of targets) {
       yield* deleteObject(imagePullSecretPath(object.metadata.name), `delete ImagePullSecret ${object.metadata.name}`)
       yield* progress(`deleted ImagePullSecret ${object.metadata.name}`)
@@ -319,12 +193,12 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
     if (options.force) {
       yield* progress("--force: removing what the controller distributed without it")
       yield* forceCleanup(names)
-      yield* waitForFinalizers(names, { ...options, stallTimeout: options.timeout }, evidence)
+      yield* waitForFinalizers(names, { ...options, stallTimeout: options.timeout }).pipe(Effect.catchTag("FinalizersStalled", stalledFailure(evidence)))
     } else {
       yield* progress(
         `waiting for the controller to remove the distributed Secrets and ServiceAccount entries${evidence === undefined ? "" : ` (${evidence})`}`
       )
-      yield* waitForFinalizers(names, options, evidence)
+      yield* waitForFinalizers(names, options).pipe(Effect.catchTag("FinalizersStalled", stalledFailure(evidence)))
     }
     yield* progress("  all ImagePullSecrets are gone")
   }

@@ -1,13 +1,16 @@
 // The chart through the kit-built helm: `helm lint` passes, `helm template` with default values renders exactly
-// manifests/install.yaml's objects (field by field, Helm's own labels aside), the monitoring switches render
-// manifests/monitoring/'s objects, seed-style and product-form values render the expected ImagePullSecrets, and
-// values.schema.json rejects bad values with the path that is wrong.
+// manifests/install.yaml's objects (field by field, Helm's own labels aside) plus the hook objects only Helm runs,
+// the monitoring switches render manifests/monitoring/'s objects, seed-style and product-form values (credentials
+// or a secretRef) render the expected ImagePullSecrets and the pre-delete Job naming them, and values.schema.json
+// rejects bad values with the path that is wrong.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { runHelm } from "@tcr-assistant/testkit/helm"
 import { afterAll, expect, test } from "vitest"
 import { parseAllDocuments, stringify } from "yaml"
+import { rulesFor } from "@tcr-assistant/kube/rbac"
+import { helmHookPermissions } from "../src/helm-hook.ts"
 
 const repo = join(import.meta.dirname, "..", "..", "..")
 const chart = join(repo, "charts", "tcr-assistant")
@@ -38,7 +41,12 @@ const valuesFile = (name: string, values: unknown) => {
   return path
 }
 
-const template = async (...args: ReadonlyArray<string>) => {
+const isHook = (object: Obj) => object.metadata?.annotations?.["helm.sh/hook"] !== undefined
+
+/** The objects of the release (hooks left out: they are no manifest's, and Helm deletes them after they ran). */
+const template = async (...args: ReadonlyArray<string>) => (await templateAll(...args)).filter((object) => !isHook(object))
+
+const templateAll = async (...args: ReadonlyArray<string>) => {
   const result = await runHelm(["template", "tcr-assistant", chart, "--namespace", "tcr-assistant-system", ...args])
   expect(result.status, result.stderr).toBe(0)
   return objectsOf(result.stdout)
@@ -117,11 +125,14 @@ test("the seeds' global.imagePullSecretsCrs[] and the product's imagePullSecretC
         { name: "tcr-default", namespaces: "*", serviceAccounts: "*", type: "docker", dockerServer: "demo.tencentcloudcr.com",
           dockerUsername: "100012345678", dockerPassword: "tcr.jwt.token" },
         { name: "two-namespaces", namespaces: "team-a,team-b", serviceAccounts: "default", type: "docker",
-          dockerServer: "other.tencentcloudcr.com", dockerUsername: "100012345679", dockerPassword: "p@ss: {{ not a template }}" }
+          dockerServer: "other.tencentcloudcr.com", dockerUsername: "100012345679", dockerPassword: "p@ss: {{ not a template }}" },
+        { name: "seed-by-reference", namespaces: "team-c", type: "docker", dockerServer: "demo.tencentcloudcr.com",
+          secretRef: { name: "registry-pull", namespace: "vault-synced" } }
       ]
     },
     imagePullSecretCrs: [
-      { name: "by-api-keys", spec: { namespaces: "*", tcr: { region: "ap-guangzhou", instanceId: "tcr-abc", credentialsSecretRef: { name: "keys" } } } }
+      { name: "by-api-keys", spec: { namespaces: "*", tcr: { region: "ap-guangzhou", instanceId: "tcr-abc", credentialsSecretRef: { name: "keys" } } } },
+      { name: "by-reference", spec: { namespaces: "*", secretRef: { name: "registry-pull", server: "demo.tencentcloudcr.com" } } }
     ]
   })
   const rendered = (await template("--values", values)).filter((object) => object.kind === "ImagePullSecret")
@@ -130,10 +141,44 @@ test("the seeds' global.imagePullSecretsCrs[] and the product's imagePullSecretC
       docker: { server: "demo.tencentcloudcr.com", username: "100012345678", password: "tcr.jwt.token" } } },
     { apiVersion: "tcr.tencentcloudcr.com/v1", name: "two-namespaces", spec: { namespaces: "team-a,team-b", serviceAccounts: "default",
       docker: { server: "other.tencentcloudcr.com", username: "100012345679", password: "p@ss: {{ not a template }}" } } },
+    { apiVersion: "tcr.tencentcloudcr.com/v1", name: "seed-by-reference", spec: { namespaces: "team-c", serviceAccounts: "*",
+      secretRef: { name: "registry-pull", namespace: "vault-synced", server: "demo.tencentcloudcr.com" } } },
     { apiVersion: "tcr.tencentcloudcr.com/v1", name: "by-api-keys",
-      spec: { namespaces: "*", tcr: { region: "ap-guangzhou", instanceId: "tcr-abc", credentialsSecretRef: { name: "keys" } } } }
+      spec: { namespaces: "*", tcr: { region: "ap-guangzhou", instanceId: "tcr-abc", credentialsSecretRef: { name: "keys" } } } },
+    { apiVersion: "tcr.tencentcloudcr.com/v1", name: "by-reference",
+      spec: { namespaces: "*", secretRef: { name: "registry-pull", server: "demo.tencentcloudcr.com" } } }
   ])
   expect(rendered.every((object) => object.metadata.namespace === undefined)).toBe(true)
+  // The pre-delete hook names exactly the release's ImagePullSecrets, of both forms.
+  const job = (await templateAll("--values", values)).find((object) => object.metadata.name === "tcr-assistant-delete-image-pull-secrets")!
+  expect(job.metadata.annotations["helm.sh/hook"]).toBe("pre-delete")
+  expect(job.spec.template.spec.containers[0].args).toEqual(["helm-hook", "delete-image-pull-secrets", "--names",
+    "tcr-default,two-namespaces,seed-by-reference,by-api-keys,by-reference", "--namespace=tcr-assistant-system"])
+})
+
+test("the hooks: their ServiceAccount and ClusterRole, the CRD upgrade before install and upgrade, nothing to delete without CRs", async () => {
+  const hooks = (await templateAll("--namespace", "tcr-release", "--set", "namespace=tcr-addon", "--set", "image.tag=9.9.9"))
+    .filter(isHook)
+  expect(hooks.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
+    "ClusterRole/tcr-assistant-helm-hook", "ClusterRoleBinding/tcr-assistant-helm-hook", "Job/tcr-assistant-upgrade-crd",
+    "ServiceAccount/tcr-assistant-helm-hook"
+  ])
+  for (const hook of hooks) {
+    expect(hook.metadata.annotations["helm.sh/hook-delete-policy"], hook.kind).toBe("before-hook-creation,hook-succeeded")
+    if (hook.metadata.namespace !== undefined) expect(hook.metadata.namespace).toBe("tcr-release")
+  }
+  const job = hooks.find((object) => object.kind === "Job")!
+  expect(job.metadata.annotations["helm.sh/hook"]).toBe("pre-install,pre-upgrade")
+  expect(Number(job.metadata.annotations["helm.sh/hook-weight"]))
+    .toBeGreaterThan(Number(hooks.find((object) => object.kind === "ServiceAccount")!.metadata.annotations["helm.sh/hook-weight"]))
+  const pod = job.spec.template.spec
+  expect(pod.containers[0].image).toBe("tcr-assistant:9.9.9")
+  expect(pod.containers[0].args).toEqual(["helm-hook", "upgrade-crd"])
+  expect(pod.securityContext.runAsNonRoot).toBe(true)
+  expect(pod.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } })
+  expect(hooks.find((object) => object.kind === "ClusterRole")!.rules).toEqual(rulesFor(helmHookPermissions, "cluster"))
+  expect(hooks.find((object) => object.kind === "ClusterRoleBinding")!.subjects)
+    .toEqual([{ kind: "ServiceAccount", name: "tcr-assistant-helm-hook", namespace: "tcr-release" }])
 })
 
 test("values.schema.json rejects bad values with the path that is wrong, and never echoes a password", async () => {
@@ -144,6 +189,11 @@ test("values.schema.json rejects bad values with the path that is wrong, and nev
     ["typo", { global: { imagePullSecretsCrs: [{ name: "x", dockerserver: "s", dockerUsername: "u", dockerPassword: "hunter2-secret" }] } }, /dockerserver|dockerServer/],
     ["replicas", { controller: { replicas: "two" } }, /controller\/replicas/],
     ["product-no-spec", { imagePullSecretCrs: [{ name: "x" }] }, /imagePullSecretCrs\/0.*spec|spec/],
+    ["product-no-source", { imagePullSecretCrs: [{ name: "x", spec: { namespaces: "*" } }] }, /imagePullSecretCrs\/0\/spec.*oneOf/],
+    ["product-two-sources", { imagePullSecretCrs: [{ name: "x", spec: { namespaces: "*", secretRef: { name: "s" },
+      docker: { server: "s", username: "u", password: "hunter2-secret" } } }] }, /imagePullSecretCrs\/0\/spec.*oneOf/],
+    ["product-ref-typo", { imagePullSecretCrs: [{ name: "x", spec: { namespaces: "*", secretRef: { nmae: "s" } } }] }, /imagePullSecretCrs\/0\/spec\/secretRef/],
+    ["seed-ref-and-password", { global: { imagePullSecretsCrs: [{ name: "x", secretRef: { name: "s" }, dockerPassword: "hunter2-secret" }] } }, /imagePullSecretsCrs\/0\/dockerPassword/],
     ["monitoring", { monitoring: { serviceMonitor: true } }, /monitoring\/serviceMonitor/]
   ]
   for (const [name, values, message] of cases) {

@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import { expect, test } from "vitest"
 import { parse } from "yaml"
-import { chartValues, renderChartFiles } from "../src/chart.ts"
+import { renderChartFiles } from "../src/chart.ts"
+import { chartValues } from "../src/chart-values.ts"
 
 const root = join(import.meta.dirname, "..", "..", "..", "charts", "tcr-assistant")
 

@@ -32,12 +32,25 @@ const section = (text: string, title: string): ReadonlyArray<string> => {
 const subcommands = section(help([]), "SUBCOMMANDS").map((row) => row.split(/\s+/)[0]!)
 
 test("the root help lists every command", () => {
-  expect(subcommands).toEqual(["controller", "hosts-updater", "render", "install", "status", "uninstall", "rotate-token"])
+  expect(subcommands).toEqual(["controller", "hosts-updater", "render", "install", "status", "uninstall", "rotate-token", "helm-hook"])
 })
 
-describe.each(subcommands)("tcr-assistant %s --help", (command) => {
+/** Every runnable command: a subcommand, or each of a group's own subcommands (helm-hook's). */
+const commands = subcommands.flatMap((command) => {
+  const nested = section(help([command]), "SUBCOMMANDS").map((row) => row.split(/\s+/)[0]!)
+  return nested.length === 0 ? [command] : nested.map((inner) => `${command} ${inner}`)
+})
+
+test("the helm-hook group holds the chart's two hook commands", () => {
+  expect(commands.filter((command) => command.startsWith("helm-hook"))).toEqual([
+    "helm-hook upgrade-crd",
+    "helm-hook delete-image-pull-secrets"
+  ])
+})
+
+describe.each(commands)("tcr-assistant %s --help", (command) => {
   test("shows the default of every flag, or that it is required", () => {
-    const rows = section(help([command]), "FLAGS")
+    const rows = section(help(command.split(" ")), "FLAGS")
     for (const row of rows) {
       expect(/\(default: [^)]/.test(row) || row.endsWith(requiredSuffix), row).toBe(true)
     }
