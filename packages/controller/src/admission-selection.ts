@@ -5,14 +5,13 @@
 import { group, optOutLabel, optOutValue, plural, version } from "@tcr-assistant/api"
 import { KubeClient, type KubeObject, makeInformer, type Informer } from "@tcr-assistant/kube"
 import { Effect } from "effect"
-import { type Namespace, slimNamespace } from "./cluster-cache.ts"
-import { type Distribution, type RawImagePullSecret, toDistribution } from "./distribution.ts"
+import { slimNamespace } from "./cluster-cache.ts"
+import { type ImagePullSecretObject, imagePullSecretView, type Namespace, namespaceView } from "./cluster-objects.ts"
+import { type Distribution, toDistribution } from "./distribution.ts"
 import type { PodContext } from "./pod-mutation.ts"
 import type { PodMutationSource } from "./webhook.ts"
 
 const imagePullSecretsPath = `/apis/${group}/${version}/${plural}`
-
-type ImagePullSecretObject = KubeObject & RawImagePullSecret
 
 export interface AdmissionSelection extends PodMutationSource {
   readonly informer: Informer<ImagePullSecretObject>
@@ -60,8 +59,17 @@ export const podContextOf = (
 /** Start the informers in the current scope; the view is empty until they have synced (readiness says so meanwhile). */
 export const makeAdmissionSelection = Effect.fn("AdmissionSelection.make")(function*() {
   yield* KubeClient
-  const informer = yield* makeInformer<ImagePullSecretObject>({ name: "admission-imagepullsecrets", path: imagePullSecretsPath })
-  const namespaces = yield* makeInformer<Namespace>({ name: "admission-namespaces", path: "/api/v1/namespaces", transform: slimNamespace })
+  const informer = yield* makeInformer<ImagePullSecretObject>({
+    name: "admission-imagepullsecrets",
+    path: imagePullSecretsPath,
+    view: imagePullSecretView
+  })
+  const namespaces = yield* makeInformer<Namespace>({
+    name: "admission-namespaces",
+    path: "/api/v1/namespaces",
+    transform: slimNamespace,
+    view: namespaceView
+  })
   const optedOut = yield* makeInformer<KubeObject>({
     name: "admission-opted-out-serviceaccounts",
     path: "/api/v1/serviceaccounts",

@@ -1,12 +1,11 @@
 // Registry tokens for ImagePullSecrets with spec.tcr: one loop per such object mints a token with the API keys of its
-// credentials Secret, publishes it as the Secret data to distribute, and renews it before it expires; a failure keeps
+// credentials Secret, publishes it as the credentials to distribute (Redacted), and renews it before it expires; a failure keeps
 // the last good token while it lasts and says why a new one cannot be had. Each change is announced on a stream.
-import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { KubeClient } from "@tcr-assistant/kube"
 import { unusableApiKeyField, unusableApiKeyMessage } from "@tcr-assistant/tcr"
 import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
-import { Clock, Duration, Effect, FiberMap, Queue, Redacted, Stream } from "effect"
-import type { Distribution } from "./distribution.ts"
+import { Clock, Duration, Effect, FiberMap, Queue, Stream } from "effect"
+import type { Distribution, RegistryCredentials } from "./distribution.ts"
 import { type ApiKeys, renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
 
 export interface TokenMinterOptions {
@@ -29,8 +28,8 @@ export type TokenChange =
 export interface TokenMinter {
   /** Start, restart or stop the object's loop to match its distribution (undefined: the object is gone). */
   readonly sync: (ips: string, distribution: Distribution | undefined) => void
-  /** The Secret data to distribute: inline credentials, or the current token of a TCR source. */
-  readonly secretDataOf: (distribution: Distribution) => Readonly<Record<string, string>> | undefined
+  /** The credentials to distribute: inline ones, or the current token of a TCR source. */
+  readonly credentialsOf: (distribution: Distribution) => RegistryCredentials | undefined
   /** Why a TCR source has no token right now, if it has none. */
   readonly problemOf: (distribution: Distribution) => string | undefined
   /** Every change of a token's state, after the state is in place; for one consumer. */
@@ -40,7 +39,7 @@ export interface TokenMinter {
 interface TokenState {
   /** The spec.tcr (and object uid) the token was minted for. */
   readonly fingerprint: string
-  readonly data: Readonly<Record<string, string>> | undefined
+  readonly credentials: RegistryCredentials | undefined
   readonly error: string | undefined
 }
 
@@ -96,9 +95,9 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         Effect.tapError((message) =>
           Effect.sync(() => {
             const previous = tokens.get(ips)
-            const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
+            const kept = previous?.fingerprint === source.fingerprint ? previous.credentials : undefined
             // Keep distributing the last good token while it lasts; report why a new one cannot be had.
-            tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: message })
+            tokens.set(ips, { fingerprint: source.fingerprint, credentials: kept, error: message })
             announce({ _tag: "Unavailable", ips, message })
           })
         )
@@ -112,7 +111,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         const { token, issuedAt } = yield* attempt(ips, source).pipe(Effect.retry(backoffSchedule(tokenBackoff)))
         tokens.set(ips, {
           fingerprint: source.fingerprint,
-          data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
+          credentials: { server: token.server, username: token.username, password: token.password },
           error: undefined
         })
         announce({ _tag: "Issued", ips, expiresAt: token.expiresAt })
@@ -133,7 +132,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
     }
     const source = distribution.source
     if (tokens.get(ips)?.fingerprint === source.fingerprint) return
-    tokens.set(ips, { fingerprint: source.fingerprint, data: undefined, error: undefined })
+    tokens.set(ips, { fingerprint: source.fingerprint, credentials: undefined, error: undefined })
     runTokenLoop(ips, tokenLoop(ips, source))
   }
 
@@ -145,11 +144,11 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
 
   const minter: TokenMinter = {
     sync,
-    secretDataOf: (distribution) =>
+    credentialsOf: (distribution) =>
       distribution.source._tag === "Docker"
-        ? distribution.data
+        ? distribution.credentials
         : distribution.source._tag === "Tcr"
-        ? current(distribution.name, distribution.source)?.data
+        ? current(distribution.name, distribution.source)?.credentials
         : undefined,
     problemOf: (distribution) =>
       distribution.source._tag === "Tcr" ? current(distribution.name, distribution.source)?.error : undefined,
