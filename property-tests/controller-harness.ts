@@ -20,6 +20,8 @@ export interface Harness {
   readonly settle: () => Promise<void>
   /** Let the controller's fibers run for `turns` macrotasks, its clock moving one status interval in each. */
   readonly breathe: (turns: number) => Promise<void>
+  /** Move the controller's clock forward at once, e.g. to a delayed re-check (`settle` fires those early). */
+  readonly advance: (millis: number) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -124,6 +126,7 @@ export const startHarness = async (
     events,
     settle,
     breathe,
+    advance,
     stop: async () => {
       await Effect.runPromise(Fiber.interrupt(fiber))
       cluster.dispose()
