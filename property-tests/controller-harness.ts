@@ -9,6 +9,16 @@ import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from
 import { Clock, Effect, Fiber, Logger, type LogLevel, Random } from "effect"
 import { TestClock } from "effect/testing"
 
+export const imagePullSecretsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
+
+/** An ImagePullSecret as a user creates it: inline credentials, and the selection given. */
+export const imagePullSecretBody = (name: string, selection: Record<string, unknown>) => ({
+  apiVersion: "tcr.tencentcloudcr.com/v1",
+  kind: "ImagePullSecret",
+  metadata: { name },
+  spec: { ...selection, docker: { server: "r.example.com", username: "u", password: "p" } }
+})
+
 export interface Harness {
   readonly cluster: MemoryCluster
   readonly controller: Controller

@@ -3,9 +3,8 @@
 // the ten minutes pass when the test moves the controller's clock.
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
 import { failedRecheckMillis } from "@tcr-assistant/controller/target-machine"
-import { type Harness, startHarness } from "./controller-harness.ts"
+import { type Harness, imagePullSecretBody, imagePullSecretsPath as ipsPath, startHarness } from "./controller-harness.ts"
 
-const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 const secretPath = "/api/v1/namespaces/ns/secrets/tcr.ipsalpha"
 
 const secretTarget = (h: Harness) =>
@@ -29,16 +28,7 @@ describe("a Failed target", () => {
       times: 1_000,
       match: (request) => request.client === "controller" && request.method === "POST" && request.path === "/api/v1/namespaces/ns/secrets"
     })
-    h.cluster.call({
-      method: "POST",
-      path: ipsPath,
-      body: {
-        apiVersion: "tcr.tencentcloudcr.com/v1",
-        kind: "ImagePullSecret",
-        metadata: { name: "alpha" },
-        spec: { namespaces: "ns", docker: { server: "r.example.com", username: "u", password: "p" } }
-      }
-    })
+    h.cluster.call({ method: "POST", path: ipsPath, body: imagePullSecretBody("alpha", { namespaces: "ns" }) })
     // `settle` fires delayed keys early: the re-check, come too soon, sends nothing.
     await h.settle()
     expect(secretTarget(h)).toMatchObject({ state: "Failed", reason: "Forbidden" })

@@ -2,16 +2,14 @@
 // the leader, so each replica runs its own ImagePullSecret informer and decodes each object once per resourceVersion,
 // exactly as the controller does (toDistribution). Selection also reads labels: each replica keeps the Namespaces
 // (slimmed to name and labels, as the controller does) and only the ServiceAccounts that carry the opt-out label.
-import { group, optOutLabel, optOutValue, plural, version } from "@tcr-assistant/api"
+import { optOutLabel, optOutValue } from "@tcr-assistant/api"
 import { KubeClient, type KubeObject, makeInformer, type Informer } from "@tcr-assistant/kube"
 import { Effect } from "effect"
-import { slimNamespace } from "./cluster-cache.ts"
-import { type ImagePullSecretObject, imagePullSecretView, type Namespace, namespaceView } from "./cluster-objects.ts"
+import { imagePullSecretInformer, namespaceInformer } from "./cluster-cache.ts"
+import type { ImagePullSecretObject, Namespace } from "./cluster-objects.ts"
 import { type Distribution, toDistribution } from "./distribution.ts"
 import type { PodContext } from "./pod-mutation.ts"
 import type { PodMutationSource } from "./webhook.ts"
-
-const imagePullSecretsPath = `/apis/${group}/${version}/${plural}`
 
 export interface AdmissionSelection extends PodMutationSource {
   readonly informer: Informer<ImagePullSecretObject>
@@ -59,17 +57,8 @@ export const podContextOf = (
 /** Start the informers in the current scope; the view is empty until they have synced (readiness says so meanwhile). */
 export const makeAdmissionSelection = Effect.fn("AdmissionSelection.make")(function*() {
   yield* KubeClient
-  const informer = yield* makeInformer<ImagePullSecretObject>({
-    name: "admission-imagepullsecrets",
-    path: imagePullSecretsPath,
-    view: imagePullSecretView
-  })
-  const namespaces = yield* makeInformer<Namespace>({
-    name: "admission-namespaces",
-    path: "/api/v1/namespaces",
-    transform: slimNamespace,
-    view: namespaceView
-  })
+  const informer = yield* imagePullSecretInformer("admission-imagepullsecrets")
+  const namespaces = yield* namespaceInformer("admission-namespaces")
   const optedOut = yield* makeInformer<KubeObject>({
     name: "admission-opted-out-serviceaccounts",
     path: "/api/v1/serviceaccounts",

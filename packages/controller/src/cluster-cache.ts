@@ -102,19 +102,18 @@ const slimSecret = projection<Secret, KubeObject & ObservedSecret>(
   (secret) => ({ ...(secret.type !== undefined ? { type: secret.type } : {}), dataHash: observedDataHash(secret) })
 )
 
+/** An informer of every ImagePullSecret, decoded to its view; the Pod admission of each replica runs one too. */
+export const imagePullSecretInformer = (name: string) =>
+  makeInformer<ImagePullSecretObject>({ name, path: imagePullSecretsPath, view: imagePullSecretView })
+
+/** An informer of every Namespace, slimmed (see `slimNamespace`) and decoded to its view. */
+export const namespaceInformer = (name: string) =>
+  makeInformer<Namespace>({ name, path: "/api/v1/namespaces", transform: slimNamespace, view: namespaceView })
+
 /** Start the informers in the current scope. */
 export const makeClusterCache = Effect.fn("ClusterCache.make")(function*() {
-  const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({
-    name: "imagepullsecrets",
-    path: imagePullSecretsPath,
-    view: imagePullSecretView
-  })
-  const namespaces = yield* makeInformer<Namespace>({
-    name: "namespaces",
-    path: "/api/v1/namespaces",
-    transform: slimNamespace,
-    view: namespaceView
-  })
+  const imagePullSecrets = yield* imagePullSecretInformer("imagepullsecrets")
+  const namespaces = yield* namespaceInformer("namespaces")
   const serviceAccounts = yield* makeInformer<ServiceAccount>({
     name: "serviceaccounts",
     path: "/api/v1/serviceaccounts",

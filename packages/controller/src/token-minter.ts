@@ -4,9 +4,14 @@
 import { KubeClient } from "@tcr-assistant/kube"
 import { unusableApiKeyField, unusableApiKeyMessage } from "@tcr-assistant/tcr"
 import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
-import { Clock, Duration, Effect, FiberMap, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, FiberMap, Queue, Schema, Stream } from "effect"
 import type { Distribution, RegistryCredentials } from "./distribution.ts"
-import { type ApiKeys, renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
+import { type ApiKeys, type RegistryToken, renewalDelayMillis, type TokenIssueError, type TokenIssuer } from "./registry-token.ts"
+
+/** The API keys to mint with cannot be had, or used: the message names the Secret and its keys, never a value. */
+export class ApiKeysUnavailable extends Schema.TaggedError<ApiKeysUnavailable>()("ApiKeysUnavailable", {
+  message: Schema.String
+}) {}
 
 export interface TokenMinterOptions {
   /** Without one, every spec.tcr reports that the controller has no TCR API access. */
@@ -53,13 +58,15 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
   const changes = yield* Queue.unbounded<TokenChange>()
   const announce = (change: TokenChange) => Queue.offerUnsafe(changes, change)
 
-  const readApiKeys = (namespace: string, name: string): Effect.Effect<ApiKeys, string> =>
+  const unavailable = (message: string) => Effect.fail(new ApiKeysUnavailable({ message }))
+
+  const readApiKeys = (namespace: string, name: string): Effect.Effect<ApiKeys, ApiKeysUnavailable> =>
     client.request<{ data?: Record<string, string> }>({
       method: "GET",
       path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
       what: `read credentials Secret ${namespace}/${name}`
     }).pipe(
-      Effect.mapError((error) => error.message),
+      Effect.mapError((error) => new ApiKeysUnavailable({ message: error.message })),
       Effect.flatMap((secret) => {
         const value = (key: string) => {
           const encoded = secret.data?.[key]
@@ -68,22 +75,22 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         const secretId = value("secretId")
         const secretKey = value("secretKey")
         if (secretId === undefined || secretKey === undefined) {
-          return Effect.fail(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
+          return unavailable(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
         }
         const keys = { secretId, secretKey, sessionToken: value("sessionToken") }
         const unusable = unusableApiKeyField(keys)
-        if (unusable !== undefined) return Effect.fail(`Secret ${namespace}/${name}: ${unusableApiKeyMessage(unusable)}`)
+        if (unusable !== undefined) return unavailable(`Secret ${namespace}/${name}: ${unusableApiKeyMessage(unusable)}`)
         return Effect.succeed(keys)
       })
     )
 
-  const mint = (source: TcrSource) => {
+  const mint = (source: TcrSource): Effect.Effect<RegistryToken, ApiKeysUnavailable | TokenIssueError> => {
     const issuer = options.tokenIssuer
     const ref = source.tcr.credentialsSecretRef
     return issuer === undefined
-      ? Effect.fail("this controller has no TCR API access configured")
+      ? unavailable("this controller has no TCR API access configured")
       : readApiKeys(ref.namespace ?? options.defaultCredentialsNamespace, ref.name).pipe(
-        Effect.flatMap((keys) => issuer.issue(source.tcr, keys).pipe(Effect.mapError((error) => error.message)))
+        Effect.flatMap((keys) => issuer.issue(source.tcr, keys))
       )
   }
 
@@ -92,7 +99,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
     Effect.flatMap(Clock.currentTimeMillis, (issuedAt) =>
       mint(source).pipe(
         Effect.map((token) => ({ token, issuedAt })),
-        Effect.tapError((message) =>
+        Effect.tapError(({ message }) =>
           Effect.sync(() => {
             const previous = tokens.get(ips)
             const kept = previous?.fingerprint === source.fingerprint ? previous.credentials : undefined
