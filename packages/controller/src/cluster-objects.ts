@@ -4,7 +4,7 @@
 // Everything downstream of the informers reads these types, not casts of what the server sent.
 import { ImagePullSecretStatusSchema } from "@tcr-assistant/api"
 import { metadataOf, objectView } from "@tcr-assistant/kube"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 export const NamespaceSchema = Schema.Struct({
   metadata: metadataOf(["resourceVersion", "uid", "deletionTimestamp", "labels"]),
@@ -36,12 +36,13 @@ export type SourceSecretObject = typeof SourceSecretSchema.Type
 
 /**
  * An ImagePullSecret: its spec stays `unknown` here, since an invalid spec must still reach the controller, which
- * reports it in the status; validation decodes it once per change (distribution.ts). The status is ours.
+ * reports it in the status; validation decodes it once per change (distribution.ts). The status is ours: one that
+ * does not decode (written by hand, or by another version) reads as none, and the controller writes it anew.
  */
 export const ImagePullSecretSchema = Schema.Struct({
   metadata: metadataOf(["uid", "generation", "resourceVersion", "deletionTimestamp", "finalizers", "labels", "annotations"]),
   spec: Schema.optionalKey(Schema.Unknown),
-  status: Schema.optionalKey(ImagePullSecretStatusSchema)
+  status: Schema.optionalKey(ImagePullSecretStatusSchema.pipe(Schema.catchDecoding(() => Effect.succeedNone)))
 })
 export type ImagePullSecretObject = typeof ImagePullSecretSchema.Type
 
