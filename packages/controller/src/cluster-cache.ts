@@ -1,6 +1,7 @@
-// The controller's view of the cluster: one informer per kind it reads, its own writes standing in until each
-// informer shows them (a MutationCache per kind it writes), and the indexes the reconciler asks: ServiceAccounts by
-// namespace and each ImagePullSecret's decoded Distribution. Every change reaches the reconciler after the indexes.
+// The controller's view of the cluster: one informer per kind it reads, each object decoded to its view
+// (cluster-objects.ts), its own writes standing in until each informer shows them (a MutationCache per kind it
+// writes), and the indexes the reconciler asks: ServiceAccounts by namespace and each ImagePullSecret's decoded
+// Distribution. Every change reaches the reconciler after the indexes.
 import { group, optOutLabel, plural, version } from "@tcr-assistant/api"
 import {
   projection,
