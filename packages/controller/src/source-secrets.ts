@@ -1,7 +1,7 @@
 // Credentials by reference (spec.secretRef): one watch per such ImagePullSecret on the one Secret it names, whose
-// decoded credentials (the password Redacted from the moment it is read) become the credentials to distribute. A change of that Secret is announced, so every
-// distributed copy is rewritten in place; a missing or malformed Secret keeps the last good credentials and says why
-// (naming keys, never a value).
+// decoded credentials (the password Redacted from the moment it is read) are the ones to distribute. A change of that
+// Secret is announced, so every distributed copy is rewritten in place; a missing or malformed Secret keeps the last
+// good credentials and says why (naming keys, never a value).
 import {
   decodeSourceSecret,
   type DockerCredentials,
