@@ -9,6 +9,16 @@ import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from
 import { Clock, Effect, Fiber, Logger, type LogLevel, Random } from "effect"
 import { TestClock } from "effect/testing"
 
+export const imagePullSecretsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
+
+/** An ImagePullSecret as a user creates it: inline credentials, and the selection given. */
+export const imagePullSecretBody = (name: string, selection: Record<string, unknown>) => ({
+  apiVersion: "tcr.tencentcloudcr.com/v1",
+  kind: "ImagePullSecret",
+  metadata: { name },
+  spec: { ...selection, docker: { server: "r.example.com", username: "u", password: "p" } }
+})
+
 export interface Harness {
   readonly cluster: MemoryCluster
   readonly controller: Controller
@@ -20,6 +30,8 @@ export interface Harness {
   readonly settle: () => Promise<void>
   /** Let the controller's fibers run for `turns` macrotasks, its clock moving one status interval in each. */
   readonly breathe: (turns: number) => Promise<void>
+  /** Move the controller's clock forward at once, e.g. to a delayed re-check (`settle` fires those early). */
+  readonly advance: (millis: number) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -124,6 +136,7 @@ export const startHarness = async (
     events,
     settle,
     breathe,
+    advance,
     stop: async () => {
       await Effect.runPromise(Fiber.interrupt(fiber))
       cluster.dispose()

@@ -4,9 +4,8 @@
 // order and our entry ends up there exactly once, or not at all when the ServiceAccount is no longer selected.
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect } from "vitest"
-import { type Harness, startHarness } from "./controller-harness.ts"
+import { type Harness, imagePullSecretBody, imagePullSecretsPath as ipsPath, startHarness } from "./controller-harness.ts"
 
-const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
 const saPath = "/api/v1/namespaces/ns/serviceaccounts/app"
 const ours = "tcr.ipsalpha"
 
@@ -96,16 +95,7 @@ describe("the controller racing a user on one ServiceAccount", () => {
           path: "/api/v1/namespaces/ns/serviceaccounts",
           body: { metadata: { name: "app" }, imagePullSecrets: [{ name: "user-1" }, { name: "user-2" }] }
         })
-        h.cluster.call({
-          method: "POST",
-          path: ipsPath,
-          body: {
-            apiVersion: "tcr.tencentcloudcr.com/v1",
-            kind: "ImagePullSecret",
-            metadata: { name: "alpha" },
-            spec: { namespaces: "ns", serviceAccounts: "app", docker: { server: "r.example.com", username: "u", password: "p" } }
-          }
-        })
+        h.cluster.call({ method: "POST", path: ipsPath, body: imagePullSecretBody("alpha", { namespaces: "ns", serviceAccounts: "app" }) })
         // Distributed first: from here on, every selector edit or dropped entry makes the controller patch the
         // ServiceAccount the user is editing.
         await h.settle()

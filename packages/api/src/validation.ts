@@ -41,8 +41,15 @@ export const validateSpec = (spec: unknown): SpecValidation => {
   return { _tag: "Invalid", violations }
 }
 
-/** Validate a whole ImagePullSecret object: its name (it becomes part of Secret names) and its spec. */
-export const validateImagePullSecret = (object: unknown): ReadonlyArray<Violation> => {
+export type ImagePullSecretValidation =
+  | { readonly _tag: "Valid"; readonly spec: ImagePullSecretSpec }
+  | { readonly _tag: "Invalid"; readonly violations: ReadonlyArray<Violation> }
+
+/**
+ * Validate a whole ImagePullSecret object: its name (it becomes part of Secret names) and its spec. A valid object
+ * gives its decoded spec, for the caller to carry on rather than cast the raw one.
+ */
+export const checkImagePullSecret = (object: unknown): ImagePullSecretValidation => {
   const record = typeof object === "object" && object !== null ? (object as Record<string, unknown>) : {}
   const metadata = typeof record.metadata === "object" && record.metadata !== null
     ? (record.metadata as Record<string, unknown>)
@@ -57,7 +64,13 @@ export const validateImagePullSecret = (object: unknown): ReadonlyArray<Violatio
   }
   const spec = validateSpec(record.spec)
   if (spec._tag === "Invalid") violations.push(...spec.violations)
-  return violations
+  return spec._tag === "Valid" && violations.length === 0 ? spec : { _tag: "Invalid", violations }
+}
+
+/** The violations of a whole ImagePullSecret object (see `checkImagePullSecret`): none when it is valid. */
+export const validateImagePullSecret = (object: unknown): ReadonlyArray<Violation> => {
+  const validation = checkImagePullSecret(object)
+  return validation._tag === "Valid" ? [] : validation.violations
 }
 
 /** A denial lists this many violations at most, each cut to maxViolationMessageLength: whatever the input, it stays short. */

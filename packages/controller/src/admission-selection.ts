@@ -2,17 +2,14 @@
 // the leader, so each replica runs its own ImagePullSecret informer and decodes each object once per resourceVersion,
 // exactly as the controller does (toDistribution). Selection also reads labels: each replica keeps the Namespaces
 // (slimmed to name and labels, as the controller does) and only the ServiceAccounts that carry the opt-out label.
-import { group, optOutLabel, optOutValue, plural, version } from "@tcr-assistant/api"
+import { optOutLabel, optOutValue } from "@tcr-assistant/api"
 import { KubeClient, type KubeObject, makeInformer, type Informer } from "@tcr-assistant/kube"
 import { Effect } from "effect"
-import { type Namespace, slimNamespace } from "./cluster-cache.ts"
-import { type Distribution, type RawImagePullSecret, toDistribution } from "./distribution.ts"
+import { imagePullSecretInformer, namespaceInformer } from "./cluster-cache.ts"
+import type { ImagePullSecretObject, Namespace } from "./cluster-objects.ts"
+import { type Distribution, toDistribution } from "./distribution.ts"
 import type { PodContext } from "./pod-mutation.ts"
 import type { PodMutationSource } from "./webhook.ts"
-
-const imagePullSecretsPath = `/apis/${group}/${version}/${plural}`
-
-type ImagePullSecretObject = KubeObject & RawImagePullSecret
 
 export interface AdmissionSelection extends PodMutationSource {
   readonly informer: Informer<ImagePullSecretObject>
@@ -60,8 +57,8 @@ export const podContextOf = (
 /** Start the informers in the current scope; the view is empty until they have synced (readiness says so meanwhile). */
 export const makeAdmissionSelection = Effect.fn("AdmissionSelection.make")(function*() {
   yield* KubeClient
-  const informer = yield* makeInformer<ImagePullSecretObject>({ name: "admission-imagepullsecrets", path: imagePullSecretsPath })
-  const namespaces = yield* makeInformer<Namespace>({ name: "admission-namespaces", path: "/api/v1/namespaces", transform: slimNamespace })
+  const informer = yield* imagePullSecretInformer("admission-imagepullsecrets")
+  const namespaces = yield* namespaceInformer("admission-namespaces")
   const optedOut = yield* makeInformer<KubeObject>({
     name: "admission-opted-out-serviceaccounts",
     path: "/api/v1/serviceaccounts",

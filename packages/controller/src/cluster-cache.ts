@@ -1,6 +1,7 @@
-// The controller's view of the cluster: one informer per kind it reads, its own writes standing in until each
-// informer shows them (a MutationCache per kind it writes), and the indexes the reconciler asks: ServiceAccounts by
-// namespace and each ImagePullSecret's decoded Distribution. Every change reaches the reconciler after the indexes.
+// The controller's view of the cluster: one informer per kind it reads, each object decoded to its view
+// (cluster-objects.ts), its own writes standing in until each informer shows them (a MutationCache per kind it
+// writes), and the indexes the reconciler asks: ServiceAccounts by namespace and each ImagePullSecret's decoded
+// Distribution. Every change reaches the reconciler after the indexes.
 import { group, optOutLabel, plural, version } from "@tcr-assistant/api"
 import {
   projection,
@@ -12,15 +13,21 @@ import {
   type MutationCache,
   objectKey
 } from "@tcr-assistant/kube"
-import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 import { Effect, type Scope, Stream } from "effect"
-import { type Distribution, type RawImagePullSecret, toDistribution } from "./distribution.ts"
-import { managedByLabel, managedByValue, observedDataHash, type ObservedSecret, type ObservedServiceAccount } from "./plan.ts"
+import {
+  type ImagePullSecretObject,
+  imagePullSecretView,
+  managedSecretView,
+  type Namespace,
+  namespaceView,
+  type Secret,
+  type ServiceAccount,
+  serviceAccountView
+} from "./cluster-objects.ts"
+import { type Distribution, toDistribution } from "./distribution.ts"
+import { managedByLabel, managedByValue, observedDataHash, type ObservedSecret } from "./plan.ts"
 
-export type Namespace = KubeObject & { readonly status?: { readonly phase?: string } }
-export type ServiceAccount = KubeObject & ObservedServiceAccount
-export type Secret = KubeObject & ObservedSecret
-export type ImagePullSecretObject = KubeObject & RawImagePullSecret & { readonly status?: ImagePullSecretStatus }
+export type { ImagePullSecretObject, Namespace, Secret, ServiceAccount } from "./cluster-objects.ts"
 
 export const imagePullSecretsPath = `/apis/${group}/${version}/${plural}`
 
@@ -91,25 +98,35 @@ export const namespaceLabelsChanged = (previous: Namespace, next: Namespace): bo
 }
 
 /** One of our Secrets as the cache keeps it: its metadata and a digest of its data, never the credentials. */
-const slimSecret = projection<Secret, Secret>(
+const slimSecret = projection<Secret, KubeObject & ObservedSecret>(
   ["uid", "labels", "annotations", "ownerReferences", "deletionTimestamp"],
   (secret) => ({ ...(secret.type !== undefined ? { type: secret.type } : {}), dataHash: observedDataHash(secret) })
 )
 
+/** An informer of every ImagePullSecret, decoded to its view; the Pod admission of each replica runs one too. */
+export const imagePullSecretInformer = (name: string) =>
+  makeInformer<ImagePullSecretObject>({ name, path: imagePullSecretsPath, view: imagePullSecretView })
+
+/** An informer of every Namespace, slimmed (see `slimNamespace`) and decoded to its view. */
+export const namespaceInformer = (name: string) =>
+  makeInformer<Namespace>({ name, path: "/api/v1/namespaces", transform: slimNamespace, view: namespaceView })
+
 /** Start the informers in the current scope. */
 export const makeClusterCache = Effect.fn("ClusterCache.make")(function*() {
-  const imagePullSecrets = yield* makeInformer<ImagePullSecretObject>({ name: "imagepullsecrets", path: imagePullSecretsPath })
-  const namespaces = yield* makeInformer<Namespace>({ name: "namespaces", path: "/api/v1/namespaces", transform: slimNamespace })
+  const imagePullSecrets = yield* imagePullSecretInformer("imagepullsecrets")
+  const namespaces = yield* namespaceInformer("namespaces")
   const serviceAccounts = yield* makeInformer<ServiceAccount>({
     name: "serviceaccounts",
     path: "/api/v1/serviceaccounts",
-    transform: slimServiceAccount
+    transform: slimServiceAccount,
+    view: serviceAccountView
   })
   const secrets = yield* makeInformer<Secret>({
     name: "secrets",
     path: "/api/v1/secrets",
     labelSelector: `${managedByLabel}=${managedByValue}`,
-    transform: slimSecret
+    transform: slimSecret,
+    view: managedSecretView
   })
   const observedImagePullSecrets = makeMutationCache(imagePullSecrets)
   const observedServiceAccounts = makeMutationCache(serviceAccounts)

@@ -7,6 +7,7 @@ import type { EventRecorderStats } from "@tcr-assistant/kube/events"
 import { trackInformerMetrics } from "@tcr-assistant/kube/informer-metrics"
 import { durationBuckets, type Sample, trackMetric } from "@tcr-assistant/kube/prometheus"
 import { type Context, Effect, Metric, type Scope } from "effect"
+import type { ImagePullSecretObject } from "./cluster-objects.ts"
 
 /** controller-runtime's `controller` label: the one controller of this manager. */
 const controllerLabel = { controller: "imagepullsecret" }
@@ -98,7 +99,13 @@ export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Ef
 /** Where the scrape-time families read from. */
 export interface MetricSources {
   /** The running controller's informers and machine count, while this replica leads. */
-  readonly controller: () => { readonly informers: ReadonlyArray<Informer<any>>; readonly machineCount: () => number } | undefined
+  readonly controller: () =>
+    | {
+      readonly informers: ReadonlyArray<Informer<any>>
+      readonly imagePullSecrets: Pick<Informer<ImagePullSecretObject>, "values">
+      readonly machineCount: () => number
+    }
+    | undefined
   readonly isLeader: () => boolean
   readonly certificateNotAfter: () => Date | undefined
   readonly events: () => EventRecorderStats
@@ -129,9 +136,9 @@ const events = Metric.counter("tcr_assistant_events_total", {
 })
 
 const perImagePullSecret = (sources: MetricSources, value: (status: ImagePullSecretStatus) => ReadonlyArray<Sample>) => () => {
-  const informer = sources.controller()?.informers.find((candidate) => candidate.name === "imagepullsecrets")
+  const informer = sources.controller()?.imagePullSecrets
   return [...(informer?.values() ?? [])].flatMap((object) =>
-    value((object.status ?? {}) as ImagePullSecretStatus).map((sample) => ({
+    value(object.status ?? {}).map((sample) => ({
       labels: { imagepullsecret: String(object.metadata.name), ...sample.labels },
       value: sample.value
     }))

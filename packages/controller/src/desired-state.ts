@@ -2,7 +2,7 @@
 // namespace's Secret and for a ServiceAccount's entry, the plan (the one next request) of any target, and the counts
 // an ImagePullSecret's status reports. No I/O and no state here.
 import { managedSecretName, namespaceSelected, serviceAccountSelected } from "@tcr-assistant/api"
-import type { Distribution } from "./distribution.ts"
+import type { Distribution, RegistryCredentials } from "./distribution.ts"
 import {
   type ObservedImagePullSecret,
   type ObservedSecret,
@@ -31,8 +31,8 @@ export interface ClusterView {
   /** Every Secret we manage, as the cache has them. */
   readonly managedSecrets: () => Iterable<ObservedSecret>
   readonly imagePullSecret: (name: string) => ObservedImagePullSecret | undefined
-  /** The Secret data to distribute, once there is any (a TCR source waits for its first token). */
-  readonly secretDataOf: (distribution: Distribution) => Readonly<Record<string, string>> | undefined
+  /** The credentials to distribute, once there are any (a TCR source waits for its first token). */
+  readonly credentialsOf: (distribution: Distribution) => RegistryCredentials | undefined
   /** Whether the namespace's Secret of this ImagePullSecret is in place: its ServiceAccounts wait for it. */
   readonly secretReady: (ips: string, namespace: string) => boolean
 }
@@ -68,15 +68,15 @@ export const secretDesire = (view: ClusterView, ips: string, ns: string): Secret
   if (distribution === undefined || distribution.deleting || namespace === undefined || !namespaceIsSelected(distribution, namespace)) {
     return { _tag: "Absent", namespace: ns, name, ips }
   }
-  const data = view.secretDataOf(distribution)
-  if (data === undefined) {
+  const credentials = view.credentialsOf(distribution)
+  if (credentials === undefined) {
     // No token yet (or it cannot be had): leave whatever is there as it is rather than remove working credentials.
     return distribution.source._tag === "SecretRef"
       ? { _tag: "Skip", reason: "CredentialSourcePending", message: "waiting for usable credentials from the source Secret" }
       : { _tag: "Skip", reason: "TokenPending", message: "waiting for a registry token from the TCR instance" }
   }
   if (isTerminating(namespace)) return terminating(ns)
-  return { _tag: "Present", namespace: ns, name, data, owner: distribution.owner }
+  return { _tag: "Present", namespace: ns, name, credentials, owner: distribution.owner }
 }
 
 export const serviceAccountDesire = (view: ClusterView, ips: string, ns: string, sa: string): ServiceAccountDesire => {

@@ -1,22 +1,21 @@
-// What one ImagePullSecret asks for, decoded once per change of the object: selectors, the Secret payload and its
-// owner reference, or the violations that make it unusable.
+// What one ImagePullSecret asks for, decoded once per change of the object: selectors, where the credentials come
+// from (inline ones Redacted), the owner reference of its Secrets, or the violations that make it unusable.
 import {
   apiVersion,
-  dockerConfigSecretData,
+  checkImagePullSecret,
   kind,
   managedSecretName,
-  parseSelector,
   type Selection,
   selectionOf,
-  type SelectionSpec,
   type Selector,
   type SourceSecretRef,
   type TcrSource,
-  validateImagePullSecret,
   type Violation
 } from "@tcr-assistant/api"
+import { Redacted } from "effect"
 import type { OwnerRef } from "./plan.ts"
 
+/** What decoding reads of an ImagePullSecret: the informer's view (cluster-objects.ts) satisfies it. */
 export interface RawImagePullSecret {
   readonly metadata: {
     readonly name: string
@@ -27,7 +26,16 @@ export interface RawImagePullSecret {
     readonly finalizers?: ReadonlyArray<string>
   }
   readonly spec?: unknown
-  readonly status?: unknown
+}
+
+/**
+ * One registry's credentials as the controller carries them: the password stays Redacted until the Secret body is
+ * built (`secretDataOf` in plan.ts), so that no log, event or status can show it by accident.
+ */
+export interface RegistryCredentials {
+  readonly server: string
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
 }
 
 export interface Distribution {
@@ -42,38 +50,39 @@ export interface Distribution {
   readonly serviceAccounts: Selector
   /** The whole selection: the lists above with the label selector, the exclusions and the opt-out label. */
   readonly selection: Selection
-  /** Where the credentials come from: inline, or minted from a TCR instance (then `data` waits for a token). */
+  /** Where the credentials come from: inline, or minted from a TCR instance (then the Secret waits for a token). */
   readonly source:
     | { readonly _tag: "Docker" }
     | { readonly _tag: "Tcr"; readonly tcr: TcrSource; readonly fingerprint: string }
-    // Credentials by reference: `data` waits for the watched Secret (see source-secrets.ts).
+    // Credentials by reference: the Secret waits for the watched source Secret (see source-secrets.ts).
     | { readonly _tag: "SecretRef"; readonly secretRef: SourceSecretRef; readonly fingerprint: string }
-  /** The Secret `data` of inline credentials, present only when the spec is valid. */
-  readonly data: Readonly<Record<string, string>> | undefined
+  /** The inline credentials (spec.docker), present only when the spec is valid. */
+  readonly credentials: RegistryCredentials | undefined
 }
 
+/** Validate the object once, and carry the spec validation decoded (never the raw one) into what is distributed. */
 export const toDistribution = (object: RawImagePullSecret): Distribution => {
-  const violations = validateImagePullSecret(object)
-  const spec = (object.spec ?? {}) as SelectionSpec & {
-    docker?: { server: string; username: string; password: string }
-    tcr?: TcrSource
-    secretRef?: SourceSecretRef
-  }
+  const validation = checkImagePullSecret(object)
+  const spec = validation._tag === "Valid" ? validation.spec : undefined
+  const selection = selectionOf(spec ?? {})
+  const uid = object.metadata.uid ?? ""
   return {
     name: object.metadata.name,
     generation: object.metadata.generation ?? 0,
     deleting: object.metadata.deletionTimestamp !== undefined,
     secretName: managedSecretName(object.metadata.name),
-    owner: { apiVersion, kind, name: object.metadata.name, uid: object.metadata.uid ?? "" },
-    violations,
-    namespaces: parseSelector(spec.namespaces),
-    serviceAccounts: parseSelector(spec.serviceAccounts),
-    selection: selectionOf(violations.length === 0 ? spec : {}),
-    source: spec.tcr !== undefined && violations.length === 0
-      ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.tcr)}` }
-      : spec.secretRef !== undefined && violations.length === 0
-      ? { _tag: "SecretRef", secretRef: spec.secretRef, fingerprint: `${object.metadata.uid ?? ""}:${JSON.stringify(spec.secretRef)}` }
+    owner: { apiVersion, kind, name: object.metadata.name, uid },
+    violations: validation._tag === "Invalid" ? validation.violations : [],
+    namespaces: selection.namespaces,
+    serviceAccounts: selection.serviceAccounts,
+    selection,
+    source: spec?.tcr !== undefined
+      ? { _tag: "Tcr", tcr: spec.tcr, fingerprint: `${uid}:${JSON.stringify(spec.tcr)}` }
+      : spec?.secretRef !== undefined
+      ? { _tag: "SecretRef", secretRef: spec.secretRef, fingerprint: `${uid}:${JSON.stringify(spec.secretRef)}` }
       : { _tag: "Docker" },
-    data: violations.length === 0 && spec.docker !== undefined ? dockerConfigSecretData(spec.docker) : undefined
+    credentials: spec?.docker === undefined
+      ? undefined
+      : { server: spec.docker.server, username: spec.docker.username, password: Redacted.make(spec.docker.password) }
   }
 }

@@ -10,7 +10,7 @@ import { defaultSecureMetricsPort, type MetricsServerError, type MetricsServingO
 import type { PkiError } from "@tcr-assistant/kube/pki"
 import { ProcessMetricsLive } from "@tcr-assistant/kube/process-metrics"
 import { metricRegistryLayer, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { trackControllerManagerMetrics } from "./controller-metrics.ts"
@@ -190,11 +190,13 @@ const ProbesAndMetricsLive = (options: ControllerManagerOptions) =>
     const webhook = yield* AdmissionWebhook
     const active = yield* ActiveController
     const context = yield* Effect.context<never>()
+    // Probes are answered outside Effect, at the time of the program's Clock.
+    const clock = yield* Clock.Clock
     const readinessProblems = () => {
       if (!elector.isLeader()) return undefined
       const running = active.current()
       if (running === undefined) return "controller starting"
-      const now = Date.now()
+      const now = clock.currentTimeMillisUnsafe()
       const problems = running.informers.flatMap((informer) => {
         const problem = informerProblem(informer.health(), now, options.readiness)
         return problem === undefined ? [] : [`${informer.name}: ${problem}`]
@@ -214,7 +216,7 @@ const ProbesAndMetricsLive = (options: ControllerManagerOptions) =>
       readiness: [
         {
           name: "webhook",
-          check: () => (webhook === undefined || webhook.tls.notAfter().getTime() > Date.now() ? undefined : "serving certificate expired")
+          check: () => (webhook === undefined || webhook.tls.notAfter().getTime() > clock.currentTimeMillisUnsafe() ? undefined : "serving certificate expired")
         },
         {
           // Until it has synced, the Pod mutation would add nothing: keep this replica out of the Service meanwhile.
@@ -222,7 +224,7 @@ const ProbesAndMetricsLive = (options: ControllerManagerOptions) =>
           check: () => {
             if (webhook === undefined) return undefined
             for (const informer of webhook.selection.informers) {
-              const problem = informerProblem(informer.health(), Date.now(), options.readiness)
+              const problem = informerProblem(informer.health(), clock.currentTimeMillisUnsafe(), options.readiness)
               if (problem !== undefined) return `${informer.name.replace(/^admission-/, "")}: ${problem}`
             }
             return undefined

@@ -1,7 +1,9 @@
 // Pure policies: given what should be and what is, the single API request that moves a target one step closer, or
 // the reason none is needed. No I/O here; the interpreter executes what these return.
-import { dockerConfigJsonType } from "@tcr-assistant/api"
+import { dockerConfigJsonType, dockerConfigSecretData } from "@tcr-assistant/api"
+import { Redacted } from "effect"
 import { createHash } from "node:crypto"
+import type { RegistryCredentials } from "./distribution.ts"
 
 export const managedByLabel = "app.kubernetes.io/managed-by"
 export const managedByValue = "tcr-assistant"
@@ -45,7 +47,7 @@ export interface ObservedServiceAccount {
 
 /** What a Secret target should be. */
 export type SecretDesire =
-  | { readonly _tag: "Present"; readonly namespace: string; readonly name: string; readonly data: Readonly<Record<string, string>>; readonly owner: OwnerRef }
+  | { readonly _tag: "Present"; readonly namespace: string; readonly name: string; readonly credentials: RegistryCredentials; readonly owner: OwnerRef }
   | { readonly _tag: "Absent"; readonly namespace: string; readonly name: string; readonly ips: string }
   | { readonly _tag: "Skip"; readonly reason: string; readonly message: string }
 
@@ -93,8 +95,22 @@ export const desiredSecretBody = (desire: Extract<SecretDesire, { _tag: "Present
     ownerReferences: [{ ...desire.owner, blockOwnerDeletion: false, controller: true }]
   },
   type: dockerConfigJsonType,
-  data: desire.data
+  data: secretDataOf(desire.credentials)
 })
+
+const secretData = new WeakMap<RegistryCredentials, Readonly<Record<string, string>>>()
+
+/**
+ * The Secret `data` that carries these credentials: the one place the password leaves its Redacted, for the request
+ * body. Memoised per credentials object, since every target of one ImagePullSecret shares it.
+ */
+export const secretDataOf = (credentials: RegistryCredentials): Readonly<Record<string, string>> => {
+  const known = secretData.get(credentials)
+  if (known !== undefined) return known
+  const data = dockerConfigSecretData({ ...credentials, password: Redacted.value(credentials.password) })
+  secretData.set(credentials, data)
+  return data
+}
 
 const dataHashes = new WeakMap<object, string>()
 
@@ -117,8 +133,8 @@ export const secretDataHash = (data: Readonly<Record<string, string>> | undefine
 /** The observed Secret's digest: the one its projection kept, or that of its data when it is whole. */
 export const observedDataHash = (secret: ObservedSecret): string => secret.dataHash ?? secretDataHash(secret.data)
 
-const sameData = (observed: ObservedSecret, desired: Readonly<Record<string, string>>) =>
-  observedDataHash(observed) === secretDataHash(desired)
+const sameData = (observed: ObservedSecret, desired: RegistryCredentials) =>
+  observedDataHash(observed) === secretDataHash(secretDataOf(desired))
 
 /** Delete our Secret, on the precondition that it is still the object we looked at. */
 const removeSecret = (where: { readonly namespace: string; readonly name: string }, observed: ObservedSecret): Plan => ({
@@ -153,12 +169,12 @@ export const planSecret = (desire: SecretDesire, observed: ObservedSecret | unde
     return removeSecret(desire, observed)
   }
   const owned = observed.metadata.ownerReferences?.some((ref) => ref.uid === desire.owner.uid) ?? false
-  if (sameData(observed, desire.data) && owned) return inSync
+  if (sameData(observed, desire.credentials) && owned) return inSync
   const resourceVersion = observed.metadata.resourceVersion ?? ""
   const patch: Array<JsonPatchOperation> = [
     // Carrying the resourceVersion makes the patch fail with 409 if the Secret changed since we read it.
     { op: "replace", path: "/metadata/resourceVersion", value: resourceVersion },
-    { op: "add", path: "/data", value: desire.data }
+    { op: "add", path: "/data", value: secretDataOf(desire.credentials) }
   ]
   if (!owned) {
     patch.push({

@@ -64,7 +64,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
     secret: (key) => cache.observedSecrets.get(key),
     managedSecrets: () => cache.secrets.values(),
     imagePullSecret: (name) => cache.observedImagePullSecrets.get(name),
-    secretDataOf: tokens.secretDataOf,
+    credentialsOf: tokens.credentialsOf,
     secretReady: registry.secretReady
   }
 
@@ -137,6 +137,7 @@ export const startController = Effect.fn("Controller.start")(function*(options: 
 
   return {
     informers: stuckPods === undefined ? cache.informers : [...cache.informers, stuckPods.informer],
+    imagePullSecrets: cache.imagePullSecrets,
     stats,
     queueDepth: () => queue.depth(),
     /** True when caches are synced and nothing is queued, in flight or waiting for a status write. */

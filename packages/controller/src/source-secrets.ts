@@ -1,17 +1,17 @@
 // Credentials by reference (spec.secretRef): one watch per such ImagePullSecret on the one Secret it names, whose
-// decoded credentials become the Secret data to distribute. A change of that Secret is announced, so every
-// distributed copy is rewritten in place; a missing or malformed Secret keeps the last good credentials and says why
-// (naming keys, never a value).
+// decoded credentials (the password Redacted from the moment it is read) are the ones to distribute. A change of that
+// Secret is announced, so every distributed copy is rewritten in place; a missing or malformed Secret keeps the last
+// good credentials and says why (naming keys, never a value).
 import {
   decodeSourceSecret,
-  dockerConfigSecretData,
-  type SourceSecret,
+  type DockerCredentials,
   sourceTokenExpiry,
   tokenExpiresAtAnnotation
 } from "@tcr-assistant/api"
-import { type KubeClient, type KubeObject, makeInformer } from "@tcr-assistant/kube"
-import { Effect, FiberMap, Queue, Stream } from "effect"
-import type { Distribution } from "./distribution.ts"
+import { type KubeClient, makeInformer } from "@tcr-assistant/kube"
+import { Effect, FiberMap, Queue, Redacted, Stream } from "effect"
+import { type SourceSecretObject, sourceSecretView } from "./cluster-objects.ts"
+import type { Distribution, RegistryCredentials } from "./distribution.ts"
 import type { TokenChange, TokenMinter } from "./token-minter.ts"
 
 export interface SourceSecretsOptions {
@@ -19,21 +19,20 @@ export interface SourceSecretsOptions {
   readonly defaultNamespace: string
 }
 
-type SourceSecretObject = KubeObject & SourceSecret
-
 type SecretRefSource = Extract<Distribution["source"], { _tag: "SecretRef" }>
 
 interface SourceState {
   /** The spec.secretRef (and object uid) the credentials were read for. */
   readonly fingerprint: string
-  readonly data: Readonly<Record<string, string>> | undefined
+  readonly credentials: RegistryCredentials | undefined
   readonly error: string | undefined
   /** From the Secret's token-expires-at annotation, if it has one. */
   readonly expiresAt?: Date | undefined
 }
 
-const sameData = (a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>) =>
-  a !== undefined && Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v)
+const sameCredentials = (kept: RegistryCredentials | undefined, read: DockerCredentials) =>
+  kept !== undefined && kept.server === read.server && kept.username === read.username &&
+  Redacted.value(kept.password) === read.password
 
 /** Start the watcher in the current scope: its watches end with it. Same surface as the token minter. */
 export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(options: SourceSecretsOptions) {
@@ -56,13 +55,14 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
       if (previous.error !== error) announce({ _tag: "Unavailable", ips, message: error })
       return
     }
-    const data = dockerConfigSecretData(decoded.credentials)
+    const { password, server, username } = decoded.credentials
     const expiresAt = sourceTokenExpiry(secret?.metadata.annotations)
     if (
-      sameData(previous.data, data) && previous.error === undefined &&
+      sameCredentials(previous.credentials, decoded.credentials) && previous.error === undefined &&
       previous.expiresAt?.getTime() === expiresAt?.getTime()
     ) return
-    states.set(ips, { fingerprint: source.fingerprint, data, error: undefined, expiresAt })
+    const credentials = { server, username, password: Redacted.make(password) }
+    states.set(ips, { fingerprint: source.fingerprint, credentials, error: undefined, expiresAt })
     announce({ _tag: "SourceRead", ips, expiresAt })
   }
 
@@ -88,7 +88,8 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
           },
           ...(secret.type !== undefined ? { type: secret.type } : {}),
           ...(secret.data !== undefined ? { data: secret.data } : {})
-        })
+        }),
+        view: sourceSecretView
       })
       yield* Effect.forkScoped(
         informer.events.pipe(Stream.runForEach(() => Effect.sync(() => evaluate(ips, source, where, informer.get(where)))))
@@ -109,7 +110,7 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
     }
     const source = distribution.source
     if (states.get(ips)?.fingerprint === source.fingerprint) return
-    states.set(ips, { fingerprint: source.fingerprint, data: undefined, error: undefined })
+    states.set(ips, { fingerprint: source.fingerprint, credentials: undefined, error: undefined })
     runWatch(ips, watch(ips, source))
   }
 
@@ -120,7 +121,7 @@ export const makeSourceSecrets = Effect.fn("SourceSecrets.make")(function*(optio
 
   const sources: TokenMinter = {
     sync,
-    secretDataOf: (distribution) => current(distribution)?.data,
+    credentialsOf: (distribution) => current(distribution)?.credentials,
     problemOf: (distribution) => current(distribution)?.error,
     changes: Stream.fromQueue(changes)
   }
@@ -133,8 +134,8 @@ export const combineCredentialSources = (tokens: TokenMinter, sources: TokenMint
     tokens.sync(ips, distribution)
     sources.sync(ips, distribution)
   },
-  secretDataOf: (distribution) =>
-    distribution.source._tag === "SecretRef" ? sources.secretDataOf(distribution) : tokens.secretDataOf(distribution),
+  credentialsOf: (distribution) =>
+    distribution.source._tag === "SecretRef" ? sources.credentialsOf(distribution) : tokens.credentialsOf(distribution),
   problemOf: (distribution) =>
     distribution.source._tag === "SecretRef" ? sources.problemOf(distribution) : tokens.problemOf(distribution),
   changes: Stream.merge(tokens.changes, sources.changes)

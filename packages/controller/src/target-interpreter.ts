@@ -79,13 +79,9 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         now
       })
       let snapshot = registry.snapshotOf(key) ?? initialTarget()
-      // Busy (Applying, Removing) means "request in flight" and ignores new plans; a reconcile that stops before sending
-      // its request must not store them, or the target never moves again. It stores the state before that plan.
-      let resumable = snapshot
       const feed = (event: TargetEvent): ReadonlyArray<TargetAction> => {
         const [next, actions] = stepTarget(snapshot, event)
         snapshot = next
-        if (!actions.some((action) => action.type === "execute")) resumable = next
         return actions
       }
       // The machine says whether to read the object again before planning (a conflict does).
@@ -137,10 +133,11 @@ export const makeTargetInterpreter = (deps: InterpreterDependencies) => {
         requeued = true
         queue.add(key)
       }
-      const kept = actions.some((action) => action.type === "execute") ? resumable : snapshot
-      const stored = registry.store(key, target, kept)
+      // Out of steps with a request asked for and not sent: the machine hears that none is in flight.
+      if (actions.some((action) => action.type === "execute")) feed({ type: "POSTPONED", now: yield* Clock.currentTimeMillis })
+      const stored = registry.store(key, target, snapshot)
       deps.routing.targetStored(target, stored)
-      if (stored.changed) yield* deps.events.targetChanged(target, stored.state, kept.context.reason, kept.context.message)
+      if (stored.changed) yield* deps.events.targetChanged(target, stored.state, snapshot.context.reason, snapshot.context.message)
       stats.reconciled((performance.now() - started) / 1000, failed ? "error" : requeued ? "requeue" : "success")
     })
 

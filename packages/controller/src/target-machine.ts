@@ -2,10 +2,11 @@
 // machine decides (which state, whether to execute the planned request, refresh a stale read or a conflict, back off,
 // stop until something changes, or wait for a namespace being deleted) and the interpreter executes the one request
 // asked for and feeds the outcome back as an event. One Busy state holds the request in flight; its substate names
-// it (Applying, Removing) for status. Removed is final: the registry forgets the target.
+// it (Applying, Removing) for status; a reconcile that ends before sending it says so (POSTPONED), and nothing is in
+// flight any more. Removed is final: the registry forgets the target.
 import { backoffDelay, targetBackoff } from "@tcr-assistant/kube/backoff"
 import { Duration } from "effect"
-import { assign, initialTransition, setup, type SnapshotFrom, transition } from "xstate"
+import { and, assign, initialTransition, not, setup, type SnapshotFrom, transition } from "xstate"
 import type { Command, Plan } from "./plan.ts"
 
 /** The states a target reports; Applying and Removing are the machine's one Busy state, named by its request. */
@@ -34,13 +35,15 @@ export type TargetEvent =
   | { readonly type: "FAILED"; readonly retryable: boolean; readonly reason: string; readonly message: string; readonly now: number }
   /** The request met a namespace being deleted: nothing can be written there until it is gone. */
   | { readonly type: "NAMESPACE_TERMINATING"; readonly now: number }
+  /** The reconcile ends (its steps for this turn are used) before sending the request asked for: none is in flight. */
+  | { readonly type: "POSTPONED"; readonly now: number }
 
 export interface TargetContext {
   /** Consecutive failed attempts; drives the backoff. */
   readonly attempts: number
   readonly reason: string | undefined
   readonly message: string | undefined
-  /** When the externally visible state last changed (epoch ms). */
+  /** When the externally visible state last changed (epoch ms); in Failed, when the request was refused. */
   readonly since: number
   /** The basis of the last request planned: a Failed target waits for a plan on another basis. */
   readonly basis: string | undefined
@@ -53,6 +56,12 @@ export type TargetAction =
 
 export const backoffBaseMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.base))
 export const backoffCapMillis = Duration.toMillis(Duration.fromInputUnsafe(targetBackoff.cap))
+
+/**
+ * A request refused for good is sent again after this long all the same (jittered over its upper half, like every
+ * delay): granting a missing RBAC rule or removing an admission policy changes neither the spec nor the object.
+ */
+export const failedRecheckMillis = Duration.toMillis(Duration.minutes(10))
 
 /** The capped exponential delay (the kube package's one backoff) after `attempts` failures; the interpreter adds jitter. */
 export const backoffMillis = (attempts: number) => Duration.toMillis(backoffDelay(targetBackoff, attempts))
@@ -68,6 +77,8 @@ export const targetMachine = setup({
     /** The same request, planned from the same observation as the one that failed for good. */
     sameRequestAsFailed: ({ context, event }) =>
       event.type === "PLANNED" && (event.plan._tag === "Apply" || event.plan._tag === "Remove") && event.basis === context.basis,
+    /** The slow re-check of a refused request is due: the earliest its jittered delay can bring it back. */
+    recheckDue: ({ context, event }) => event.now - context.since >= failedRecheckMillis / 2,
     retryable: ({ event }) => event.type === "FAILED" && event.retryable
   },
   actions: {
@@ -76,6 +87,7 @@ export const targetMachine = setup({
     refresh: () => {},
     retryAfter: () => {},
     retryLater: () => {},
+    recheckLater: () => {},
     settle: assign(({ event }) => ({ attempts: 0, reason: undefined, message: undefined, since: event.now })),
     clearNote: assign(({ event }) => ({ reason: undefined, message: undefined, since: event.now })),
     noteRequest: assign(({ event }) => ({
@@ -126,9 +138,10 @@ export const targetMachine = setup({
     // Someone else's object, which we do not watch: look at it again whenever the target is reconciled.
     Conflict: { on: { RECONCILING: { actions: "refresh" } } },
     BackingOff: {},
-    // The apiserver refused the request for good (403 Forbidden, 422 Invalid): sending it again cannot help. Any
-    // other plan proceeds; the same request waits for a new spec generation or a change to the target object.
-    Failed: { on: { PLANNED: { guard: "sameRequestAsFailed" } } },
+    // The apiserver refused the request for good (403 Forbidden, 422 Invalid): sending it again soon cannot help. Any
+    // other plan proceeds; the same request waits for a new spec generation, a change to the target object, or the
+    // slow re-check (a permission granted since changes neither), which it asks for again until it is due.
+    Failed: { on: { PLANNED: { guard: and(["sameRequestAsFailed", not("recheckDue")]), actions: "recheckLater" } } },
     Removed: { type: "final" },
     // One request in flight; the substate only names it for status. New plans wait for its outcome.
     Busy: {
@@ -138,9 +151,10 @@ export const targetMachine = setup({
         STALE: { target: "Pending", actions: "refresh" },
         FAILED: [
           { guard: "retryable", target: "BackingOff", actions: ["countFailure", "retryAfter"] },
-          { target: "Failed", actions: "countFailure" }
+          { target: "Failed", actions: ["countFailure", "recheckLater"] }
         ],
-        NAMESPACE_TERMINATING: { target: "Skipped", actions: "noteTerminating" }
+        NAMESPACE_TERMINATING: { target: "Skipped", actions: "noteTerminating" },
+        POSTPONED: { target: "Pending" }
       },
       // Entered only through .Busy.Applying or .Busy.Removing; xstate asks for an initial substate regardless.
       initial: "Applying",
@@ -183,6 +197,9 @@ const workFor = (
       case "retryLater":
         // A conflict is resolved by someone else's change to an object we do not watch: look again now and then.
         todo.push({ type: "retryAfter", millis: backoffCapMillis })
+        break
+      case "recheckLater":
+        todo.push({ type: "retryAfter", millis: failedRecheckMillis })
         break
     }
   }

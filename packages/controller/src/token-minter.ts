@@ -1,13 +1,17 @@
 // Registry tokens for ImagePullSecrets with spec.tcr: one loop per such object mints a token with the API keys of its
-// credentials Secret, publishes it as the Secret data to distribute, and renews it before it expires; a failure keeps
+// credentials Secret, publishes it as the credentials to distribute (Redacted), and renews it before it expires; a failure keeps
 // the last good token while it lasts and says why a new one cannot be had. Each change is announced on a stream.
-import { dockerConfigSecretData } from "@tcr-assistant/api"
 import { KubeClient } from "@tcr-assistant/kube"
 import { unusableApiKeyField, unusableApiKeyMessage } from "@tcr-assistant/tcr"
 import { backoffSchedule, tokenBackoff } from "@tcr-assistant/kube/backoff"
-import { Clock, Duration, Effect, FiberMap, Queue, Redacted, Stream } from "effect"
-import type { Distribution } from "./distribution.ts"
-import { type ApiKeys, renewalDelayMillis, type TokenIssuer } from "./registry-token.ts"
+import { Clock, Duration, Effect, FiberMap, Queue, Schema, Stream } from "effect"
+import type { Distribution, RegistryCredentials } from "./distribution.ts"
+import { type ApiKeys, type RegistryToken, renewalDelayMillis, type TokenIssueError, type TokenIssuer } from "./registry-token.ts"
+
+/** The API keys to mint with cannot be had, or used: the message names the Secret and its keys, never a value. */
+export class ApiKeysUnavailable extends Schema.TaggedError<ApiKeysUnavailable>()("ApiKeysUnavailable", {
+  message: Schema.String
+}) {}
 
 export interface TokenMinterOptions {
   /** Without one, every spec.tcr reports that the controller has no TCR API access. */
@@ -29,8 +33,8 @@ export type TokenChange =
 export interface TokenMinter {
   /** Start, restart or stop the object's loop to match its distribution (undefined: the object is gone). */
   readonly sync: (ips: string, distribution: Distribution | undefined) => void
-  /** The Secret data to distribute: inline credentials, or the current token of a TCR source. */
-  readonly secretDataOf: (distribution: Distribution) => Readonly<Record<string, string>> | undefined
+  /** The credentials to distribute: inline ones, or the current token of a TCR source. */
+  readonly credentialsOf: (distribution: Distribution) => RegistryCredentials | undefined
   /** Why a TCR source has no token right now, if it has none. */
   readonly problemOf: (distribution: Distribution) => string | undefined
   /** Every change of a token's state, after the state is in place; for one consumer. */
@@ -40,7 +44,7 @@ export interface TokenMinter {
 interface TokenState {
   /** The spec.tcr (and object uid) the token was minted for. */
   readonly fingerprint: string
-  readonly data: Readonly<Record<string, string>> | undefined
+  readonly credentials: RegistryCredentials | undefined
   readonly error: string | undefined
 }
 
@@ -54,13 +58,15 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
   const changes = yield* Queue.unbounded<TokenChange>()
   const announce = (change: TokenChange) => Queue.offerUnsafe(changes, change)
 
-  const readApiKeys = (namespace: string, name: string): Effect.Effect<ApiKeys, string> =>
+  const unavailable = (message: string) => Effect.fail(new ApiKeysUnavailable({ message }))
+
+  const readApiKeys = (namespace: string, name: string): Effect.Effect<ApiKeys, ApiKeysUnavailable> =>
     client.request<{ data?: Record<string, string> }>({
       method: "GET",
       path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
       what: `read credentials Secret ${namespace}/${name}`
     }).pipe(
-      Effect.mapError((error) => error.message),
+      Effect.mapError((error) => new ApiKeysUnavailable({ message: error.message })),
       Effect.flatMap((secret) => {
         const value = (key: string) => {
           const encoded = secret.data?.[key]
@@ -69,22 +75,22 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         const secretId = value("secretId")
         const secretKey = value("secretKey")
         if (secretId === undefined || secretKey === undefined) {
-          return Effect.fail(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
+          return unavailable(`Secret ${namespace}/${name} must have the keys secretId and secretKey`)
         }
         const keys = { secretId, secretKey, sessionToken: value("sessionToken") }
         const unusable = unusableApiKeyField(keys)
-        if (unusable !== undefined) return Effect.fail(`Secret ${namespace}/${name}: ${unusableApiKeyMessage(unusable)}`)
+        if (unusable !== undefined) return unavailable(`Secret ${namespace}/${name}: ${unusableApiKeyMessage(unusable)}`)
         return Effect.succeed(keys)
       })
     )
 
-  const mint = (source: TcrSource) => {
+  const mint = (source: TcrSource): Effect.Effect<RegistryToken, ApiKeysUnavailable | TokenIssueError> => {
     const issuer = options.tokenIssuer
     const ref = source.tcr.credentialsSecretRef
     return issuer === undefined
-      ? Effect.fail("this controller has no TCR API access configured")
+      ? unavailable("this controller has no TCR API access configured")
       : readApiKeys(ref.namespace ?? options.defaultCredentialsNamespace, ref.name).pipe(
-        Effect.flatMap((keys) => issuer.issue(source.tcr, keys).pipe(Effect.mapError((error) => error.message)))
+        Effect.flatMap((keys) => issuer.issue(source.tcr, keys))
       )
   }
 
@@ -93,12 +99,12 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
     Effect.flatMap(Clock.currentTimeMillis, (issuedAt) =>
       mint(source).pipe(
         Effect.map((token) => ({ token, issuedAt })),
-        Effect.tapError((message) =>
+        Effect.tapError(({ message }) =>
           Effect.sync(() => {
             const previous = tokens.get(ips)
-            const kept = previous?.fingerprint === source.fingerprint ? previous.data : undefined
+            const kept = previous?.fingerprint === source.fingerprint ? previous.credentials : undefined
             // Keep distributing the last good token while it lasts; report why a new one cannot be had.
-            tokens.set(ips, { fingerprint: source.fingerprint, data: kept, error: message })
+            tokens.set(ips, { fingerprint: source.fingerprint, credentials: kept, error: message })
             announce({ _tag: "Unavailable", ips, message })
           })
         )
@@ -112,7 +118,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
         const { token, issuedAt } = yield* attempt(ips, source).pipe(Effect.retry(backoffSchedule(tokenBackoff)))
         tokens.set(ips, {
           fingerprint: source.fingerprint,
-          data: dockerConfigSecretData({ server: token.server, username: token.username, password: Redacted.value(token.password) }),
+          credentials: { server: token.server, username: token.username, password: token.password },
           error: undefined
         })
         announce({ _tag: "Issued", ips, expiresAt: token.expiresAt })
@@ -133,7 +139,7 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
     }
     const source = distribution.source
     if (tokens.get(ips)?.fingerprint === source.fingerprint) return
-    tokens.set(ips, { fingerprint: source.fingerprint, data: undefined, error: undefined })
+    tokens.set(ips, { fingerprint: source.fingerprint, credentials: undefined, error: undefined })
     runTokenLoop(ips, tokenLoop(ips, source))
   }
 
@@ -145,11 +151,11 @@ export const makeTokenMinter = Effect.fn("TokenMinter.make")(function*(options: 
 
   const minter: TokenMinter = {
     sync,
-    secretDataOf: (distribution) =>
+    credentialsOf: (distribution) =>
       distribution.source._tag === "Docker"
-        ? distribution.data
+        ? distribution.credentials
         : distribution.source._tag === "Tcr"
-        ? current(distribution.name, distribution.source)?.data
+        ? current(distribution.name, distribution.source)?.credentials
         : undefined,
     problemOf: (distribution) =>
       distribution.source._tag === "Tcr" ? current(distribution.name, distribution.source)?.error : undefined,

@@ -2,13 +2,23 @@
 // tcr-assistant-webhook-server-cert Secret (created when missing, renewed before expiry), the CA bundle written into
 // the Validating- and MutatingWebhookConfiguration, and a periodic re-read so every replica serves the current certificate.
 // Replicas race only through the apiserver: creates that meet 409 and updates with a stale resourceVersion re-read
-// what the winner wrote and use it.
+// what the winner wrote and use it. What the stored material needs is decided in webhook-tls-material.ts.
 import { createCertificateAuthority, issueCertificate, type PkiError } from "@tcr-assistant/kube/pki"
 import { KubeClient, type KubeError } from "@tcr-assistant/kube"
-import { Duration, Effect, Schema } from "effect"
-import { createPrivateKey, X509Certificate } from "node:crypto"
+import { Clock, Duration, Effect, Schema } from "effect"
 import { isIP } from "node:net"
-import type { TlsMaterial } from "./webhook.ts"
+import {
+  materialOf,
+  planTls,
+  readStoredTls,
+  type SecretObject,
+  type StoredTls,
+  toBase64,
+  type TlsPlan,
+  type WebhookCertificates
+} from "./webhook-tls-material.ts"
+
+export type { WebhookCertificates } from "./webhook-tls-material.ts"
 
 export const defaultWebhookNamespace = "tcr-assistant-system"
 export const webhookSecretName = "tcr-assistant-webhook-server-cert"
@@ -44,23 +54,6 @@ export class WebhookTlsError extends Schema.TaggedError<WebhookTlsError>()("Webh
   readonly retryable = true
 }
 
-export interface WebhookCertificates extends TlsMaterial {
-  readonly caPem: string
-  /** What the apiserver should trust: the current CA, plus the previous one while it is still valid. */
-  readonly caBundlePem: string
-  readonly notAfter: Date
-}
-
-interface SecretObject {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly [key: string]: unknown }
-  readonly type?: string
-  readonly data?: Readonly<Record<string, string>>
-  readonly [key: string]: unknown
-}
-
-const fromBase64 = (value: string | undefined) => (value === undefined ? "" : Buffer.from(value, "base64").toString("utf8"))
-const toBase64 = (value: string) => Buffer.from(value, "utf8").toString("base64")
-
 /** Host names and addresses the serving certificate must cover. */
 export const servingHosts = (options: WebhookTlsOptions): ReadonlyArray<string> => {
   const service = options.serviceName ?? webhookServiceName
@@ -73,81 +66,6 @@ export const servingHosts = (options: WebhookTlsOptions): ReadonlyArray<string> 
     ...(options.extraHosts ?? [])
   ]
 }
-
-/** The material as found in the Secret. */
-export interface StoredTls {
-  readonly ca?: X509Certificate | undefined
-  readonly caPem: string
-  readonly caKeyPem: string
-  readonly previousCaPem: string
-  readonly cert?: X509Certificate | undefined
-  readonly certPem: string
-  readonly keyPem: string
-}
-
-const parseCertificate = (pem: string): X509Certificate | undefined => {
-  if (pem === "") return undefined
-  try {
-    return new X509Certificate(pem)
-  } catch {
-    return undefined
-  }
-}
-
-export const readStoredTls = (secret: SecretObject | undefined): StoredTls => {
-  const data = secret?.data ?? {}
-  const caPem = fromBase64(data["ca.crt"])
-  const certPem = fromBase64(data["tls.crt"])
-  return {
-    ca: parseCertificate(caPem),
-    caPem,
-    caKeyPem: fromBase64(data["ca.key"]),
-    previousCaPem: fromBase64(data["ca-previous.crt"]),
-    cert: parseCertificate(certPem),
-    certPem,
-    keyPem: fromBase64(data["tls.key"])
-  }
-}
-
-const keyMatches = (certificate: X509Certificate, keyPem: string) => {
-  try {
-    return keyPem !== "" && certificate.checkPrivateKey(createPrivateKey(keyPem))
-  } catch {
-    return false
-  }
-}
-
-const covers = (certificate: X509Certificate, host: string) =>
-  isIP(host) !== 0 ? certificate.checkIP(host) !== undefined : certificate.checkHost(host) !== undefined
-
-/** What the stored material needs, decided from the certificates alone. */
-export type TlsPlan = "Keep" | "NewServingCertificate" | "NewAuthority"
-
-export const planTls = (stored: StoredTls, hosts: ReadonlyArray<string>, renewBeforeMillis: number, now: number): TlsPlan => {
-  const { ca, cert } = stored
-  if (ca === undefined || !ca.ca || !keyMatches(ca, stored.caKeyPem)) return "NewAuthority"
-  if (ca.validToDate.getTime() - now < renewBeforeMillis) return "NewAuthority"
-  if (cert === undefined || !keyMatches(cert, stored.keyPem)) return "NewServingCertificate"
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return "NewServingCertificate"
-  if (cert.validToDate.getTime() - now < renewBeforeMillis) return "NewServingCertificate"
-  if (cert.validFromDate.getTime() > now) return "NewServingCertificate"
-  if (!hosts.every((host) => covers(cert, host))) return "NewServingCertificate"
-  return "Keep"
-}
-
-const bundle = (caPem: string, previousCaPem: string, now: number) => {
-  const previous = parseCertificate(previousCaPem)
-  const keepPrevious = previous !== undefined && previous.validToDate.getTime() > now && previousCaPem.trim() !== caPem.trim()
-  return keepPrevious ? `${caPem.trimEnd()}\n${previousCaPem.trimEnd()}\n` : caPem
-}
-
-const materialOf = (stored: StoredTls, now: number): WebhookCertificates => ({
-  certPem: stored.certPem,
-  keyPem: stored.keyPem,
-  caPem: stored.caPem,
-  caBundlePem: bundle(stored.caPem, stored.previousCaPem, now),
-  notAfter: stored.cert?.validToDate ?? new Date(0)
-})
 
 export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: WebhookTlsOptions = {}) {
   const client = yield* KubeClient
@@ -199,7 +117,7 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
       name: secretName,
       namespace,
       labels: {
-        ...((existing?.metadata.labels as Record<string, string> | undefined) ?? {}),
+        ...existing?.metadata.labels,
         "app.kubernetes.io/name": "tcr-assistant",
         "app.kubernetes.io/component": "webhook"
       }
@@ -213,7 +131,7 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
     const existing = yield* client
       .request<SecretObject>({ method: "GET", path: secretPath, what: `read ${secretWhat}` })
       .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
-    const now = Date.now()
+    const now = yield* Clock.currentTimeMillis
     const stored = readStoredTls(existing)
     const plan = planTls(stored, hosts, renewBeforeMillis, now)
     if (plan === "Keep") return materialOf(stored, now)
@@ -227,7 +145,7 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
     yield* Effect.logInfo(plan === "NewAuthority" ? "issued a new webhook CA and certificate" : "renewed the webhook certificate").pipe(
       Effect.annotateLogs({ kind: "Secret", namespace, name: secretName })
     )
-    return materialOf(readStoredTls(written), Date.now())
+    return materialOf(readStoredTls(written), yield* Clock.currentTimeMillis)
   })
 
   const ensure = Effect.gen(function*() {

@@ -1,7 +1,8 @@
 // The pure policies on their own. Their patches are applied with the test kit's JSON patch (and sent to its in-memory
 // apiserver where the resourceVersion guard matters): a ServiceAccount keeps everyone else's entries in their order
 // and gets ours exactly once or not at all; a Secret we do not own is never touched; finalizers of others stay put.
-import { dockerConfigJsonType } from "@tcr-assistant/api"
+import { dockerConfigJsonType, dockerConfigSecretData } from "@tcr-assistant/api"
+import { Redacted } from "effect"
 import { makeMemoryCluster } from "@tcr-assistant/testkit/memory-cluster"
 import { applyJsonPatch } from "@tcr-assistant/testkit/memory-cluster-patch"
 import { fc, test } from "@fast-check/vitest"
@@ -18,6 +19,7 @@ import {
   planImagePullSecret,
   planSecret,
   secretDataHash,
+  secretDataOf,
   planServiceAccount,
   type SecretDesire,
   type ServiceAccountDesire
@@ -26,7 +28,8 @@ import {
 const ips = "alpha"
 const ours = "tcr.ipsalpha"
 const owner: OwnerRef = { apiVersion: "tcr.tencentcloudcr.com/v1", kind: "ImagePullSecret", name: ips, uid: "uid-alpha" }
-const data = { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") }
+const credentials = { server: "registry.example.com", username: "puller", password: Redacted.make("s3cret") }
+const data = secretDataOf(credentials)
 
 // --- ServiceAccounts --------------------------------------------------------------------------------------------------
 
@@ -173,7 +176,7 @@ const observedSecret: fc.Arbitrary<ObservedSecret> = fc
   }))
 
 const secretDesire: fc.Arbitrary<SecretDesire> = fc.constantFrom<SecretDesire>(
-  { _tag: "Present", namespace: "ns", name: ours, data, owner },
+  { _tag: "Present", namespace: "ns", name: ours, credentials, owner },
   { _tag: "Absent", namespace: "ns", name: ours, ips },
   { _tag: "Skip", reason: "NamespaceTerminating", message: "terminating" }
 )
@@ -203,7 +206,7 @@ describe("planSecret", () => {
 
   test.prop([observedSecret])("our Secret is brought to the desired data and owner in place, keeping everything else", (observed) => {
     fc.pre(isOurSecret(observed, ips) && (observed.type === undefined || observed.type === dockerConfigJsonType))
-    const desire: SecretDesire = { _tag: "Present", namespace: "ns", name: ours, data, owner }
+    const desire: SecretDesire = { _tag: "Present", namespace: "ns", name: ours, credentials, owner }
     const plan = planSecret(desire, observed)
     const owned = observed.metadata.ownerReferences?.some((ref) => ref.uid === owner.uid) ?? false
     if (plan._tag === "InSync") {
@@ -229,14 +232,14 @@ describe("planSecret", () => {
       type: "Opaque",
       data
     }
-    expect(planSecret({ _tag: "Present", namespace: "ns", name: ours, data, owner }, observed)).toEqual({
+    expect(planSecret({ _tag: "Present", namespace: "ns", name: ours, credentials, owner }, observed)).toEqual({
       _tag: "Remove",
       command: { _tag: "DeleteSecret", namespace: "ns", name: ours, uid: "u1", resourceVersion: "7" }
     })
   })
 
   test("a missing Secret is created labelled, annotated, typed and owned", () => {
-    const plan = planSecret({ _tag: "Present", namespace: "ns", name: ours, data, owner }, undefined)
+    const plan = planSecret({ _tag: "Present", namespace: "ns", name: ours, credentials, owner }, undefined)
     expect(plan).toEqual({
       _tag: "Apply",
       command: {
@@ -318,7 +321,7 @@ describe("a Secret the cache keeps as a digest of its data", () => {
 
   test.prop([observedSecret, fc.boolean()])("plans exactly as the whole Secret does", (observed, desired) => {
     const desire: SecretDesire = desired
-      ? { _tag: "Present", namespace: "ns", name: ours, data, owner }
+      ? { _tag: "Present", namespace: "ns", name: ours, credentials, owner }
       : { _tag: "Absent", namespace: "ns", name: ours, ips }
     expect(planSecret(desire, withoutData(observed))).toEqual(planSecret(desire, observed))
   })
@@ -330,4 +333,13 @@ describe("a Secret the cache keeps as a digest of its data", () => {
       expect(secretDataHash(a) === secretDataHash(b)).toBe(same)
     }
   )
+})
+
+describe("the Secret data of Redacted credentials", () => {
+  test("is the dockerconfigjson of the revealed password, built once per credentials object", () => {
+    expect(data).toEqual(dockerConfigSecretData({ server: "registry.example.com", username: "puller", password: "s3cret" }))
+    expect(secretDataOf(credentials)).toBe(data)
+    expect(String(credentials.password)).not.toContain("s3cret")
+    expect(JSON.stringify(credentials)).not.toContain("s3cret")
+  })
 })

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "vitest"
 import { getAdjacencyMap, getShortestPaths } from "xstate/graph"
 import type { Plan } from "../src/plan.ts"
-import { backoffCapMillis, initialTarget, stepTarget, targetMachine, type TargetEvent, type TargetSnapshot, targetState } from "../src/target-machine.ts"
+import { backoffCapMillis, failedRecheckMillis, initialTarget, stepTarget, targetMachine, type TargetEvent, type TargetSnapshot, targetState } from "../src/target-machine.ts"
 
 const create = { _tag: "CreateSecret", namespace: "ns", body: {} } as const
 const plans: ReadonlyArray<Plan> = [
@@ -24,7 +24,8 @@ const events: ReadonlyArray<TargetEvent> = [
   { type: "STALE", now: 0 },
   { type: "FAILED", retryable: true, reason: "KubeUnavailable", message: "down", now: 0 },
   { type: "FAILED", retryable: false, reason: "Forbidden", message: "forbidden", now: 0 },
-  { type: "NAMESPACE_TERMINATING", now: 0 }
+  { type: "NAMESPACE_TERMINATING", now: 0 },
+  { type: "POSTPONED", now: 0 }
 ]
 // Attempts only feed the backoff delay: "has failed" is enough to tell states apart, and keeps the graph finite.
 const serializeState = (snapshot: TargetSnapshot) =>
@@ -65,8 +66,14 @@ describe("generated from the machine", () => {
         expect(work.filter((action) => action.type === "execute")).toEqual(
           sends && event.type === "PLANNED" && "command" in event.plan ? [{ type: "execute", command: event.plan.command }] : []
         )
-        // Failed asks for no retry: only a plan on a new basis moves it.
-        if (targetState(next) === "Failed") expect(work).toEqual([])
+        // Failed asks only for the slow re-check, when the request is refused and when it is planned again before
+        // the re-check is due (the clock stands still here); a plan on a new basis moves it.
+        if (targetState(next) === "Failed") {
+          const refusal = (busy && event.type === "FAILED") || refusedAgain
+          expect(work).toEqual(refusal ? [{ type: "retryAfter", millis: failedRecheckMillis }] : [])
+        }
+        // A postponed request leaves nothing in flight.
+        if (event.type === "POSTPONED" && busy) expect([targetState(next), work]).toEqual(["Pending", []])
         if (targetState(next) === "Conflict" && fromState !== "Conflict") {
           expect(work).toContainEqual({ type: "retryAfter", millis: backoffCapMillis })
         }

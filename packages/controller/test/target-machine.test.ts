@@ -7,6 +7,7 @@ import {
   backoffBaseMillis,
   backoffCapMillis,
   backoffMillis,
+  failedRecheckMillis,
   initialTarget,
   stepTarget,
   type TargetAction,
@@ -134,20 +135,30 @@ describe("a plan, in any state without a request in flight", () => {
 
 describe("a request refused for good (403 Forbidden, 422 Invalid)", () => {
   for (const from of inFlightStates) {
-    test(`${from}: is Failed, noting why, with no retry`, () => {
+    test(`${from}: is Failed, noting why, with only the slow re-check`, () => {
       const { state, actions, snapshot } = run([...reach[from], refused])
       expect(state).toBe("Failed")
-      expect(actions).toEqual([])
+      expect(actions).toEqual([{ type: "retryAfter", millis: failedRecheckMillis }])
       expect(snapshot.context).toMatchObject({ attempts: 1, reason: "Forbidden", message: "secrets is forbidden", since: 4_500 })
     })
   }
 
-  test("the same request planned from the same observation is not sent again", () => {
+  test("the same request planned from the same observation is not sent again before the re-check is due", () => {
     for (const plan of [plans.Apply, plans.Remove]) {
-      const { state, actions } = run([planned(plans.Apply), refused, planned(plan, 7_000)])
+      const { state, actions, snapshot } = run([planned(plans.Apply), refused, planned(plan, 7_000)])
       expect(state).toBe("Failed")
-      expect(actions).toEqual([])
+      // It asks for the re-check again (the queue keeps the earliest), and the time of the refusal stays.
+      expect(actions).toEqual([{ type: "retryAfter", millis: failedRecheckMillis }])
+      expect(snapshot.context.since).toBe(4_500)
     }
+  })
+
+  test("the re-check sends it again once due: the earliest a jittered delay brings it back", () => {
+    const due = 4_500 + failedRecheckMillis / 2
+    expect(run([planned(plans.Apply), refused, planned(plans.Apply, due - 1)]).state).toBe("Failed")
+    const { state, actions } = run([planned(plans.Apply), refused, planned(plans.Apply, due)])
+    expect(state).toBe("Applying")
+    expect(actions).toEqual([{ type: "execute", command: create }])
   })
 
   test("a new spec generation or a changed target object sends it again", () => {
@@ -266,7 +277,8 @@ const anyEvent: fc.Arbitrary<TargetEvent> = fc.oneof(
   fc.record({ type: fc.constant("STALE" as const), now: fc.nat() }),
   fc.record({ type: fc.constant("FAILED" as const), retryable: fc.boolean(), reason: fc.string(), message: fc.string(), now: fc.nat() }),
   fc.record({ type: fc.constant("NAMESPACE_TERMINATING" as const), now: fc.nat() }),
-  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() })
+  fc.record({ type: fc.constant("RECONCILING" as const), now: fc.nat() }),
+  fc.record({ type: fc.constant("POSTPONED" as const), now: fc.nat() })
 )
 
 interface Reference {
@@ -274,6 +286,8 @@ interface Reference {
   readonly attempts: number
   /** What the request in flight, or the one refused, was planned from. */
   readonly basis?: string | undefined
+  /** When the request was refused for good. */
+  readonly refusedAt?: number | undefined
 }
 
 const planTarget: Record<Plan["_tag"], TargetState> = {
@@ -296,7 +310,9 @@ const referenceStep = (model: Reference, event: TargetEvent): readonly [Referenc
     case "PLANNED": {
       if (inFlight) return [model, []]
       const request = event.plan._tag === "Apply" || event.plan._tag === "Remove"
-      if (model.state === "Failed" && request && event.basis === model.basis) return [model, []]
+      if (model.state === "Failed" && request && event.basis === model.basis && event.now - model.refusedAt! < failedRecheckMillis / 2) {
+        return [model, [{ type: "retryAfter", millis: failedRecheckMillis }]]
+      }
       const state = planTarget[event.plan._tag]
       const attempts = event.plan._tag === "InSync" ? 0 : model.attempts
       const actions: Array<TargetAction> = []
@@ -312,9 +328,11 @@ const referenceStep = (model: Reference, event: TargetEvent): readonly [Referenc
       if (!inFlight) return [model, []]
       return event.retryable
         ? [{ ...model, state: "BackingOff", attempts: model.attempts + 1 }, [{ type: "retryAfter", millis: backoffMillis(model.attempts + 1) }]]
-        : [{ ...model, state: "Failed", attempts: model.attempts + 1 }, []]
+        : [{ ...model, state: "Failed", attempts: model.attempts + 1, refusedAt: event.now }, [{ type: "retryAfter", millis: failedRecheckMillis }]]
     case "NAMESPACE_TERMINATING":
       return inFlight ? [{ ...model, state: "Skipped", attempts: 0 }, []] : [model, []]
+    case "POSTPONED":
+      return inFlight ? [{ ...model, state: "Pending" }, []] : [model, []]
   }
 }
 

@@ -3,10 +3,11 @@
 // configuration.
 import { assert, describe, it } from "@effect/vitest"
 import { createCertificateAuthority, issueCertificate } from "@tcr-assistant/kube/pki"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { X509Certificate } from "node:crypto"
 import { makeFakeApiServer } from "../../kube/test/support/fake-apiserver.ts"
-import { makeWebhookTls, planTls, readStoredTls, servingHosts, type WebhookTlsOptions } from "../src/webhook-tls.ts"
+import { makeWebhookTls, servingHosts, type WebhookTlsOptions } from "../src/webhook-tls.ts"
+import { planTls, readStoredTls } from "../src/webhook-tls-material.ts"
 
 const dayMillis = 24 * 60 * 60 * 1000
 const secretPath = "/api/v1/namespaces/tcr-assistant-system/secrets/tcr-assistant-webhook-server-cert"
@@ -29,7 +30,8 @@ describe("planTls", () => {
       const issue = (authority: typeof ca, days: number, dnsNames = hosts) =>
         issueCertificate(authority, { commonName: "w", dnsNames, usage: "server", validityDays: days })
       const good = yield* issue(ca, 365)
-      const now = Date.now()
+      // The certificates were issued at the test's Clock: planned against the same time.
+      const now = yield* Clock.currentTimeMillis
       const plan = (data: Record<string, string>) => planTls(readStoredTls(secretWith(data)), hosts, 30 * dayMillis, now)
       const caData = { "ca.crt": ca.certPem, "ca.key": ca.keyPem }
       assert.strictEqual(plan({ ...caData, "tls.crt": good.certPem, "tls.key": good.keyPem }), "Keep")

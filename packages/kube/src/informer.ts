@@ -1,10 +1,11 @@
 // Informers: a local cache of one kind of object kept current by list + watch, and a Stream of its changes.
 // A watch is never trusted to stay alive: errors restart it with capped jittered backoff, 410 Gone relists, a
 // periodic relist repairs anything a silent watch missed, and health tells readiness probes when a watch is stale.
-import { Cause, Clock, Duration, Effect, Latch, Queue, Random, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Latch, Queue, Random, Result, Stream } from "effect"
 import { nextBackoff, watchBackoff } from "./backoff.ts"
 import { KubeClient, type Query } from "./kube-client.ts"
 import { kubeErrorFromStatus, type KubeError } from "./kube-error.ts"
+import { type ObjectView, reportUndecodable } from "./object-view.ts"
 
 export interface KubeObject {
   readonly apiVersion?: string
@@ -68,6 +69,11 @@ export interface InformerOptions<T extends KubeObject, Raw extends KubeObject = 
    * since our writes' answers and the store's objects pass through it alike. Default: drop managedFields.
    */
   readonly transform?: ((object: Raw) => T) | undefined
+  /**
+   * The typed view the projection must decode to (see object-view.ts). An object that does not is reported and kept
+   * out of the cache: a new one is not added, a changed one keeps its last version that decoded.
+   */
+  readonly view?: ObjectView<T> | undefined
 }
 
 /** The metadata fields an informer's projection may keep (managedFields never). */
@@ -118,6 +124,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
 ) {
   const client = yield* KubeClient
   const transform = (options.transform ?? dropManagedFields) as (object: KubeObject) => T
+  const decode = options.view?.decode ?? ((object: T) => Result.succeed(object))
   const cache = new Map<string, T>()
   const subscribers = new Set<Queue.Queue<InformerEvent<T>, Cause.Done>>()
   let synced = false
@@ -133,20 +140,28 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
   const publish = (event: InformerEvent<T>) => {
     for (const queue of subscribers) Queue.offerUnsafe(queue, event)
   }
-  const upsert = (raw: KubeObject) => {
-    const object = transform(raw)
+  /** Cache and publish the object; what is wrong with it instead if it does not decode. */
+  const upsert = (raw: KubeObject): string | undefined => {
+    const decoded = decode(transform(raw))
+    if (Result.isFailure(decoded)) return decoded.failure
+    const object = decoded.success
     const key = objectKey(object)
     const previous = cache.get(key)
     cache.set(key, object)
     if (previous?.metadata.resourceVersion !== object.metadata.resourceVersion) {
       publish({ type: "Upsert", object, previous })
     }
+    return undefined
   }
+  const report = (raw: KubeObject, problem: string | undefined) =>
+    problem === undefined ? Effect.void : reportUndecodable(options.name, options.view?.kind ?? options.name, raw, problem)
   const remove = (raw: KubeObject) => {
     const key = objectKey(raw)
     const previous = cache.get(key)
     cache.delete(key)
-    publish({ type: "Delete", object: previous ?? transform(raw) })
+    // An object never cached (it did not decode) was never published either.
+    const object = previous ?? Result.getOrUndefined(decode(transform(raw)))
+    if (object !== undefined) publish({ type: "Delete", object })
   }
 
   const baseQuery: Query = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector }
@@ -164,7 +179,8 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
       })
       for (const item of page.items) {
         seen.add(objectKey(item))
-        upsert(item)
+        const problem = upsert(item)
+        if (problem !== undefined) yield* report(item, problem)
       }
       continueToken = page.metadata.continue || undefined
       listVersion = page.metadata.resourceVersion
@@ -195,7 +211,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
             switch (event.type) {
               case "ADDED":
               case "MODIFIED":
-                upsert(event.object as KubeObject)
+                yield* report(event.object, upsert(event.object as KubeObject))
                 break
               case "DELETED":
                 remove(event.object as KubeObject)

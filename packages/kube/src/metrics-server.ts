@@ -2,7 +2,7 @@
 // start, every caller authenticated by a TokenReview of its bearer token and authorized by a SubjectAccessReview for
 // `get` on the nonResourceURL /metrics; decisions are cached briefly so a scrape every few seconds costs no apiserver
 // round trip.
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { createHash } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { createServer } from "node:https"
@@ -143,18 +143,20 @@ export const serveSecureMetrics = Effect.fn("MetricsServer.serveSecure")(functio
     validityDays: 3650
   })
   const context = yield* Effect.context<KubeClient>()
+  // The server's callbacks run outside Effect: they read the time from the program's Clock all the same.
+  const clock = yield* Clock.Clock
   const cache = new Map<string, { readonly access: MetricsAccess; readonly until: number }>()
   const remember = (key: string, access: MetricsAccess) => {
     if (cache.size >= maxCachedCallers) cache.delete(cache.keys().next().value!)
     const ttl = access._tag === "Allowed" ? options.allowedTtlMillis ?? 60_000 : options.deniedTtlMillis ?? 10_000
-    cache.set(key, { access, until: Date.now() + ttl })
+    cache.set(key, { access, until: clock.currentTimeMillisUnsafe() + ttl })
   }
 
   const accessOf = async (token: string | undefined): Promise<MetricsAccess> => {
     if (token === undefined) return { _tag: "Unauthenticated", reason: "no bearer token" }
     const key = createHash("sha256").update(token).digest("hex")
     const cached = cache.get(key)
-    if (cached !== undefined && cached.until > Date.now()) return cached.access
+    if (cached !== undefined && cached.until > clock.currentTimeMillisUnsafe()) return cached.access
     const access = await Effect.runPromiseWith(context)(reviewMetricsAccess(token))
     remember(key, access)
     return access

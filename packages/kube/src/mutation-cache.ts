@@ -17,7 +17,7 @@ export interface MutationCache<T extends KubeObject> {
    * Our write or read returned this object: it stands in, projected as the store projects its own, until the store
    * holds this version or a newer one.
    */
-  readonly recordObject: (key: string, object: T | KubeObject) => void
+  readonly recordObject: (key: string, object: KubeObject) => void
   /** The newest version of the object we know of, from the store or our own mutation: pass it with a request. */
   readonly knownRevision: (key: string) => bigint
   /**

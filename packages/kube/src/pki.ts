@@ -7,7 +7,7 @@ import "reflect-metadata"
 import * as x509 from "@peculiar/x509"
 import { createPrivateKey, createPublicKey, X509Certificate, webcrypto } from "node:crypto"
 import { isIP } from "node:net"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 
 // Node's WebCrypto, typed as the WebCrypto that @peculiar/x509 declares (the DOM library is not loaded here).
 type WebCrypto = NonNullable<Parameters<typeof x509.X509CertificateGenerator.create>[1]>
@@ -77,8 +77,8 @@ const checkValidity = (operation: string, commonName: string, validityDays: numb
   return Effect.void
 }
 
-const validityPeriod = (validityDays: number) => {
-  const now = Date.now()
+/** From a little before `now` (Effect's Clock, read by the caller), for `validityDays`. */
+const validityPeriod = (now: number, validityDays: number) => {
   // X.509 times have second precision; truncate so the returned notAfter equals the encoded one.
   const notAfter = new Date(Math.floor((now + validityDays * dayMillis) / 1000) * 1000)
   return { notBefore: new Date(now - clockSkewMillis), notAfter }
@@ -129,9 +129,10 @@ export const createCertificateAuthority = Effect.fn("Pki.createCertificateAuthor
 ) {
   const operation = "createCertificateAuthority"
   yield* checkValidity(operation, options.commonName, options.validityDays)
+  const now = yield* Clock.currentTimeMillis
   return yield* attempt(operation, async () => {
     const keys = await generateKeyPair()
-    const { notBefore, notAfter } = validityPeriod(options.validityDays)
+    const { notBefore, notAfter } = validityPeriod(now, options.validityDays)
     const certificate = await x509.X509CertificateGenerator.createSelfSigned(
       {
         serialNumber: randomSerialNumber(),
@@ -166,11 +167,12 @@ export const issueCertificate = Effect.fn("Pki.issueCertificate")(function*(
   if (badIp !== undefined) return yield* invalid(operation, `not an IP address: ${badIp}`)
   const badDns = (options.dnsNames ?? []).find((name) => name.trim() === "" || /[\s/]/.test(name))
   if (badDns !== undefined) return yield* invalid(operation, `not a DNS name: ${JSON.stringify(badDns)}`)
+  const now = yield* Clock.currentTimeMillis
   return yield* attempt(operation, async () => {
     const caCertificate = new x509.X509Certificate(ca.certPem)
     const signing = await importSigningKey(ca.keyPem)
     const keys = await generateKeyPair()
-    const { notBefore, notAfter } = validityPeriod(options.validityDays)
+    const { notBefore, notAfter } = validityPeriod(now, options.validityDays)
     const alternativeNames: Array<x509.JsonGeneralName> = [
       ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
       ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value }))

@@ -4,6 +4,7 @@ import { createPrivateKey, createPublicKey, createSign, createVerify, webcrypto,
 import "reflect-metadata"
 import * as x509 from "@peculiar/x509"
 import { Effect } from "effect"
+import { TestClock } from "effect/testing"
 import {
   certificateNotAfter,
   createCertificateAuthority,
@@ -30,8 +31,10 @@ const rsaCertificateAuthority = async () => {
 const extendedKeyUsages = (certificate: X509Certificate) => certificate.keyUsage ?? []
 
 describe("createCertificateAuthority", () => {
-  it.effect("creates a self-signed CA whose key matches its certificate", () =>
+  it.effect("creates a self-signed CA whose key matches its certificate, valid from Effect's Clock", () =>
     Effect.gen(function*() {
+      const now = Date.UTC(2031, 4, 6, 7, 8, 9, 500)
+      yield* TestClock.setTime(now)
       const ca = yield* createCertificateAuthority({ commonName: "test-ca", validityDays: 10 })
       const certificate = new X509Certificate(ca.certPem)
       assert.isTrue(certificate.ca)
@@ -40,9 +43,9 @@ describe("createCertificateAuthority", () => {
       assert.isTrue(certificate.checkPrivateKey(createPrivateKey(ca.keyPem)))
       assert.strictEqual(certificate.subject, "CN=test-ca")
       assert.strictEqual(certificate.validToDate.getTime(), ca.notAfter.getTime())
-      const expected = Date.now() + 10 * dayMillis
-      assert.isTrue(Math.abs(ca.notAfter.getTime() - expected) < 60_000)
-      assert.isTrue(certificate.validFromDate.getTime() <= Date.now())
+      // X.509 times have second precision: notAfter is cut to the second, notBefore allows for clock skew.
+      assert.strictEqual(ca.notAfter.getTime(), Math.floor((now + 10 * dayMillis) / 1000) * 1000)
+      assert.isTrue(certificate.validFromDate.getTime() <= now && certificate.validFromDate.getTime() > now - dayMillis)
       assert.match(ca.keyPem, /^-----BEGIN PRIVATE KEY-----/)
     }))
 

@@ -2,8 +2,18 @@
 // finalizers, namespace termination, the default ServiceAccount, pagination, watches with history and 410, and the
 // injected faults arrive as the same typed KubeErrors as from a real apiserver.
 import { assert, describe, it } from "@effect/vitest"
-import { KubeClient, type KubeError, type KubeObject, makeInformer, projection, type WatchEvent } from "@tcr-assistant/kube"
-import { Effect, Exit, Fiber, Stream } from "effect"
+import {
+  KubeClient,
+  type KubeError,
+  type KubeObject,
+  makeInformer,
+  metadataOf,
+  objectView,
+  projection,
+  type WatchEvent
+} from "@tcr-assistant/kube"
+import { jsonLogging } from "@tcr-assistant/kube/logging"
+import { Effect, Exit, Fiber, Metric, Schema, Stream } from "effect"
 import { makeMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "@tcr-assistant/testkit/memory-cluster"
 
 const ipsPath = "/apis/tcr.tencentcloudcr.com/v1/imagepullsecrets"
@@ -609,5 +619,69 @@ describe("an informer with a projection", () => {
       }
       const raw = cluster.get("/api/v1/namespaces/a/serviceaccounts/watched") as KubeObject
       assert.deepStrictEqual(informer.project(raw), informer.get("a/watched"))
+    }))
+})
+
+describe("an informer with a view", () => {
+  it.live("keeps an object that does not decode out of its cache, says which fields are wrong (never a value), and counts it", () =>
+    Effect.gen(function*() {
+      const cluster = withNamespace("a")
+      const secretValue = "hunter2-never-logged"
+      createServiceAccount(cluster, "a", "good")
+      cluster.call({
+        method: "POST",
+        path: "/api/v1/namespaces/a/serviceaccounts",
+        body: { metadata: { name: "bad", labels: { team: { password: secretValue } } } }
+      })
+      const view = objectView(
+        "ServiceAccount",
+        Schema.Struct({ metadata: metadataOf(["namespace", "resourceVersion", "labels"]) })
+      )
+      const lines: Array<string> = []
+      const logging = jsonLogging({ write: (line) => void lines.push(line) })
+      const informer = yield* makeInformer({ name: "serviceaccounts", path: "/api/v1/serviceaccounts", view }).pipe(
+        Effect.provide([cluster.layer, logging])
+      )
+      yield* informer.awaitSynced
+      assert.deepStrictEqual([...informer.values()].map((sa) => sa.metadata.name).sort(), ["default", "good"])
+      const reports = () => lines.map((line) => JSON.parse(line)).filter((record) => record.msg.includes("does not decode"))
+      assert.deepStrictEqual(
+        reports().map(({ informer, kind, level, name, namespace, problem }) => ({ informer, kind, level, name, namespace, problem })),
+        [{
+          informer: "serviceaccounts",
+          kind: "ServiceAccount",
+          level: "warn",
+          name: "bad",
+          namespace: "a",
+          problem: "metadata.labels.team: has the wrong type"
+        }]
+      )
+      assert.notInclude(lines.join("\n"), secretValue)
+      const undecodable = () =>
+        Metric.snapshot.pipe(Effect.map((snapshots) =>
+          snapshots.filter((s) => s.id === "tcr_assistant_informer_undecodable_objects_total" && s.attributes?.informer === "serviceaccounts")
+            .reduce((sum, s) => sum + (s.type === "Counter" ? Number(s.state.count) : 0), 0)
+        ))
+      const counted = yield* undecodable()
+      assert.isAtLeast(counted, 1)
+
+      // A changed object that no longer decodes keeps its last version that did; fixed, it enters the cache.
+      const before = informer.get("a/good")!.metadata.resourceVersion
+      cluster.call({
+        method: "PATCH",
+        path: "/api/v1/namespaces/a/serviceaccounts/good",
+        contentType: "application/merge-patch+json",
+        body: { metadata: { labels: { team: 7 } } }
+      })
+      cluster.call({
+        method: "PATCH",
+        path: "/api/v1/namespaces/a/serviceaccounts/bad",
+        contentType: "application/merge-patch+json",
+        body: { metadata: { labels: { team: "web" } } }
+      })
+      while (informer.get("a/bad") === undefined) yield* Effect.sleep(2)
+      assert.strictEqual(informer.get("a/good")!.metadata.resourceVersion, before)
+      assert.strictEqual(yield* undecodable(), counted + 1)
+      assert.notInclude(lines.join("\n"), secretValue)
     }))
 })
