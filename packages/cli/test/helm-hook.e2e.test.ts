@@ -37,6 +37,15 @@ interface Crd {
   metadata: { generation: number; resourceVersion: string }
   spec: { versions: Array<{ additionalPrinterColumns: Array<{ name: string }> }> }
 }
+const updateOnConflict = async (update: () => Promise<void>): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await update()
+    } catch (error) {
+      if ((error as { _tag?: string })._tag !== "KubeConflict" || attempt === 10) throw error
+    }
+  }
+}
 const columns = async () => (await world.cluster.get<Crd>(crdPath))!.spec.versions[0]!.additionalPrinterColumns.map((column) => column.name)
 
 test("upgrade-crd: no CRD is an error saying what to do; an older CRD gets this version's spec; a current one is left", async () => {
@@ -48,10 +57,13 @@ test("upgrade-crd: no CRD is an error saying what to do; an older CRD gets this 
   const applied = await kubectl(world.kubeconfigPath, ["apply", "--server-side", "-f", crdFile])
   expect(applied.status, applied.stderr).toBe(0)
   const current = await columns()
-  // An older CRD: one printer column fewer, written by another manager.
-  const crd = (await world.cluster.get<Crd>(crdPath))!
-  crd.spec.versions[0]!.additionalPrinterColumns = crd.spec.versions[0]!.additionalPrinterColumns.filter((column) => column.name !== "AGE")
-  await world.cluster.request({ method: "PUT", path: crdPath, body: crd })
+  // An older CRD: one printer column fewer, written by another manager. The apiserver's own controllers still write
+  // the CRD's status conditions right after the apply, so the read-modify-write is retried on a conflict.
+  await updateOnConflict(async () => {
+    const crd = (await world.cluster.get<Crd>(crdPath))!
+    crd.spec.versions[0]!.additionalPrinterColumns = crd.spec.versions[0]!.additionalPrinterColumns.filter((column) => column.name !== "AGE")
+    await world.cluster.request({ method: "PUT", path: crdPath, body: crd })
+  })
   expect(await columns()).not.toContain("AGE")
 
   const upgraded = await world.cli(["helm-hook", "upgrade-crd", "--kubeconfig", world.kubeconfigPath])
