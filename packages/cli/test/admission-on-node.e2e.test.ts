@@ -17,7 +17,7 @@ import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { type RealNode, startNode } from "@tcr-assistant/testkit/node"
-import { kubectl } from "@tcr-assistant/testkit/processes"
+import { kubectl, kubectlOn, secondsSince } from "@tcr-assistant/testkit/processes"
 import { type Registry, startRegistry } from "@tcr-assistant/testkit/registry"
 
 const user = { username: "100012345678", password: "tcr-admission-node-token-4b7e" }
@@ -31,14 +31,8 @@ let node: RealNode
 let imageRef: string
 let scratch: string
 const figures: Record<string, number | string> = {}
-const seconds = (since: number) => Math.round((Date.now() - since) / 100) / 10
 
-const run = async (args: ReadonlyArray<string>, input?: string) => {
-  const result = await kubectl(plane.kubeconfigPath, args, input)
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`)
-  return result.stdout
-}
-const json = async <A>(args: ReadonlyArray<string>) => JSON.parse(await run([...args, "-o", "json"])) as A
+const { run, json } = kubectlOn(() => plane.kubeconfigPath)
 
 interface Pod {
   readonly metadata: { readonly name: string; readonly uid: string; readonly ownerReferences?: ReadonlyArray<{ kind: string }> }
@@ -165,7 +159,7 @@ const scaleController = async (replicas: number) => {
     const ready = await readyWebhookPods()
     if (replicas === 0 ? pods.length > 0 : ready.length < replicas) throw new Error(`${pods.length} pods, ${ready.length} ready`)
   }, 300_000)
-  return seconds(started)
+  return secondsSince(started)
 }
 
 beforeAll(async () => {
@@ -179,7 +173,7 @@ beforeAll(async () => {
   node.trustRegistry(registry.host, registry.caCertPem)
   const installStarted = Date.now()
   await installAddonOnNode(plane, node)
-  figures["install (s)"] = seconds(installStarted)
+  figures["install (s)"] = secondsSince(installStarted)
   // The registry's name resolves to the machine's port only through hosts-updater's block.
   await run(["patch", "configmap", "updater-config", "-n", addonNamespace, "--type=merge", "-p",
     JSON.stringify({ data: { hosts: `${node.machineAddress} ${registry.domain}\n` } })])
@@ -192,7 +186,7 @@ beforeAll(async () => {
   await eventually(async () => {
     if ((await readyWebhookPods()).length !== 2) throw new Error("webhook endpoints not ready")
   }, 120_000)
-  figures["--delete-stuck-pods rollout (s)"] = seconds(flagStarted)
+  figures["--delete-stuck-pods rollout (s)"] = secondsSince(flagStarted)
   await eventually(() => {
     if (!readFileSync(node.hostsFile, "utf8").includes(`${node.machineAddress} ${registry.domain}`)) throw new Error("no hosts entry yet")
   }, 120_000)
@@ -200,7 +194,7 @@ beforeAll(async () => {
     apiVersion: "tcr.tencentcloudcr.com/v1", kind: "ImagePullSecret", metadata: { name: ipsName },
     spec: { namespaces: "*", serviceAccounts: "*", docker: { server: registry.host, ...user } }
   }))
-  figures["whole setup (s)"] = seconds(started)
+  figures["whole setup (s)"] = secondsSince(started)
 }, 1_800_000)
 
 afterAll(async () => {
@@ -223,7 +217,7 @@ describe("no Pod misses its pull Secret, on a real node", () => {
         const ready = await run(["get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}"])
         if (ready !== "2") throw new Error(`${namespace}: ready ${ready}`)
       }, 180_000)
-      durations.push(seconds(applied))
+      durations.push(secondsSince(applied))
       for (const pod of await podsIn(namespace)) assert.include(pullSecretNames(pod), managedSecret, `${namespace}/${pod.metadata.name}`)
     }
     const sorted = [...durations].sort((a, b) => a - b)
@@ -248,13 +242,13 @@ describe("no Pod misses its pull Secret, on a real node", () => {
         const ready = await readyWebhookPods()
         if (ready.includes(frozen.metadata.name)) throw new Error(`still routed to ${frozen.metadata.name}`)
       }, 120_000)
-      figures["stopped replica out of the webhook Service after (s)"] = seconds(stopped)
+      figures["stopped replica out of the webhook Service after (s)"] = secondsSince(stopped)
       const created = Date.now()
       await run(["apply", "-f", "-"], list(
         { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "builder", namespace: "stop-one" } },
         userPod("stop-one", "app", "builder")
       ))
-      figures["one replica stopped: Pod create answered after (s)"] = seconds(created)
+      figures["one replica stopped: Pod create answered after (s)"] = secondsSince(created)
       const pod = await json<Pod>(["get", "pod", "-n", "stop-one", "app"])
       assert.include(pullSecretNames(pod), managedSecret)
     } finally {
@@ -262,7 +256,7 @@ describe("no Pod misses its pull Secret, on a real node", () => {
     }
     const resumed = Date.now()
     await runningPod("stop-one", "app")
-    figures["one replica stopped: Pod Running after resume (s)"] = seconds(resumed)
+    figures["one replica stopped: Pod Running after resume (s)"] = secondsSince(resumed)
   })
 
   it("with every replica stopped, Pods are admitted without the Secret; after resuming, the bare Pod is reported and the Deployment's Pod recreated Running", async () => {
@@ -282,7 +276,7 @@ describe("no Pod misses its pull Secret, on a real node", () => {
         userPod("stop-all", "bare", "builder"),
         deployment("stop-all", "web", 1, "builder")
       ))
-      createSeconds = seconds(created)
+      createSeconds = secondsSince(created)
       // The ReplicaSet's Pod is admitted while both replicas are still stopped.
       webBefore = await eventually(async () => {
         const [pod] = await podsIn("stop-all", "app=web")
@@ -300,7 +294,7 @@ describe("no Pod misses its pull Secret, on a real node", () => {
     const event = await missingEvent("stop-all", "bare")
     assert.strictEqual(event.type, "Warning")
     assert.include(event.message, "delete and recreate it")
-    figures["every replica stopped: bare Pod's Event after resume (s)"] = seconds(resumed)
+    figures["every replica stopped: bare Pod's Event after resume (s)"] = secondsSince(resumed)
     await eventually(async () => {
       const missing = await podsMissing()
       if (!(missing?.pods ?? []).some((pod) => pod.namespace === "stop-all" && pod.name === "bare")) throw new Error(JSON.stringify(missing))
@@ -313,7 +307,7 @@ describe("no Pod misses its pull Secret, on a real node", () => {
       return running
     }, 300_000)
     assert.include(pullSecretNames(web), managedSecret)
-    figures["every replica stopped: Deployment's Pod recreated Running after resume (s)"] = seconds(resumed)
+    figures["every replica stopped: Deployment's Pod recreated Running after resume (s)"] = secondsSince(resumed)
     const deleted = await json<{ items: ReadonlyArray<unknown> }>(
       ["get", "events", "-n", "stop-all", "--field-selector", `involvedObject.name=${webBefore!.metadata.name},reason=DeletedMissingPullSecret`])
     assert.lengthOf(deleted.items, 1)
@@ -336,12 +330,12 @@ describe("no Pod misses its pull Secret, on a real node", () => {
       { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "builder", namespace: "scaled-down" } },
       userPod("scaled-down", "app", "builder")
     ))
-    figures["no replica: Pod create answered after (s)"] = seconds(created)
+    figures["no replica: Pod create answered after (s)"] = secondsSince(created)
     assert.notInclude(pullSecretNames(await json<Pod>(["get", "pod", "-n", "scaled-down", "app"])), managedSecret)
 
     const deleteStarted = Date.now()
     await run(["delete", "imagepullsecret", "leaving", "--wait=false"])
-    figures["no replica: kubectl delete ipss answered after (s)"] = seconds(deleteStarted)
+    figures["no replica: kubectl delete ipss answered after (s)"] = secondsSince(deleteStarted)
     const waiting = await json<{ metadata: { deletionTimestamp?: string; finalizers?: ReadonlyArray<string> } }>(["get", "imagepullsecret", "leaving"])
     assert.isDefined(waiting.metadata.deletionTimestamp)
     assert.isNotEmpty(waiting.metadata.finalizers ?? [])
@@ -356,14 +350,14 @@ describe("no Pod misses its pull Secret, on a real node", () => {
       const result = await kubectl(plane.kubeconfigPath, ["get", "secret", "-n", "scaled-down", "tcr.ipsleaving"])
       if (result.status === 0) throw new Error("its Secret is still there")
     }, 60_000)
-    figures["ImagePullSecret deleted after the controller came back (s)"] = seconds(back)
+    figures["ImagePullSecret deleted after the controller came back (s)"] = secondsSince(back)
     const event = await missingEvent("scaled-down", "app")
     assert.include(event.message, managedSecret)
     await eventually(async () => {
       const missing = await podsMissing()
       if (!(missing?.pods ?? []).some((pod) => pod.namespace === "scaled-down" && pod.name === "app")) throw new Error(JSON.stringify(missing))
     }, 120_000)
-    figures["no replica: Pod reported after the controller came back (s)"] = seconds(back)
+    figures["no replica: Pod reported after the controller came back (s)"] = secondsSince(back)
     figures["pods missing the Secret at the end"] = (await podsMissing())?.count ?? 0
   })
 })

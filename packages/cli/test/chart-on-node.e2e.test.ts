@@ -15,7 +15,7 @@ import { type ControlPlane, defaultControllers, startControlPlane, workloadContr
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { runHelm } from "@tcr-assistant/testkit/helm"
 import { type RealNode, startNode } from "@tcr-assistant/testkit/node"
-import { kubectl } from "@tcr-assistant/testkit/processes"
+import { kubectl, kubectlOn, secondsSince } from "@tcr-assistant/testkit/processes"
 
 const chart = join(import.meta.dirname, "..", "..", "..", "charts", "tcr-assistant")
 const crdFile = "crds/imagepullsecrets.tcr.tencentcloudcr.com.yaml"
@@ -31,14 +31,8 @@ let node: RealNode
 let scratch: string
 let oldChart: string
 const figures: Record<string, number | string> = {}
-const seconds = (since: number) => Math.round((Date.now() - since) / 100) / 10
 
-const run = async (args: ReadonlyArray<string>, input?: string) => {
-  const result = await kubectl(plane.kubeconfigPath, args, input)
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`)
-  return result.stdout
-}
-const json = async <A>(args: ReadonlyArray<string>) => JSON.parse(await run([...args, "-o", "json"])) as A
+const { run, json } = kubectlOn(() => plane.kubeconfigPath)
 const absent = async (args: ReadonlyArray<string>) => {
   const result = await kubectl(plane.kubeconfigPath, ["get", ...args])
   return result.status !== 0 && /NotFound|not found/.test(result.stderr)
@@ -51,7 +45,7 @@ const helm = async (...args: ReadonlyArray<string>) => {
   assert.strictEqual(result.status, 0, `helm ${args.join(" ")}\n${result.stdout}\n${result.stderr}`)
   assert.notInclude(result.stdout + result.stderr, password)
   assert.notInclude(result.stdout + result.stderr, referencedPassword)
-  return seconds(started)
+  return secondsSince(started)
 }
 
 const valuesFile = (name: string, seedNamespaces: string) => {
@@ -117,10 +111,10 @@ beforeAll(async () => {
   // The hooks are Jobs: the kit's workload controllers plus the Job controller.
   plane = await startControlPlane({ workloads: true, controllers: [...defaultControllers, ...workloadControllers, "job-controller"] })
   node = await startNode(plane)
-  figures["control plane and node ready (s)"] = seconds(started)
+  figures["control plane and node ready (s)"] = secondsSince(started)
   started = Date.now()
   const image = await importAddonImage(node)
-  figures["image build or reuse, and import (s)"] = `${seconds(started)} (built: ${image.built.image})`
+  figures["image build or reuse, and import (s)"] = `${secondsSince(started)} (built: ${image.built.image})`
 
   // An older chart: the same, except that its CRD lacks a printer column and it has no CRD hook (charts before it
   // left the CRD as crds/ made it).
@@ -173,7 +167,7 @@ it("installs, upgrades (CRD included) and uninstalls the chart with the add-on a
     assert.deepEqual(await entries("team-a", "default"), ["tcr.ipsseed"])
     assert.deepEqual(await entries("team-b", "default"), ["tcr.ipsseed-ref"])
   }, 180_000)
-  figures["install to every Secret and entry in place (s)"] = seconds(started)
+  figures["install to every Secret and entry in place (s)"] = secondsSince(started)
   assert.deepEqual(await dockerUser("team-a", "tcr.ipsseed"), { username: "100012345678", password })
   assert.deepEqual(await dockerUser("team-b", "tcr.ipsseed-ref"), { username: "100099999999", password: referencedPassword })
   assert.deepEqual(await dockerUser("team-a", "tcr.ipsproduct-ref"), { username: "100099999999", password: referencedPassword })
@@ -189,7 +183,7 @@ it("installs, upgrades (CRD included) and uninstalls the chart with the add-on a
       "team-b/tcr.ipsseed-ref"])
     assert.sameMembers(await entries("team-b", "default"), ["tcr.ipsseed-ref", "tcr.ipsseed"])
   }, 180_000)
-  figures["upgrade to team-b's new Secret and entry (s)"] = seconds(started)
+  figures["upgrade to team-b's new Secret and entry (s)"] = secondsSince(started)
   await assertNoHookObjects("after upgrade")
 
   figures["helm uninstall --wait, pre-delete hook included (s)"] = await helm("uninstall", "tcr-assistant", "--wait", "--timeout", "3m")

@@ -13,7 +13,7 @@ import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { type RealNode, startNode } from "@tcr-assistant/testkit/node"
-import { kubectl } from "@tcr-assistant/testkit/processes"
+import { kubectlOn } from "@tcr-assistant/testkit/processes"
 import { type Registry, startRegistry } from "@tcr-assistant/testkit/registry"
 import { startTcrDouble, type TcrDouble } from "@tcr-assistant/testkit/tcr-double"
 import { demoAccessIp, demoInstanceId, demoRegion, seedDemoInstance } from "@tcr-assistant/testkit/tcr-double-sample"
@@ -42,11 +42,7 @@ const runCli = (args: ReadonlyArray<string>) =>
     child.on("close", (status) => resolve({ status, output }))
   })
 
-const run = async (args: ReadonlyArray<string>, input?: string) => {
-  const result = await kubectl(plane.kubeconfigPath, args, input)
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`)
-  return result.stdout
-}
+const { run } = kubectlOn(() => plane.kubeconfigPath)
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), "install-on-node-"))

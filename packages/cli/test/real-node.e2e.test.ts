@@ -14,7 +14,7 @@ import { writeBusyboxImage } from "@tcr-assistant/testkit/busybox-image"
 import { type ControlPlane, startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { type RealNode, startNode } from "@tcr-assistant/testkit/node"
-import { kubectl } from "@tcr-assistant/testkit/processes"
+import { kubectl, kubectlOn, secondsSince } from "@tcr-assistant/testkit/processes"
 import { type Registry, startRegistry } from "@tcr-assistant/testkit/registry"
 
 const user = { username: "100012345678", password: "tcr-long-term-token-value-9c1e" }
@@ -33,15 +33,9 @@ let scratch: string
 let hostsBefore: string
 /** Figures printed at the end (the README quotes them): seconds and MiB. */
 const figures: Record<string, number> = {}
-const seconds = (since: number) => Math.round((Date.now() - since) / 100) / 10
 
-const run = async (args: ReadonlyArray<string>, input?: string) => {
-  const result = await kubectl(plane.kubeconfigPath, args, input)
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`)
-  return result.stdout
-}
+const { run, json } = kubectlOn(() => plane.kubeconfigPath)
 
-const json = async <A>(args: ReadonlyArray<string>) => JSON.parse(await run([...args, "-o", "json"])) as A
 
 interface PodState {
   readonly phase?: string
@@ -87,14 +81,14 @@ beforeAll(async () => {
   imageRef = await registry.push(image.layoutDir, image.tag, "team-a/app")
   const nodeStarted = Date.now()
   node = await startNode(plane, { machinePorts: [registry.port] })
-  figures["node start to Ready (s)"] = seconds(nodeStarted)
+  figures["node start to Ready (s)"] = secondsSince(nodeStarted)
   node.trustRegistry(registry.host, registry.caCertPem)
   writeFileSync(node.hostsFile, `${readFileSync(node.hostsFile, "utf8")}${usersHostsLine}\n`)
   hostsBefore = readFileSync(node.hostsFile, "utf8")
   const installStarted = Date.now()
   addon = await installAddonOnNode(plane, node)
-  figures["image build or reuse, import, apply, rollout (s)"] = seconds(installStarted)
-  figures["whole setup (s)"] = seconds(started)
+  figures["image build or reuse, import, apply, rollout (s)"] = secondsSince(installStarted)
+  figures["whole setup (s)"] = secondsSince(started)
 })
 
 afterAll(async () => {
@@ -185,7 +179,7 @@ describe("the add-on installed on a real node", () => {
       const state = await podState("team-a", "app")
       if (state.phase !== "Running") throw new Error(JSON.stringify(state))
     }, 180_000)
-    figures["pod create to Running, private pull (s)"] = seconds(created)
+    figures["pod create to Running, private pull (s)"] = secondsSince(created)
     const logs = await eventually(async () => {
       const text = await run(["logs", "-n", "team-a", "app"])
       if (!text.includes("pulled")) throw new Error("no log yet")
@@ -309,7 +303,7 @@ describe("the add-on installed on a real node", () => {
         const ready = await run(["get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}"])
         if (ready !== "2") throw new Error(`ready: ${ready}`)
       }, 180_000)
-      figures[`${namespace}: Namespace + Deployment applied to 2 pods Running (s)`] = seconds(applied)
+      figures[`${namespace}: Namespace + Deployment applied to 2 pods Running (s)`] = secondsSince(applied)
       const pods = await json<{ items: Array<{ spec: { imagePullSecrets?: Array<{ name: string }> } }> }>(
         ["get", "pods", "-n", namespace])
       for (const pod of pods.items) assert.deepInclude(pod.spec.imagePullSecrets ?? [], { name: managedSecret })

@@ -32,3 +32,20 @@ export const kubectl = (kubeconfig: string, args: ReadonlyArray<string>, input?:
     child.on("close", (status) => resolve({ status, stdout, stderr }))
     child.stdin.end(input ?? "")
   })
+
+/**
+ * kubectl against the kubeconfig `kubeconfig()` returns when called (a test's control plane starts in `beforeAll`):
+ * `run` returns the output and throws with kubectl's error output when it exits non-zero, `json` parses `-o json`.
+ */
+export const kubectlOn = (kubeconfig: () => string) => {
+  const run = async (args: ReadonlyArray<string>, input?: string): Promise<string> => {
+    const result = await kubectl(kubeconfig(), args, input)
+    if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`)
+    return result.stdout
+  }
+  const json = async <A>(args: ReadonlyArray<string>): Promise<A> => JSON.parse(await run([...args, "-o", "json"])) as A
+  return { run, json }
+}
+
+/** Seconds since `since` (a `Date.now()`), to a tenth: the figures the real-node tests print. */
+export const secondsSince = (since: number): number => Math.round((Date.now() - since) / 100) / 10
