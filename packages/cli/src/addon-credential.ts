@@ -88,6 +88,8 @@ export interface CredentialRecord {
   readonly instanceId: string | undefined
   readonly clusterId: string | undefined
   readonly tokenId: string | undefined
+  /** The token a rotation that has not finished replaced: still valid, to be deleted once every copy is new. */
+  readonly previousTokenId: string | undefined
   readonly username: string | undefined
   readonly expiresAt: string | undefined
   /** Whether the Secret holds a readable user name and password. */
@@ -105,6 +107,7 @@ export const readCredentialRecord = (secret: ObservedCredentialSecret): Credenti
     instanceId: annotations[recordAnnotations.instanceId],
     clusterId: annotations[recordAnnotations.clusterId],
     tokenId: annotations[recordAnnotations.tokenId],
+    previousTokenId: annotations[previousTokenAnnotation],
     username: decoding._tag === "Credentials" ? decoding.credentials.username : undefined,
     expiresAt: annotations[tokenExpiresAtAnnotation],
     usable: decoding._tag === "Credentials"

@@ -19,7 +19,6 @@ import {
   credentialSecretNamespace,
   holdsCredential,
   type ObservedCredentialSecret,
-  previousTokenAnnotation,
   readCredentialRecord
 } from "./addon-credential.ts"
 import {
@@ -550,8 +549,8 @@ const planToken = (input: PlanInput): { readonly token: TokenPlan; readonly repl
 }
 
 const unfinishedRotation = (input: PlanInput, token: TokenPlan): InstallPlan["unfinishedRotation"] => {
-  const tokenId = input.credentialSecret?.metadata.annotations?.[previousTokenAnnotation]
   const record = input.credentialSecret === undefined ? undefined : readCredentialRecord(input.credentialSecret)
+  const tokenId = record?.previousTokenId
   if (tokenId === undefined || record?.instanceId === undefined || record.region === undefined) return undefined
   const keep = token.action === "reuse" && token.carrier._tag === "CredentialSecret" && token.tokenId === record.tokenId
   return { tokenId, instanceId: record.instanceId, region: record.region, action: keep ? "keep" : "revoke" }

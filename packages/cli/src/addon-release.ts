@@ -55,8 +55,9 @@ export class FinalizersStalled extends Schema.TaggedError<FinalizersStalled>()("
   seconds: Schema.Number
 }) {}
 
-const ourSecrets = (names: ReadonlySet<string>) =>
-  listObjects<SecretObject>("/api/v1/secrets", "list Secrets", { labelSelector: `${managedByLabel}=${managedByValue}` })
+/** The Secrets the controller distributed for the named ImagePullSecrets, in one list of every Secret it labels. */
+export const distributedSecrets = <A extends SecretObject = SecretObject>(names: ReadonlySet<string>) =>
+  listObjects<A>("/api/v1/secrets", "list Secrets", { labelSelector: `${managedByLabel}=${managedByValue}` })
     .pipe(Effect.map((secrets) => secrets.filter((secret) => isDistributedSecret(secret, names))))
 
 export interface FinalizerWait {
@@ -77,7 +78,7 @@ export const waitForFinalizers = (names: ReadonlySet<string>, options: Finalizer
       Effect.gen(function*() {
         const remaining = (yield* listImagePullSecrets()).filter((object) => names.has(object.metadata.name))
         if (remaining.length === 0) return { _tag: "Done" as const, value: undefined }
-        const secrets = yield* ourSecrets(names)
+        const secrets = yield* distributedSecrets(names)
         const now = [...remaining.map((object) => `${object.metadata.name}@${object.metadata.resourceVersion}`), secrets.length].join(",")
         if (now !== signature) {
           signature = now
@@ -133,7 +134,7 @@ export const forceCleanup = (names: ReadonlySet<string>) =>
       }))
       entries += removed
     }
-    const secrets = yield* ourSecrets(names)
+    const secrets = yield* distributedSecrets(names)
     for (const secret of secrets) {
       const namespace = secret.metadata.namespace ?? "default"
       yield* deleteObject(

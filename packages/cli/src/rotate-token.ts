@@ -3,11 +3,12 @@
 // until every copy holds it, and only then deletes the old token, so pulls never lose a working credential. The old
 // token's ID stays on the Secret until it is deleted: a rotation interrupted at any step is finished by running the
 // command again, which creates no second token.
-import { dockerConfigJsonType, decodeSourceSecret, managedSecretName } from "@tcr-assistant/api"
+import { dockerConfigJsonType, decodeSourceSecret } from "@tcr-assistant/api"
 import { TcrApi, type TcrCredentials } from "@tcr-assistant/tcr"
 import { Duration, Effect, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
-import { applyObject, checkReachable, listImagePullSecrets, listObjects, pollUntil } from "./addon-cluster.ts"
+import { ownerAnnotation, type SecretObject } from "./addon-cleanup.ts"
+import { applyObject, checkReachable, listImagePullSecrets, pollUntil } from "./addon-cluster.ts"
 import {
   type Credential,
   credentialSecretName,
@@ -27,6 +28,7 @@ import {
   resolveCredentials,
   tcrLayer
 } from "./addon-flags.ts"
+import { distributedSecrets } from "./addon-release.ts"
 import { isInstalledByUs, type ObservedImagePullSecret, readInstallRecord } from "./addon-record.ts"
 import { withShownDefault } from "./flag-default.ts"
 
@@ -37,10 +39,15 @@ export interface RotateOptions {
   readonly timeout: Duration.Duration
 }
 
-interface DistributedSecret {
-  readonly metadata: { readonly name: string; readonly namespace?: string }
+interface DistributedSecret extends SecretObject {
   readonly type?: string
   readonly data?: Readonly<Record<string, string>>
+}
+
+/** The credential every copy must come to hold; the password stays redacted until the comparison. */
+export interface WantedCredential {
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
 }
 
 interface ImagePullSecretProgress {
@@ -55,7 +62,7 @@ interface ImagePullSecretProgress {
 export const copiesProgress = (
   imagePullSecret: ObservedImagePullSecret,
   copies: ReadonlyArray<DistributedSecret>,
-  wanted: { readonly username: string; readonly password: string }
+  wanted: WantedCredential
 ): ImagePullSecretProgress => {
   const server = readInstallRecord(imagePullSecret).server
   const status = imagePullSecret.status as
@@ -64,7 +71,7 @@ export const copiesProgress = (
   const holds = (copy: DistributedSecret) => {
     const decoding = decodeSourceSecret({ type: copy.type ?? dockerConfigJsonType, data: copy.data }, server)
     return decoding._tag === "Credentials" && decoding.credentials.username === wanted.username &&
-      decoding.credentials.password === wanted.password
+      decoding.credentials.password === Redacted.value(wanted.password)
   }
   const stale = copies.filter((copy) => !holds(copy)).map((copy) => copy.metadata.namespace ?? "default").sort()
   return {
@@ -85,18 +92,14 @@ const describeLag = (lagging: ReadonlyArray<ImagePullSecretProgress>) =>
   ).join("; ")
 
 /** Waits until every ImagePullSecret of ours is Ready and each of its copies holds the credential. */
-const waitForCopies = (wanted: { readonly username: string; readonly password: string }, timeout: Duration.Duration) =>
+const waitForCopies = (wanted: WantedCredential, timeout: Duration.Duration) =>
   pollUntil(
     "every distributed copy holding the new token",
     Effect.gen(function*() {
       const ours = (yield* listImagePullSecrets()).filter(isInstalledByUs)
-      const states: Array<ImagePullSecretProgress> = []
-      for (const object of ours) {
-        const copies = yield* listObjects<DistributedSecret>("/api/v1/secrets", "list the distributed Secrets", {
-          fieldSelector: `metadata.name=${managedSecretName(object.metadata.name)}`
-        })
-        states.push(copiesProgress(object, copies, wanted))
-      }
+      const copies = yield* distributedSecrets<DistributedSecret>(new Set(ours.map((object) => object.metadata.name)))
+      const states = ours.map((object) =>
+        copiesProgress(object, copies.filter((copy) => copy.metadata.annotations?.[ownerAnnotation] === object.metadata.name), wanted))
       const lagging = states.filter((entry) => !entry.ready || entry.stale.length > 0 || entry.current < entry.desired)
       return lagging.length === 0
         ? { _tag: "Done" as const, value: states.reduce((sum, entry) => sum + entry.current, 0) }
@@ -123,7 +126,7 @@ export const runRotateToken = Effect.fn("rotate-token")(function*(options: Rotat
   }
   const target = { credentials: options.credentials, region: record.region, instanceId: record.instanceId }
   const origin = { region: record.region, instanceId: record.instanceId, clusterId: record.clusterId ?? "" }
-  const pending = secret!.metadata.annotations?.[previousTokenAnnotation]
+  const pending = record.previousTokenId
   const tokens = yield* tcr.describeInstanceTokens(target)
   const current = tokens.find((token) => token.id === record.tokenId)
 
@@ -139,7 +142,7 @@ export const runRotateToken = Effect.fn("rotate-token")(function*(options: Rotat
 
   let newTokenId = record.tokenId
   let oldTokenId = pending
-  let wanted = { username: record.username!, password: Redacted.value(yield* passwordOf(secret)) }
+  let wanted: WantedCredential = { username: record.username!, password: yield* passwordOf(secret) }
   let expiresAt = record.expiresAt
   if (pending === undefined) {
     if (current === undefined) yield* progress(`  token ${record.tokenId} no longer exists on ${record.instanceId}; its replacement gets the default description`)
@@ -165,7 +168,7 @@ export const runRotateToken = Effect.fn("rotate-token")(function*(options: Rotat
     yield* progress(`  token ${created.tokenId} written into Secret ${credentialSecretNamespace}/${credentialSecretName}`)
     newTokenId = created.tokenId
     oldTokenId = record.tokenId
-    wanted = { username: created.username, password: Redacted.value(created.token) }
+    wanted = { username: created.username, password: created.token }
     expiresAt = created.expiresAt.toISOString()
   } else {
     yield* progress(`finishing the rotation to token ${record.tokenId} (token ${pending} is still to be deleted)`)
@@ -191,7 +194,7 @@ export const runRotateToken = Effect.fn("rotate-token")(function*(options: Rotat
   yield* applyObject(credentialSecretObject({
     tokenId: newTokenId,
     username: wanted.username,
-    password: Redacted.make(wanted.password),
+    password: wanted.password,
     expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt)
   }, origin))
   yield* progress(`rotated: token ${newTokenId}${expiresAt === undefined ? "" : ` (expires ${expiresAt})`} replaces ${oldTokenId}`)

@@ -20,7 +20,7 @@ import {
   objectPath,
   pollUntil
 } from "./addon-cluster.ts"
-import { previousTokenAnnotation, readCredentialSecret } from "./addon-credential.ts"
+import { readCredentialRecord, readCredentialSecret } from "./addon-credential.ts"
 import { failure, reportFailure, usageFailure } from "./addon-failure.ts"
 import {
   clusterAndCloudFlags,
@@ -155,7 +155,7 @@ export const runUninstall = Effect.fn("uninstall")(function*(options: UninstallO
   const credentialSecret = yield* readCredentialSecret
   const record = previousInstall(all, credentialSecret).token
   // A rotation that did not finish leaves its old token on the Secret: it is revoked along with the current one.
-  const pendingToken = credentialSecret?.metadata.annotations?.[previousTokenAnnotation]
+  const pendingToken = credentialSecret === undefined ? undefined : readCredentialRecord(credentialSecret).previousTokenId
 
   // Everything that can refuse is checked before anything is changed.
   if (options.revokeToken && record !== undefined) {
