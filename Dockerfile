@@ -1,11 +1,12 @@
 # One image for both programs of the add-on: `controller` (the tcr-assistant-controller-manager Deployment) and
-# `hosts-updater` (the DaemonSet) are its arguments. The image runs JavaScript compiled from the TypeScript sources
-# (`npm run build`): Node's type stripping alone costs about 17 MB of resident memory per process, which
-# hosts-updater's 100Mi per node cannot spare. The `compiled` export condition makes the workspace packages resolve
-# to their dist/ instead of their src/, which the image does not hold.
+# `hosts-updater` (the DaemonSet) are its arguments. The image runs the CLI bundled and minified into one directory
+# (`npm run bundle`, packages/cli/src/bundle.ts): main.mjs and the chunks each command loads, with every dependency
+# inside, so the runtime stage holds no node_modules and no sources. Against the per-package compiled JavaScript it
+# replaced, the controller's modules load in a third of the time with half the heap (V8 keeps each module's source
+# text, and most of effect's is documentation), which hosts-updater's 100Mi per node needs most.
 
-# --- dependencies: npm ci needs every workspace's package.json, and nothing else, to install ---------------------------
-FROM node:24-bookworm-slim AS dependencies
+# --- build: every dependency (the bundler among them) and the sources, bundled into /app/bundle ----------------------
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/api/package.json packages/api/
@@ -15,30 +16,18 @@ COPY packages/controller/package.json packages/controller/
 COPY packages/hosts-updater/package.json packages/hosts-updater/
 COPY packages/cli/package.json packages/cli/
 COPY packages/testkit/package.json packages/testkit/
-# Production dependencies only. Node itself is a dev dependency of the repository (the `node` package): the image
-# uses the base image's runtime instead. No install scripts run.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-
-# --- build: every dependency (TypeScript), the sources, and the compiled dist/ of each runtime package ---------------
-FROM dependencies AS build
+# No install scripts run; Node itself is a dev dependency of the repository (the `node` package), and the bundle
+# runs on the base image's runtime instead.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.base.json tsconfig.build.json ./
 COPY packages/ packages/
-RUN npm run build
+RUN npm run bundle -- /app/bundle
 
 # --- runtime --------------------------------------------------------------------------------------------------------
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-# Workspace packages are symlinked from node_modules into packages/: copy both as they were installed.
-COPY --from=dependencies /app /app
-COPY --from=build /app/packages/api/dist packages/api/dist
-COPY --from=build /app/packages/kube/dist packages/kube/dist
-COPY --from=build /app/packages/tcr/dist packages/tcr/dist
-COPY --from=build /app/packages/controller/dist packages/controller/dist
-COPY --from=build /app/packages/hosts-updater/dist packages/hosts-updater/dist
-COPY --from=build /app/packages/cli/dist packages/cli/dist
+COPY --from=build /app/bundle /app
 # The base image's `node` user; numeric, so that runAsNonRoot can be verified.
 USER 1000:1000
-ENTRYPOINT ["node", "--conditions=compiled", "packages/cli/dist/main.js"]
+ENTRYPOINT ["node", "main.mjs"]
 CMD ["--help"]

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process"
 import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { build } from "rolldown"
+import { bundleInputOptions, cliEntry } from "./bundle.ts"
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 const outputDir = join(repositoryRoot, "dist")
@@ -23,17 +24,15 @@ const main = async () => {
   step("bundling packages/cli/src/main.ts and its dependencies into one CommonJS script")
   const bundle = join(workDir, "main.cjs")
   await build({
-    input: join(repositoryRoot, "packages", "cli", "src", "main.ts"),
-    platform: "node",
-    logLevel: "warn",
+    ...bundleInputOptions(),
+    input: cliEntry,
     output: { file: bundle, format: "cjs", inlineDynamicImports: true, minify: true }
   })
 
   step("writing the preparation blob")
   const config = join(workDir, "sea-config.json")
   const blob = join(workDir, "sea-prep.blob")
-  // A bundled dependency's use of the deprecated punycode module would warn on every run.
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, execArgv: ["--no-deprecation"] }))
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true }))
   execFileSync(process.execPath, ["--experimental-sea-config", config], { stdio: "inherit" })
 
   step(`injecting it into a copy of ${process.execPath} (Node.js ${process.version})`)

@@ -1,10 +1,10 @@
 // The Dockerfile's structure, checked fast and without building it (the test kit's addon-image e2e test builds and
-// runs the real image): the build stage compiles what the runtime stage copies, the exact command its entrypoint runs works for both subcommands from the image's layout
-// (package manifests and compiled dist/ folders, no sources), the dependency stage copies every workspace's
-// package.json and installs production dependencies only, and the image's user matches the manifests.
-import { buildCompiledApp, compiledEntrypoint, runtimePackages } from "@tcr-assistant/testkit/compiled-app"
+// runs the real image): the build stage installs every workspace's dependencies and bundles the CLI, the runtime stage
+// copies only the bundle, the exact command its entrypoint runs works for every command the image serves from a copy
+// of that bundle (no sources, no node_modules, no warning), and the image's user matches the manifests.
+import { buildImageApp, imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, test } from "vitest"
@@ -29,61 +29,49 @@ const instruction = (name: string) => finalStage.instructions.filter((line) => l
 
 const packageJson = (path: string) => JSON.parse(readFileSync(join(repository, path, "package.json"), "utf8"))
 
-test("the build stage compiles every runtime package, and the runtime stage copies their dist/ and no sources", () => {
-  const build = stages.find((stage) => / AS build$/i.test(stage.from))!
-  expect(build.instructions).toContain("RUN npm run build")
-  expect(packageJson(".").scripts.build).toBe("npm run build --workspaces --if-present")
-  const packages = runtimePackages()
-  expect(packages).toEqual(["packages/api", "packages/kube", "packages/tcr", "packages/controller", "packages/hosts-updater", "packages/cli"])
-  for (const workspace of packages) {
-    // What buildCompiledApp runs too, with the output directed elsewhere.
-    expect(packageJson(workspace).scripts.build, workspace).toBe("rm -rf dist && tsc -p tsconfig.build.json")
-    // Only the image asks for the compiled condition; everything else (tsc, vitest, npm scripts) gets the sources.
-    expect(packageJson(workspace).exports, workspace).toEqual({
-      ".": { compiled: "./dist/index.js", default: "./src/index.ts" },
-      "./*": { compiled: "./dist/*.js", default: "./src/*.ts" }
-    })
-  }
-  const copies = finalStage.instructions.filter((line) => line.startsWith("COPY "))
-  expect(copies).toEqual([
-    "COPY --from=dependencies /app /app",
-    ...packages.map((workspace) => `COPY --from=build /app/${workspace}/dist ${workspace}/dist`)
-  ])
-  // The dependencies stage, which the runtime stage copies whole, holds no sources.
-  for (const line of stages[0]!.instructions.filter((line) => line.startsWith("COPY "))) expect(line).toMatch(/^COPY (\S*package(-lock)?\.json )+\S+$/)
+test("the build stage installs every workspace's dependencies and bundles the CLI; the runtime stage copies the bundle only", () => {
+  expect(stages).toHaveLength(2)
+  for (const stage of stages) expect(stage.from).toMatch(/^FROM node:24[-.\w]*( AS \w+)?$/i)
+  const [build] = stages
+  expect(build!.from).toMatch(/ AS build$/i)
+  expect(build!.instructions.find((line) => line.startsWith("RUN npm ci"))).toContain("--ignore-scripts")
+  const workspaces = (packageJson(".") as { workspaces: Array<string> }).workspaces
+  const copied = build!.instructions.filter((line) => line.startsWith("COPY ")).join("\n")
+  for (const workspace of workspaces) expect(copied, workspace).toContain(`${workspace}/package.json`)
+  expect(copied).toContain("package-lock.json")
+  expect(build!.instructions).toContain("RUN npm run bundle -- /app/bundle")
+  expect(packageJson(".").scripts.bundle).toBe("node packages/cli/src/bundle.ts")
+  expect(finalStage.instructions.filter((line) => line.startsWith("COPY "))).toEqual(["COPY --from=build /app/bundle /app"])
+  expect(finalStage.instructions.some((line) => line.startsWith("RUN "))).toBe(false)
 })
 
-test("the entrypoint runs the compiled CLI: `controller` and `hosts-updater` work as its arguments", async () => {
+test("the entrypoint runs the bundled CLI from a directory holding nothing else: every command the image serves works", async () => {
   const [entrypoint] = instruction("ENTRYPOINT")
   const command = JSON.parse(entrypoint!.slice("ENTRYPOINT".length)) as Array<string>
-  expect(command).toEqual([...compiledEntrypoint])
+  expect(command).toEqual([...imageEntrypoint])
   const app = mkdtempSync(join(tmpdir(), "tcr-image-app-"))
   try {
-    await buildCompiledApp(app)
-    expect(existsSync(join(app, "packages", "cli", "src"))).toBe(false)
-    for (const subcommand of ["controller", "hosts-updater"]) {
+    await buildImageApp(app)
+    expect(readdirSync(app).sort()).toEqual(["chunks", "main.mjs"])
+    expect(readdirSync(join(app, "chunks")).filter((file) => !file.endsWith(".mjs"))).toEqual([])
+    // The commands the manifests, the chart's hook Jobs and the quick start run in the image.
+    for (const subcommand of [["controller"], ["hosts-updater"], ["helm-hook", "upgrade-crd"], ["status"]]) {
       // The same relative path from the same working directory: /app in the image, its copy here.
-      const result = spawnSync(process.execPath, [...command.slice(1), subcommand, "--help"], { cwd: app, encoding: "utf8" })
+      const result = spawnSync(process.execPath, [...command.slice(1), ...subcommand, "--help"], { cwd: app, encoding: "utf8" })
       expect(result.status, result.stderr).toBe(0)
-      expect(result.stdout).toContain(`tcr-assistant ${subcommand}`)
+      expect(result.stdout).toContain(`tcr-assistant ${subcommand.join(" ")}`)
+      expect(result.stderr).toBe("")
     }
+    // Every chunk loads, the TCR SDK's fetch among them, without Node's warning about its own punycode module.
+    const loaded = spawnSync(process.execPath, ["--input-type=module", "-e",
+      `const dir = ${JSON.stringify(join(app, "chunks"))}; for (const file of (await import("node:fs")).readdirSync(dir)) await import(dir + "/" + file)`],
+      { cwd: app, encoding: "utf8" })
+    expect(loaded.status, loaded.stderr).toBe(0)
+    expect(loaded.stderr).not.toMatch(/DeprecationWarning/)
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
   expect(instruction("WORKDIR")).toEqual(["WORKDIR /app"])
-})
-
-test("multi-stage, production dependencies only, every workspace's package.json present for npm ci", () => {
-  expect(stages.length).toBeGreaterThanOrEqual(2)
-  for (const stage of [stages[0]!, finalStage]) expect(stage.from).toMatch(/^FROM node:24[-.\w]*( AS \w+)?$/i)
-  const dependencies = stages[0]!
-  const install = dependencies.instructions.find((line) => line.startsWith("RUN npm ci"))
-  expect(install).toContain("--omit=dev")
-  const workspaces = (JSON.parse(readFileSync(join(repository, "package.json"), "utf8")) as { workspaces: Array<string> }).workspaces
-  const copied = dependencies.instructions.filter((line) => line.startsWith("COPY ")).join("\n")
-  for (const workspace of workspaces) expect(copied, workspace).toContain(`${workspace}/package.json`)
-  expect(copied).toContain("package-lock.json")
-  expect(finalStage.instructions.some((line) => line.startsWith("RUN npm"))).toBe(false)
 })
 
 test("the image runs as the non-root user the controller's pod declares", () => {
@@ -100,7 +88,7 @@ test(".dockerignore keeps dependencies, tests and the repository's history out o
   // The dependency stage copies these, so they must stay in the context.
   expect(ignored).not.toContain("package-lock.json")
   expect(ignored.some((pattern) => pattern === "packages" || pattern === "packages/*/package.json")).toBe(false)
-  // The build stage compiles from these, into dist/ folders of its own.
-  for (const pattern of ["tsconfig.base.json", "tsconfig.build.json", "*.json"]) expect(ignored).not.toContain(pattern)
+  // The build stage bundles these sources.
+  expect(ignored.some((pattern) => pattern === "packages/*/src" || pattern === "packages/cli/src")).toBe(false)
   expect(ignored).toContain("**/dist")
 })

@@ -1,12 +1,12 @@
 // Runs the controller in its own process for the benchmark, so its memory is measured alone. Answers the
 // parent's questions over the IPC channel: is it quiescent, how many requests has it made, and where its memory is.
-// The benchmark runs it from the image's layout with the compiled JavaScript unless told to run the sources.
+// The benchmark runs it bundled with the CLI (the image's code, sharing its chunks) unless told to run the sources.
 import { KubeClient } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { Clock, Effect, Layer, References } from "effect"
 import { join } from "node:path"
 import { writeHeapSnapshot } from "node:v8"
-// Through the package, so that a run with --conditions=compiled from the image's layout loads the compiled dist/.
+// Through the package, as the CLI's controller command imports it.
 import { startController } from "@tcr-assistant/controller/reconciler"
 
 // Either a kubeconfig, or `in-cluster:<dir>`: a mounted service account, as a pod authenticates (which never loads

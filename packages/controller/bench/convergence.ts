@@ -3,16 +3,17 @@
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
 //                    [--sources] [--heap-snapshot]
-// The controller runs as the Deployment runs it: compiled JavaScript from the image's layout, the manifests' Node
-// flags, authenticated by a mounted service account; --sources runs the TypeScript sources with a kubeconfig instead.
+// The controller runs as the Deployment runs it: the image's bundle (the worker bundled with the CLI, sharing its
+// chunks), the manifests' Node flags, authenticated by a mounted service account; --sources runs the TypeScript
+// sources with a kubeconfig instead.
+import { bundleCli } from "@tcr-assistant/cli/bundle"
 import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { resolveBenchFloor, runBenchFloor } from "@tcr-assistant/testkit/bench-floor"
-import { buildCompiledApp } from "@tcr-assistant/testkit/compiled-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { Effect, ManagedRuntime } from "effect"
 import { execFileSync, fork } from "node:child_process"
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -119,15 +120,11 @@ try {
     ? { path: join(import.meta.dirname, "controller-worker.ts"), connection: plane.kubeconfigPath, env: process.env, execArgv: process.execArgv, cwd: repo }
     : await (async () => {
       const app = join(scratch, "app")
-      mkdirSync(app)
-      await buildCompiledApp(app)
-      const path = join(app, "packages", "controller", "bench", "controller-worker.ts")
-      mkdirSync(join(path, ".."), { recursive: true })
-      copyFileSync(join(import.meta.dirname, "controller-worker.ts"), path)
+      await bundleCli(app, { "controller-worker": join(import.meta.dirname, "controller-worker.ts") })
       const serviceAccountDir = join(scratch, "serviceaccount")
-      return { path, connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: ["--conditions=compiled"], cwd: app }
+      return { path: join(app, "controller-worker.mjs"), connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: [], cwd: app }
     })()
-  log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "compiled JavaScript, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
+  log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "the image's bundle, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
   const forkedAt = Date.now()
   const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: { ...worker.env, BENCH_OUTPUT_DIR: process.cwd() }, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child

@@ -1,13 +1,13 @@
 // Prints the agent's footprint against a local control plane: resident memory, idle CPU, and how long a ConfigMap
 // edit takes to reach the file. The agent runs as a pod of the DaemonSet runs it: `tcr-assistant hosts-updater`
-// through the image's compiled entrypoint, with the DaemonSet's NODE_OPTIONS, authenticated by a mounted service
+// through the image's bundled entrypoint, with the DaemonSet's NODE_OPTIONS, authenticated by a mounted service
 // account (the in-cluster path, which never loads @kubernetes/client-node).
 // Usage: node packages/hosts-updater/bench/footprint.ts [--sources] [--node-options "..."] [-- node flags...]
-//   --sources         run packages/cli/src/main.ts on Node's type stripping instead of the compiled JavaScript
+//   --sources         run packages/cli/src/main.ts on Node's type stripping instead of the bundle
 //   --node-options    the agent's NODE_OPTIONS (default: the DaemonSet's)
 //   after `--`        flags for the agent's command line, e.g. V8 flags that NODE_OPTIONS refuses (--lite-mode)
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
-import { buildCompiledApp, compiledEntrypoint, repositoryRoot } from "@tcr-assistant/testkit/compiled-app"
+import { buildImageApp, imageEntrypoint, repositoryRoot } from "@tcr-assistant/testkit/image-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { spawnTied } from "@tcr-assistant/testkit/process-lifeline"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -54,8 +54,8 @@ try {
 
   const appDir = join(dir, "app")
   mkdirSync(appDir)
-  if (!values.sources) await buildCompiledApp(appDir)
-  const [, ...entrypoint] = compiledEntrypoint
+  if (!values.sources) await buildImageApp(appDir)
+  const [, ...entrypoint] = imageEntrypoint
   const program = values.sources ? [join(repositoryRoot, "packages", "cli", "src", "main.ts")] : entrypoint
   const args = ["hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${await freePort()}`, `--metrics-port=${await freePort()}`, `--service-account-dir=${serviceAccountDir}`]
   const agent = spawnTied(process.execPath, [...nodeFlags, ...program, ...args], {
@@ -86,7 +86,7 @@ try {
   const rssAfter = rssMiB(pid)
   latencies.sort((a, b) => a - b)
   const median = latencies[Math.floor(latencies.length / 2)]!
-  console.log(`agent program:              ${values.sources ? "TypeScript sources (type stripping)" : "compiled JavaScript"}, in-cluster auth`)
+  console.log(`agent program:              ${values.sources ? "TypeScript sources (type stripping)" : "the image's bundle"}, in-cluster auth`)
   console.log(`agent NODE_OPTIONS:         ${nodeOptions || "(none)"}`)
   console.log(`agent node flags:           ${nodeFlags.join(" ") || "(none)"}`)
   console.log(`start to first apply:       ${startup} ms`)

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
-import { repositoryRoot } from "./compiled-app.ts"
+import { repositoryRoot } from "./image-app.ts"
 import { acquireBuildLock, kitCacheDir } from "./control-plane-binaries.ts"
 import { ensureDebianPackages } from "./debian-packages.ts"
 

@@ -4,7 +4,7 @@
 // apiserver reaches webhook endpoints and kubelets through its egress into the node, so no overlay is needed.
 import { join } from "node:path"
 import { type AddonImage, buildAddonImage } from "./addon-image.ts"
-import { repositoryRoot } from "./compiled-app.ts"
+import { repositoryRoot } from "./image-app.ts"
 import type { ControlPlane } from "./control-plane.ts"
 import { keepingRunLogs, keepRunLogText } from "./log-lines.ts"
 import type { RealNode } from "./node.ts"

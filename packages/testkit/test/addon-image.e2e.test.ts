@@ -1,9 +1,9 @@
 // The add-on's image built from the repository's Dockerfile on a locally made base, then run: its entrypoint, as the
 // image's user 1000, inside the image's own root filesystem, prints the version and renders the manifests; its
-// config is what the manifests rely on; it holds compiled programs and production dependencies only; its OCI archive
-// names the image the manifests use.
+// config is what the manifests rely on; its /app holds the bundled CLI only (no sources, no node_modules); its OCI
+// archive names the image the manifests use.
 import { addonImageName, buildah, buildAddonImage, listTree } from "@tcr-assistant/testkit/addon-image"
-import { repositoryRoot } from "@tcr-assistant/testkit/compiled-app"
+import { imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, expect, test } from "vitest"
@@ -40,10 +40,10 @@ const runEntrypoint = async (args: ReadonlyArray<string>) => {
   ])
 }
 
-test("the image runs as user 1000:1000 the compiled CLI, from /app, in production mode", async () => {
+test("the image runs as user 1000:1000 the bundled CLI, from /app, in production mode", async () => {
   const { OCIv1: { config: imageConfig } } = await config()
   expect(imageConfig.User).toBe("1000:1000")
-  expect(imageConfig.Entrypoint).toEqual(["node", "--conditions=compiled", "packages/cli/dist/main.js"])
+  expect(imageConfig.Entrypoint).toEqual([...imageEntrypoint])
   expect(imageConfig.Cmd).toEqual(["--help"])
   expect(imageConfig.WorkingDir).toBe("/app")
   expect(imageConfig.Env).toContain("NODE_ENV=production")
@@ -61,16 +61,11 @@ test("its entrypoint prints the version and renders the manifests as user 1000 i
   expect(uid.trim()).toBe("1000")
 })
 
-test("the image holds compiled programs and production dependencies only", () => {
+test("the image's /app holds the bundle only: main.mjs and its chunks, no sources, no node_modules", () => {
   const app = listTree(join(rootfs, "app"))
-  expect(app).toContain(join("packages", "cli", "dist", "main.js"))
-  expect(app.filter((path) => path.startsWith("packages/") && /\.ts$/.test(path) && !path.endsWith(".d.ts"))).toEqual([])
-  expect(app.filter((path) => /(^|\/)(test|bench)(\/|$)/.test(path) && path.startsWith("packages/"))).toEqual([])
-  const lock = JSON.parse(readFileSync(join(repositoryRoot, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> }
-  const devOnly = Object.entries(lock.packages).filter(([path, entry]) => path.startsWith("node_modules/") && entry.dev === true)
-  expect(devOnly.length).toBeGreaterThan(0)
-  const present = devOnly.map(([path]) => path).filter((path) => app.includes(path))
-  expect(present).toEqual([])
+  expect(app).toContain("main.mjs")
+  expect(app.filter((path) => path !== "main.mjs" && path !== "chunks" && !/^chunks\/[^/]+\.mjs$/.test(path))).toEqual([])
+  expect(app.filter((path) => path.startsWith("chunks/")).length).toBeGreaterThan(1)
 })
 
 test("its OCI archive names the manifests' image for ctr and skopeo", () => {

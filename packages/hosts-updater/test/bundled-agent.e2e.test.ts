@@ -1,10 +1,10 @@
-// The agent as a pod of the DaemonSet runs it: the image's entrypoint on the compiled JavaScript (the app directory
-// holds no sources, so nothing can fall back to TypeScript), the DaemonSet's NODE_OPTIONS (--jitless, so no
+// The agent as a pod of the DaemonSet runs it: the image's entrypoint on the bundle (the app directory holds
+// nothing else, so nothing can fall back to TypeScript), the DaemonSet's NODE_OPTIONS (--jitless, so no
 // WebAssembly either), and a mounted service account instead of a kubeconfig. The hosts file follows the ConfigMap,
 // the Node records what was applied, /metrics is served over HTTPS to authorized callers only (the default), and the
 // process stays within the seeds' 100Mi.
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
-import { buildCompiledApp, compiledEntrypoint } from "@tcr-assistant/testkit/compiled-app"
+import { buildImageApp, imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { checkMetrics } from "@tcr-assistant/testkit/promtool"
@@ -39,10 +39,10 @@ let app: string
 beforeAll(async () => {
   kubeconfig = inject("kubeconfigPath")
   cluster = connect(kubeconfig)
-  dir = mkdtempSync(join(tmpdir(), "hosts-compiled-e2e-"))
+  dir = mkdtempSync(join(tmpdir(), "hosts-bundled-e2e-"))
   app = join(dir, "app")
   mkdirSync(app)
-  await buildCompiledApp(app)
+  await buildImageApp(app)
 })
 
 afterAll(async () => {
@@ -75,8 +75,8 @@ const scrapeSecure = (port: number, token?: string) =>
     req.end()
   })
 
-test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account keeps the file in line with the ConfigMap", async () => {
-  const namespace = uniqueName("hosts-compiled")
+test("the bundled agent with the DaemonSet's NODE_OPTIONS and a service account keeps the file in line with the ConfigMap", async () => {
+  const namespace = uniqueName("hosts-bundled")
   const node = uniqueName("node")
   await createNamespace(cluster, namespace)
   await createNode(cluster, node)
@@ -93,14 +93,14 @@ test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account
   let stderr = ""
   let agent: TiedChild | undefined
   try {
-    const [, ...entrypoint] = compiledEntrypoint
+    const [, ...entrypoint] = imageEntrypoint
     agent = spawnTied(
       process.execPath,
       [...entrypoint, "hosts-updater", `--hosts-file=${hostsFile}`, `--namespace=${namespace}`, `--health-port=${healthPort}`, `--metrics-port=${metricsPort}`, `--service-account-dir=${serviceAccountDir}`],
       { cwd: app, stdio: ["ignore", "pipe", "pipe"], env: { ...pod.env, NODE_NAME: node, NODE_OPTIONS: hostsUpdaterNodeOptions } }
     )
-    // What the compiled agent logs goes to the run's log check, like the sources' agent's.
-    captureRunLog("hosts-updater-compiled", agent.child)
+    // What the bundled agent logs goes to the run's log check, like the sources' agent's.
+    captureRunLog("hosts-updater-bundled", agent.child)
     agent.child.stdout!.resume()
     agent.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
     const running = agent
@@ -131,8 +131,8 @@ test("the compiled agent with the DaemonSet's NODE_OPTIONS and a service account
     const check = await checkMetrics(scraped.body)
     assert.deepStrictEqual({ status: check.status, problems: `${check.stdout}${check.stderr}` }, { status: 0, problems: "" })
     assert.strictEqual((await fetch(`http://127.0.0.1:${healthPort}/metrics`)).status, 404)
-    console.log(`compiled hosts-updater with secure metrics: ${residentMiB(running.child.pid!).toFixed(1)} MiB resident`)
-    // The seeds' budget: 100Mi per node (about 86 MiB measured; `npm run bench:hosts-updater` prints the figures).
+    console.log(`bundled hosts-updater with secure metrics: ${residentMiB(running.child.pid!).toFixed(1)} MiB resident`)
+    // The seeds' budget: 100Mi per node (about 77 MiB measured; `npm run bench:hosts-updater` prints the figures).
     assert.isBelow(residentMiB(running.child.pid!), 100)
 
     await deleteHosts(cluster, namespace)
