@@ -1,10 +1,10 @@
 // Test support: controller-manager child processes (fixtures/controller-manager-entry.ts) tied to the test process,
 // with their JSON log lines collected and their probe and metrics endpoints at hand.
+import { loopbackGet } from "@tcr-assistant/testkit/processes"
 import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { eventually } from "@tcr-assistant/testkit/eventually"
 import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
-import { request } from "node:http"
 import { fileURLToPath } from "node:url"
 import type { ControllerManagerOptions } from "../src/main.ts"
 
@@ -26,18 +26,7 @@ export interface ManagerProcess {
   readonly exited: () => boolean
 }
 
-const httpGet = (port: number, path: string) =>
-  new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, timeout: 10_000 }, (res) => {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => (body += chunk))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on("timeout", () => req.destroy(new Error("timeout")))
-    req.on("error", reject)
-    req.end()
-  })
+const httpGet = (port: number, path: string) => loopbackGet({ port, path })
 
 export const startManagerProcess = (name: string, options: ControllerManagerOptions): ManagerProcess => {
   const tied = spawnTied(process.execPath, [entry, JSON.stringify({ health: { host: "127.0.0.1", port: 0 }, ...options })], {

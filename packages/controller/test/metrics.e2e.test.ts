@@ -3,11 +3,11 @@
 // ServiceAccount the apiserver authenticates but RBAC does not allow 403, and one bound to a ClusterRole with
 // `get` on the nonResourceURL /metrics 200; what it serves passes `promtool check metrics` (Prometheus's own parser
 // and linter), and carries the controller-runtime and process families by the names dashboards expect.
+import { loopbackGet } from "@tcr-assistant/testkit/processes"
 import { checkMetrics } from "@tcr-assistant/testkit/promtool"
 import { applyManifestFile } from "@tcr-assistant/testkit/apply-manifests"
 import { parsePrometheus } from "@tcr-assistant/kube/prometheus"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parse } from "yaml"
@@ -47,25 +47,7 @@ const serviceAccountKubeconfig = async (dir: string, serviceAccount: string) => 
 }
 
 /** GET /metrics the way `curl -k -H "Authorization: Bearer ..."` does (the certificate is self-signed). */
-const scrape = (token?: string) =>
-  new Promise<{ status: number; body: string; contentType: string }>((resolve, reject) => {
-    const req = request({
-      host: "127.0.0.1",
-      port,
-      path: "/metrics",
-      rejectUnauthorized: false,
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      timeout: 30_000
-    }, (res) => {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => (body += chunk))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, contentType: String(res.headers["content-type"] ?? "") }))
-    })
-    req.on("timeout", () => req.destroy(new Error("timeout")))
-    req.on("error", reject)
-    req.end()
-  })
+const scrape = (token?: string) => loopbackGet({ port, path: "/metrics", secure: true, token })
 
 /** A short-lived token of a ServiceAccount, from the TokenRequest API. */
 const tokenOf = async (serviceAccount: string) => {

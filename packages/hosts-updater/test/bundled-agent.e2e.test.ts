@@ -3,13 +3,13 @@
 // WebAssembly either), and a mounted service account instead of a kubeconfig. The hosts file follows the ConfigMap,
 // the Node records what was applied, /metrics is served over HTTPS to authorized callers only (the default), and the
 // process stays within the seeds' 100Mi.
+import { loopbackGet } from "@tcr-assistant/testkit/processes"
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildImageApp, imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
 import { spawnTied, type TiedChild } from "@tcr-assistant/testkit/process-lifeline"
 import { checkMetrics } from "@tcr-assistant/testkit/promtool"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, inject, test } from "vitest"
@@ -54,26 +54,6 @@ const blockOf = (path: string) => readManagedBlock(readText(path))?.entries ?? [
 const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
 const original = "127.0.0.1 localhost\n# the node's own entries\n192.168.1.5 nas.lan\n"
 
-/** GET https://127.0.0.1:port/metrics, trusting the agent's self-signed certificate as `curl -k` does. */
-const scrapeSecure = (port: number, token?: string) =>
-  new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request({
-      host: "127.0.0.1",
-      port,
-      path: "/metrics",
-      rejectUnauthorized: false,
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      timeout: 30_000
-    }, (res) => {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => (body += chunk))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on("timeout", () => req.destroy(new Error("timeout")))
-    req.on("error", reject)
-    req.end()
-  })
 
 test("the bundled agent with the DaemonSet's NODE_OPTIONS and a service account keeps the file in line with the ConfigMap", async () => {
   const namespace = uniqueName("hosts-bundled")
@@ -124,8 +104,8 @@ test("the bundled agent with the DaemonSet's NODE_OPTIONS and a service account 
       assert.strictEqual((await nodeAnnotations(cluster, node))[hostsAnnotations.configHash], expectedHostsConfigHash({ hosts: second }))
     )
     // Secure metrics by default: no token, 401; the pod's own token (cluster-admin here), the real output.
-    assert.strictEqual((await scrapeSecure(metricsPort)).status, 401)
-    const scraped = await scrapeSecure(metricsPort, readFileSync(join(serviceAccountDir, "token"), "utf8"))
+    assert.strictEqual((await loopbackGet({ port: metricsPort, path: "/metrics", secure: true })).status, 401)
+    const scraped = await loopbackGet({ port: metricsPort, path: "/metrics", secure: true, token: readFileSync(join(serviceAccountDir, "token"), "utf8") })
     assert.strictEqual(scraped.status, 200)
     assert.include(scraped.body, "tcr_assistant_hosts_updater_ready 1")
     const check = await checkMetrics(scraped.body)

@@ -1,6 +1,8 @@
-// Small process helpers for tests: a free loopback port, and kubectl run without blocking the event loop (a webhook
-// served by the test process must keep answering while kubectl waits for it).
+// Small process helpers for tests: a free loopback port, a GET on one, and kubectl run without blocking the event
+// loop (a webhook served by the test process must keep answering while kubectl waits for it).
 import { spawn } from "node:child_process"
+import { request as httpRequest } from "node:http"
+import { request as httpsRequest } from "node:https"
 import { createServer } from "node:net"
 
 /** A port on 127.0.0.1 that was free a moment ago. */
@@ -49,3 +51,34 @@ export const kubectlOn = (kubeconfig: () => string) => {
 
 /** Seconds since `since` (a `Date.now()`), to a tenth: the figures the real-node tests print. */
 export const secondsSince = (since: number): number => Math.round((Date.now() - since) / 100) / 10
+
+export interface LoopbackReply {
+  readonly status: number
+  readonly body: string
+  readonly contentType: string
+}
+
+/**
+ * GET `http(s)://127.0.0.1:port/path`, as `curl` (with `-k` for https: our servers' certificates are self-signed),
+ * with a bearer token when given. Times out after 30 s.
+ */
+export const loopbackGet = (options: { readonly port: number; readonly path: string; readonly secure?: boolean; readonly token?: string | undefined }) =>
+  new Promise<LoopbackReply>((resolve, reject) => {
+    const get = options.secure === true ? httpsRequest : httpRequest
+    const req = get({
+      host: "127.0.0.1",
+      port: options.port,
+      path: options.path,
+      ...(options.secure === true ? { rejectUnauthorized: false } : {}),
+      headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
+      timeout: 30_000
+    }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk: string) => (body += chunk))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, contentType: String(res.headers["content-type"] ?? "") }))
+    })
+    req.on("timeout", () => req.destroy(new Error(`GET ${options.path} on port ${options.port}: timed out`)))
+    req.on("error", reject)
+    req.end()
+  })
