@@ -24,6 +24,8 @@ const logFormat = Flag.Literals("log-format", ["json", "text"]).pipe(
 const logLevel = Flag.Literals("log-level", ["debug", "info", "warn", "error"]).pipe(
   withShownDefault("Least severe level logged; at debug a failure's record also carries its stack trace", "info")
 )
+/** Where the in-cluster service account is mounted (hidden: tests and the benchmark point it at a directory of their own). */
+const serviceAccountDir = Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
 const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
 
 /** The programs' `log` option from --log-format and --log-level. */
@@ -86,7 +88,8 @@ const controller = Command.make(
     ),
     ...metricsFlags,
     logFormat,
-    logLevel
+    logLevel,
+    serviceAccountDir
   },
   Effect.fn(function*(flags) {
     const environment = yield* Config.all({
@@ -98,6 +101,7 @@ const controller = Command.make(
     return yield* runControllerManager({
       kubeconfig: Option.getOrUndefined(flags.kubeconfig),
       context: Option.getOrUndefined(flags.context),
+      serviceAccountDir: Option.getOrUndefined(flags.serviceAccountDir),
       namespace: Option.getOrUndefined(Option.orElse(flags.namespace, () => environment.podNamespace)),
       identity: Option.getOrUndefined(environment.podName),
       concurrency: flags.concurrency,
@@ -140,8 +144,7 @@ const hostsUpdater = Command.make(
     ...metricsFlags,
     logFormat,
     logLevel,
-    // Tests point the in-cluster path (what a pod without a kubeconfig uses) at a directory of their own.
-    serviceAccountDir: Flag.String("service-account-dir").pipe(Flag.withHidden, Flag.optional)
+    serviceAccountDir
   },
   (flags) =>
     runHostsUpdater({

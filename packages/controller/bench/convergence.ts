@@ -2,12 +2,16 @@
 // same concurrency, on the local control plane. Prints figures; asserts nothing.
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
-//                    [--sources] [--heap-snapshot]
+//                    [--sources] [--heap-snapshot] [--settle-seconds 10] [--await-relist]
 // The controller runs as the Deployment runs it: the image's bundle (the worker bundled with the CLI, sharing its
 // chunks), the manifests' Node flags, authenticated by a mounted service account; --sources runs the TypeScript
-// sources with a kubeconfig instead.
+// sources with a kubeconfig instead. Then the Deployment's own process (the image's entrypoint, `node main.mjs
+// controller`) converges one more ImagePullSecret from a cold start, observed from outside (deployment-process.ts):
+// start-up to ready and to the first write, status writes per status interval, peak RSS, writes at quiet, and with
+// --await-relist the informers' periodic relist (its writes and CPU).
 import { bundleCli } from "@tcr-assistant/cli/bundle"
 import { controllerNodeOptions } from "@tcr-assistant/cli/manifests"
+import { measureDeploymentProcess } from "./deployment-process.ts"
 import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { resolveBenchFloor, runBenchFloor } from "@tcr-assistant/testkit/bench-floor"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
@@ -26,6 +30,8 @@ const { values: args } = parseArgs({
     "quiet-seconds": { type: "string", default: "60" },
     "latency-samples": { type: "string", default: "100" },
     "heap-snapshot": { type: "boolean", default: false },
+    "settle-seconds": { type: "string", default: "10" },
+    "await-relist": { type: "boolean", default: false },
     sources: { type: "boolean", default: false }
   }
 })
@@ -117,12 +123,12 @@ try {
 
   // --- the controller, in its own process ---------------------------------------------------------------------
   const worker = args.sources
-    ? { path: join(import.meta.dirname, "controller-worker.ts"), connection: plane.kubeconfigPath, env: process.env, execArgv: process.execArgv, cwd: repo }
+    ? { path: join(import.meta.dirname, "controller-worker.ts"), connection: plane.kubeconfigPath, env: process.env, execArgv: process.execArgv, cwd: repo, serviceAccountDir: undefined }
     : await (async () => {
       const app = join(scratch, "app")
       await bundleCli(app, { "controller-worker": join(import.meta.dirname, "controller-worker.ts") })
       const serviceAccountDir = join(scratch, "serviceaccount")
-      return { path: join(app, "controller-worker.mjs"), connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: [], cwd: app }
+      return { path: join(app, "controller-worker.mjs"), connection: `in-cluster:${serviceAccountDir}`, env: await mountServiceAccount(serviceAccountDir), execArgv: [], cwd: app, serviceAccountDir }
     })()
   log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "the image's bundle, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
   const forkedAt = Date.now()
@@ -300,6 +306,26 @@ try {
   clearInterval(anonSampler)
   log(`  controller memory now: ${JSON.stringify((await ask("memory")).memory)}`)
   if (args["heap-snapshot"]) log(`  heap snapshot: ${(await ask("snapshot")).snapshot}`)
+
+  // --- the Deployment's own process, from a cold start (the worker stops first: one controller at a time) ----------
+  if (worker.serviceAccountDir !== undefined) {
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    child.kill("SIGTERM")
+    await exited
+    log("")
+    await measureDeploymentProcess({
+      appDir: worker.cwd,
+      serviceAccountDir: worker.serviceAccountDir,
+      kubeconfigPath: plane.kubeconfigPath,
+      env: worker.env,
+      nodeOptions: controllerNodeFlags.join(" "),
+      namespaceCount,
+      request,
+      log,
+      settleMillis: Number(args["settle-seconds"]) * 1000,
+      awaitRelist: args["await-relist"]
+    })
+  }
 } finally {
   if (controller !== undefined && controller.exitCode === null) {
     const exited = new Promise((resolve) => controller!.once("exit", resolve))

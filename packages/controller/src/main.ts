@@ -32,6 +32,8 @@ export interface ControllerManagerOptions {
   /** Default: the standard loading rules (KUBECONFIG, ~/.kube/config, in a pod its service account). */
   readonly kubeconfig?: string | undefined
   readonly context?: string | undefined
+  /** Where the in-cluster service account is mounted; default /var/run/secrets/kubernetes.io/serviceaccount. */
+  readonly serviceAccountDir?: string | undefined
   /** The add-on's own namespace: the leader Lease, the webhook Secret, TCR API keys by default. */
   readonly namespace?: string | undefined
   /** Unique per replica (leader election, event source); default `<hostname>_<uuid>`. */
@@ -258,7 +260,12 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
   const namespace = options.namespace ?? defaultWebhookNamespace
   const election = options.leaderElection ?? {}
   const webhook = options.webhook ?? {}
-  const kube = KubeClient.layer({ kubeconfig: options.kubeconfig, context: options.context, connections: options.concurrency })
+  const kube = KubeClient.layer({
+    kubeconfig: options.kubeconfig,
+    context: options.context,
+    serviceAccountDir: options.serviceAccountDir,
+    connections: options.concurrency
+  })
   const services = Layer.mergeAll(
     election.enabled === false
       ? LeaderElector.layerAlwaysLeader(identity)
