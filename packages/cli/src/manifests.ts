@@ -241,12 +241,14 @@ const probe = (path: string, port: string) => ({
 
 /**
  * The seeds give the controller 100m CPU and 30Mi of memory, a Go program's figure; Node cannot run in 30Mi. Measured
- * (`npm run bench`, the compiled controller with these Node flags, in-cluster auth, on the 2-core machine): peak RSS
- * 149-158 MiB at 1000 namespaces and 247 MiB at 10 000 (live heap 43 MiB and 78 MiB; 32 MiB of it is the loaded
- * modules); the real node's pod working set is 59-61 MiB in a small cluster. The request is the 1000-namespace peak
- * RSS (about 2.6x the small pod's working set), so it is not the first to be evicted; the limit is about 2x the
- * 10 000-namespace peak, with V8's old space capped below it. CPU: 1.3-1.7 ms per apiserver request; a 10 000
- * namespace convergence used 48 s of CPU over 174 s, so the 1-core limit is not what bounds it.
+ * (`npm run bench`, the image's bundle with these Node flags, in-cluster auth, on the quiet 2-core machine): peak RSS
+ * 133-162 MiB at 1000 namespaces and 261 MiB at 10 000, of which 55 MiB is the node binary's text (file-backed,
+ * shared by every node process on a host) and the rest private (live heap 23-32 MiB and 72 MiB; 15.5 MiB of it is
+ * the loaded modules); the real node's pod working set is 50-53 MiB in a small cluster. The request covers the
+ * 1000-namespace peak RSS (about 3x the small pod's working set), so it is not the first to be evicted; the limit is
+ * about 2x the 10 000-namespace peak, with V8's old space capped below it. CPU: 1.9-2.3 ms per apiserver request (a
+ * third of it garbage collection with these small semi-spaces; 16 MiB ones saved about 14% of it for 19 MiB more
+ * RSS); a 10 000 namespace convergence used 64 s of CPU over 85 s, so the 1-core limit is not what bounds it.
  */
 export const controllerResources = {
   requests: { cpu: "100m", memory: "160Mi" },
