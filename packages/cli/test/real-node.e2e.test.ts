@@ -31,8 +31,8 @@ let imageRef: string
 let scratch: string
 /** The node's hosts file as it was before the add-on came: uninstall must leave exactly this. */
 let hostsBefore: string
-/** Figures printed at the end (the README quotes them): seconds and MiB. */
-const figures: Record<string, number> = {}
+/** Figures printed at the end (the README quotes them): seconds and MiB, and which pod took the Lease over. */
+const figures: Record<string, number | string> = {}
 
 const { run, json } = kubectlOn(() => plane.kubeconfigPath)
 
@@ -264,7 +264,7 @@ describe("the add-on installed on a real node", () => {
     await run(["delete", "pod", "-n", "team-a", "before-rotation", "after-rotation", "--wait=true"])
   })
 
-  it("hands the lease to the other replica when the leader's pod is killed, which then serves new namespaces", async () => {
+  it("hands the lease to a live replica when the leader's pod is killed, which then serves new namespaces", async () => {
     const lease = () => json<{ spec: { holderIdentity?: string } }>(["get", "lease", "-n", addonNamespace,
       "tcr-assistant-controller-manager"])
     // The identity is `<hostname>_<uuid>`, and a pod's hostname is its name.
@@ -280,7 +280,14 @@ describe("the add-on installed on a real node", () => {
       if (holder === "" || holder === leaderPod) throw new Error(`lease still held by ${holder}`)
       return holder
     }, 180_000)
-    assert.strictEqual(next, follower)
+    // The killed leader releases the Lease as it stops, so the first replica to try takes it: the follower at its
+    // next retry, or the ReplicaSet's replacement pod if that starts first (the bundled controller is up in well
+    // under the 2 s retry period). Either way a replica that runs now holds it, and it is not the killed pod.
+    const running = (await run(["get", "pods", "-n", addonNamespace, "-l", "app.kubernetes.io/component=controller-manager",
+      "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ")
+    assert.notStrictEqual(next, leaderPod)
+    assert.include(running, next)
+    figures["lease taken over by"] = next === follower ? "the follower" : "the replacement pod"
     await run(["create", "namespace", "team-c"])
     await eventually(async () => {
       await run(["get", "secret", "-n", "team-c", managedSecret])
