@@ -3,6 +3,7 @@
 // loses its lease exits non-zero, and the probes and metrics tell which replica is which.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import type { ControllerManagerOptions } from "../src/main.ts"
+import { totalWrites, writesByResource } from "@tcr-assistant/testkit/apiserver-writes"
 import { type ManagerProcess, startManagerProcess } from "./manager-process.ts"
 import { connect, createNamespace, eventually, imagePullSecret, ipsPath, type TestCluster, uniqueName } from "./support.ts"
 
@@ -45,14 +46,7 @@ const holder = async (leaseName: string) =>
 const isLeader = async (process: ManagerProcess) => (await process.metrics()).get("tcr_assistant_leader") === 1
 
 /** Requests that change something, except those about the lease itself (which followers must make to take over). */
-const writes = async (process: ManagerProcess) => {
-  const metrics = await process.metrics()
-  const write = /^tcr_assistant_apiserver_requests_total\{verb="(create|update|patch|delete|deletecollection)",resource="([^"]*)"/
-  return [...metrics].reduce((sum, [series, value]) => {
-    const match = write.exec(series)
-    return match === null || match[2] === "leases" ? sum : sum + value
-  }, 0)
-}
+const writes = async (process: ManagerProcess) => totalWrites(writesByResource(await process.scrape(), ["leases"]))
 
 describe("leader election across processes", () => {
   test("one leads and writes; SIGKILL fails over within the lease duration; SIGTERM hands over at once", async () => {

@@ -22,6 +22,8 @@ export interface ManagerProcess {
   /** Port of the secure /metrics server (`metrics.secure`), once it logged it. */
   readonly metricsPort: () => Promise<number>
   readonly get: (path: string) => Promise<{ readonly status: number; readonly body: string }>
+  /** Its /metrics exposition as served (unless served securely). */
+  readonly scrape: () => Promise<string>
   readonly metrics: () => Promise<ReadonlyMap<string, number>>
   readonly exited: () => boolean
 }
@@ -66,6 +68,7 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
     healthPort,
     metricsPort,
     get,
+    scrape: async () => (await get("/metrics")).body,
     metrics: async () => parsePrometheus((await get("/metrics")).body),
     exited: () => exited
   }

@@ -112,18 +112,57 @@ export const renderPrometheus = (snapshots: ReadonlyArray<Metric.Metric.Snapshot
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`
 }
 
-/** Parse the text format back into `name{labels} -> value`, for tests and the CLI's status command. */
-export const parsePrometheus = (text: string): ReadonlyMap<string, number> => {
-  const values = new Map<string, number>()
+const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/
+const labelPair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/y
+const unescapeLabelValue = (text: string) => text.replace(/\\(.)/g, (_, char: string) => (char === "n" ? "\n" : char))
+const sampleValue = (raw: string) => (raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : Number(raw))
+
+const parseLines = <A>(text: string, sample: (name: string, labels: string, value: number) => A): Array<A> => {
+  const samples: Array<A> = []
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue
-    const match = /^(\S+?(?:\{.*\})?) (\S+)$/.exec(line)
+    const match = sampleLine.exec(line)
     if (match === null) throw new Error(`not a Prometheus sample line: ${line}`)
-    const raw = match[2]!
-    values.set(match[1]!, raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : Number(raw))
+    samples.push(sample(match[1]!, match[2] ?? "", sampleValue(match[3]!)))
   }
-  return values
+  return samples
 }
+
+/** Parse the text format back into `name{labels} -> value`, for tests and the CLI's status command. */
+export const parsePrometheus = (text: string): ReadonlyMap<string, number> =>
+  new Map(parseLines(text, (name, labels, value) => [`${name}${labels}`, value] as const))
+
+/** One sample of an exposition, its labels unescaped. */
+export interface ParsedSample {
+  readonly name: string
+  readonly labels: Labels
+  readonly value: number
+}
+
+/** Parse the text format into its samples, for readers that select by label rather than by the whole series. */
+export const prometheusSamples = (text: string): ReadonlyArray<ParsedSample> =>
+  parseLines(text, (name, braced, value) => {
+    const labels: Record<string, string> = {}
+    const inner = braced.slice(1, -1)
+    labelPair.lastIndex = 0
+    while (labelPair.lastIndex < inner.length) {
+      const at = labelPair.lastIndex
+      const pair = labelPair.exec(inner)
+      if (pair === null) throw new Error(`not a Prometheus label set at ${at}: ${braced}`)
+      labels[pair[1]!] = unescapeLabelValue(pair[2]!)
+    }
+    return { name, labels, value }
+  })
+
+/** The sum of a family's samples whose labels include every one of `match`'s. */
+export const sumSamples = (samples: ReadonlyArray<ParsedSample>, name: string, match: Labels = {}): number =>
+  samples.reduce(
+    (sum, sample) =>
+      sample.name === name && Object.entries(match).every(([label, value]) => sample.labels[label] === value)
+        ? sum + sample.value
+        : sum,
+    0
+  )
 
 /** A family whose series are read from their owner at every scrape: one sample per label set, sets come and go. */
 export type ReadMetric = Metric.Gauge<number> | Metric.Counter<number>

@@ -3,7 +3,8 @@
 // back what the renderer writes. (promtool checks the real programs' output in the e2e suites.)
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
-import { metricRegistryLayer, parsePrometheus, renderPrometheus, scrapePrometheusUnsafe, trackMetric } from "../src/prometheus.ts"
+import * as fc from "fast-check"
+import { metricRegistryLayer, parsePrometheus, prometheusSamples, renderPrometheus, scrapePrometheusUnsafe, sumSamples, trackMetric } from "../src/prometheus.ts"
 
 const scrape = Effect.map(Effect.context<never>(), scrapePrometheusUnsafe)
 
@@ -101,4 +102,35 @@ describe("trackMetric", () => {
       assert.include(one, "apart_total 1\n")
       assert.include(other, "apart_total 2\n")
     }))
+})
+
+describe("prometheusSamples", () => {
+  const labelNames = fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,8}$/)
+  const series = fc.uniqueArray(
+    fc.record({ labels: fc.dictionary(labelNames, fc.string({ unit: "binary", maxLength: 12 }), { maxKeys: 3 }), value: fc.integer({ min: 0, max: 1e6 }) }),
+    { selector: (entry) => JSON.stringify(Object.entries(entry.labels).sort()), maxLength: 6 }
+  )
+
+  it("reads back every series' labels and value as rendered, escapes included", () => fc.assert(fc.property(series, (entries) => {
+    const text = Effect.runSync(Effect.gen(function*() {
+      const gauge = Metric.gauge("sampled", { description: "h" })
+      for (const entry of entries) yield* Metric.update(Metric.withAttributes(gauge, entry.labels), entry.value)
+      return yield* scrape
+    }).pipe(Effect.provide(metricRegistryLayer)))
+    const samples = prometheusSamples(text)
+    const sorted = (labels: Readonly<Record<string, string>>) => JSON.stringify(Object.entries(labels).sort())
+    assert.sameDeepMembers(
+      samples.map((sample) => [sample.name, sorted(sample.labels), sample.value]),
+      entries.map((entry) => ["sampled", sorted(entry.labels), entry.value])
+    )
+    for (const entry of entries) {
+      const [name, value] = Object.entries(entry.labels)[0] ?? []
+      const matching = entries.filter((other) => name === undefined || other.labels[name] === value)
+      assert.strictEqual(sumSamples(samples, "sampled", name === undefined ? {} : { [name]: value! }), matching.reduce((sum, other) => sum + other.value, 0))
+    }
+  })))
+
+  it("refuses a label set it cannot read", () => {
+    assert.throws(() => prometheusSamples("x{a=\"1\" b=\"2\"} 1\n"), /not a Prometheus label set/)
+  })
 })
