@@ -8,8 +8,8 @@ import { mkdirSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { build, type InputOptions } from "rolldown"
+import { repositoryRoot } from "./repository.ts"
 
-export const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 /** The CLI's source entry point; every workspace package resolves to its sources (no export condition). */
 export const cliEntry = join(repositoryRoot, "packages", "cli", "src", "main.ts")
 /** The bundle's entry file, run as `node main.mjs <command>` from the directory it was written to. */

@@ -7,8 +7,8 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } f
 import { join } from "node:path"
 import { build } from "rolldown"
 import { bundleInputOptions, cliEntry } from "./bundle.ts"
+import { repositoryRoot } from "./repository.ts"
 
-const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 const outputDir = join(repositoryRoot, "dist")
 const workDir = join(outputDir, "single-executable")
 const executable = join(outputDir, "tcr-assistant")

@@ -6,8 +6,8 @@ import { execFile } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { repositoryRoot } from "./repository.ts"
 
-const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 
 /** Why this machine cannot run the kit's node, or undefined when it can. */
 export const nodeUnsupported = (): string | undefined => {

@@ -12,8 +12,9 @@ import { join } from "node:path"
 import type { Manifest } from "./addon-cluster.ts"
 import { withWebhookUrl } from "./addon-manifests.ts"
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from "./manifests.ts"
+import { setTimeout as sleep } from "node:timers/promises"
+import { repositoryRoot } from "./repository.ts"
 
-const repositoryRoot = join(import.meta.dirname, "..", "..", "..")
 const samplePath = join(repositoryRoot, "manifests", "samples", "imagepullsecret-sample.yaml")
 
 /** The cluster of the standard kubeconfig, if one is configured and answers within a few seconds. */
@@ -100,7 +101,7 @@ const main = async () => {
   })
   // The manager writes its CA into the webhook configuration; until then the apiserver cannot call it.
   while (!(await kubectl("get", "validatingwebhookconfiguration", webhookConfigurationName, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}"))) {
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await sleep(200)
   }
   await kubectl("create", "namespace", "demo")
   await kubectl("create", "-f", samplePath)

@@ -2,13 +2,12 @@
 // copied where the user asked, optionally with a real node (containerd and kubelet), until Ctrl-C.
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { applyManifestFile, crdManifestPath } from "./apply-manifests.ts"
 import { startControlPlane } from "./control-plane.ts"
+import { repositoryRoot } from "./image-app.ts"
 import { startNode, type RealNode } from "./node.ts"
 
-const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 const defaultKubeconfig = resolve(repositoryRoot, ".cache", "kubeconfig")
 
 const usage = `Usage: npm run cluster -- [--kubeconfig <path>] [--node] [--keep-dir]
