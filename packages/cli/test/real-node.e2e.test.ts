@@ -16,6 +16,7 @@ import { eventually } from "@tcr-assistant/testkit/eventually"
 import { type RealNode, startNode } from "@tcr-assistant/testkit/node"
 import { kubectl, kubectlOn, secondsSince } from "@tcr-assistant/testkit/processes"
 import { type Registry, startRegistry } from "@tcr-assistant/testkit/registry"
+import { setTimeout as sleep } from "node:timers/promises"
 
 const user = { username: "100012345678", password: "tcr-long-term-token-value-9c1e" }
 const ipsName = "team-a-registry"
@@ -211,7 +212,7 @@ describe("the add-on installed on a real node", () => {
       // resolves the name again instead of reusing a connection to the old address. And Go's resolver rereads the
       // hosts file at most every 5 seconds: wait that out, or the pull may still use the address read before.
       await registry.setUser(user)
-      await new Promise((resolve) => setTimeout(resolve, goHostsCacheMillis + 1000))
+      await sleep(goHostsCacheMillis + 1000)
       await run(["create", "-f", "-"], JSON.stringify(userPod("team-a", "misdirected")))
       const state = await pullRefused("team-a", "misdirected")
       assert.include(state.waiting?.message ?? "", nowhere)

@@ -4,11 +4,15 @@
 // /proc. It starts while an ImagePullSecret is waiting, so it times start-up to caches synced and to the first
 // write, then convergence, status writes per status interval, peak and settled RSS, and a forced relist at quiet.
 import type { KubeRequest } from "@tcr-assistant/kube"
+import { prometheusSamples, sumSamples } from "@tcr-assistant/kube/prometheus"
+import { describeWrites, totalWrites, writesBetween, writesByResource } from "@tcr-assistant/testkit/apiserver-writes"
+import { firstTrue } from "@tcr-assistant/testkit/eventually"
 import { imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { freePort, loopbackGet } from "@tcr-assistant/testkit/processes"
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export interface DeploymentProcessOptions {
   /** The image's /app: the bundle (testkit's buildImageApp, or bundleCli). */
@@ -30,24 +34,6 @@ export interface DeploymentProcessOptions {
   /** Then wait for the informers' periodic relist (every 5 minutes) and measure its writes and CPU. */
   readonly awaitRelist: boolean
 }
-
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
-
-/** Poll `check` every `everyMillis` until it returns true; the time it first did, from performance.now(). */
-const firstTrue = async (check: () => Promise<boolean>, everyMillis: number, stop: () => boolean) => {
-  while (!stop()) {
-    if (await check().catch(() => false)) return performance.now()
-    await sleep(everyMillis)
-  }
-  return undefined
-}
-
-/** One sample of a Prometheus text exposition: the sum of a family's samples whose labels contain `labels`. */
-const metric = (text: string, family: string, labels: string = "") =>
-  text.split("\n")
-    .filter((line) => line.startsWith(`${family}{`) || line.startsWith(`${family} `))
-    .filter((line) => line.includes(labels))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
 
 /**
  * When the ImagePullSecret's status changed, as a watch sees it (kubectl, one line per event): every change of the
@@ -78,36 +64,17 @@ const scrapeSecure = async (port: number, token: string) => {
 }
 
 /**
- * Writes other than the leader Lease's renewals, from the client's own request counter, by `verb resource`. The
- * TokenReviews and SubjectAccessReviews the secure /metrics creates to authorize each of the bench's own scrapes are
- * not counted: the apiserver stores nothing for them.
+ * Writes other than the leader Lease's renewals. The TokenReviews and SubjectAccessReviews the secure /metrics creates
+ * to authorize each of the bench's own scrapes are not counted: the apiserver stores nothing for them.
  */
-const notStored = /resource="(leases|tokenreviews|subjectaccessreviews)"/
-const writesByResource = (text: string): ReadonlyMap<string, number> => {
-  const counts = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("tcr_assistant_apiserver_requests_total{") || notStored.test(line)) continue
-    const verb = /verb="(create|update|patch|delete)"/.exec(line)?.[1]
-    if (verb === undefined) continue
-    const key = `${verb} ${/resource="([^"]*)"/.exec(line)?.[1] ?? "?"}`
-    counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)))
-  }
-  return counts
-}
-const writesBesidesLeases = (text: string) => [...writesByResource(text).values()].reduce((sum, count) => sum + count, 0)
-/** What was written between two scrapes, e.g. `2 patch serviceaccounts, 1 create events`. */
-const writesBetween = (before: string, after: string) => {
-  const [earlier, later] = [writesByResource(before), writesByResource(after)]
-  const lines = [...later].map(([key, count]) => [key, count - (earlier.get(key) ?? 0)] as const).filter(([, count]) => count > 0)
-  return lines.length === 0 ? "none" : lines.map(([key, count]) => `${count} ${key}`).join(", ")
-}
+const writesBesidesLeases = (metricsText: string) => writesByResource(metricsText, ["leases", "tokenreviews", "subjectaccessreviews"])
 
 /**
  * Wait for the informers' next periodic relist (their counter goes up), sampling the process's CPU every second;
  * the relist's cost is the CPU of the seconds from just before it was seen until 10 s later.
  */
 const awaitRelist = async (scrape: () => Promise<string>, cpuSeconds: () => number, stopped: () => boolean) => {
-  const relists = (text: string) => metric(text, "tcr_assistant_watch_relists_total")
+  const relists = (text: string) => sumSamples(prometheusSamples(text), "tcr_assistant_watch_relists_total")
   const before = relists(await scrape())
   const startedAt = performance.now()
   const perSecond: Array<number> = []
@@ -181,7 +148,7 @@ export const measureDeploymentProcess = async (options: DeploymentProcessOptions
   try {
     const secretName = `tcr.ips${name}`
     const [ready, firstWrite] = await Promise.all([
-      firstTrue(() => fetch(`http://127.0.0.1:${healthPort}/readyz`).then((response) => response.ok), 5, stopped),
+      firstTrue(() => fetch(`http://127.0.0.1:${healthPort}/readyz`).then((response) => response.ok, () => false), 5, stopped),
       firstTrue(async () => {
         const page = await request<{ items: Array<unknown> }>({ method: "GET", path: "/api/v1/secrets", query: { fieldSelector: `metadata.name=${secretName}`, limit: 1 } })
         return page.items.length > 0
@@ -211,6 +178,7 @@ export const measureDeploymentProcess = async (options: DeploymentProcessOptions
     const settledMetrics = await scrape()
     const relistFigures = options.awaitRelist ? await awaitRelist(scrape, cpuSeconds, stopped) : undefined
     const quietMetrics = await scrape()
+    const relistWrites = writesBetween(writesBesidesLeases(settledMetrics), writesBesidesLeases(quietMetrics))
     const figures = {
       readyMillis: ready - startedAt,
       firstWriteMillis: firstWrite - startedAt,
@@ -223,8 +191,8 @@ export const measureDeploymentProcess = async (options: DeploymentProcessOptions
       peakRssConvergingMiB: peakConverging,
       rssSettledMiB: kib("VmRSS"),
       peakRssMiB: kib("VmHWM"),
-      settleWrites: writesBesidesLeases(settledMetrics) - writesBesidesLeases(convergedMetrics),
-      ...(relistFigures === undefined ? {} : { ...relistFigures, relistWrites: writesBesidesLeases(quietMetrics) - writesBesidesLeases(settledMetrics) })
+      settleWrites: totalWrites(writesBetween(writesBesidesLeases(convergedMetrics), writesBesidesLeases(settledMetrics))),
+      ...(relistFigures === undefined ? {} : { ...relistFigures, relistWrites: totalWrites(relistWrites) })
     }
     log(`deployment's process (node main.mjs controller from the image's bundle, NODE_OPTIONS=${options.nodeOptions}):`)
     log(`  start -> ready (caches synced, leader) ${figures.readyMillis.toFixed(0)} ms, -> first write ${figures.firstWriteMillis.toFixed(0)} ms, -> converged ${figures.convergenceSeconds.toFixed(2)} s`)
@@ -232,7 +200,7 @@ export const measureDeploymentProcess = async (options: DeploymentProcessOptions
     log(`  RSS: peak ${figures.peakRssMiB.toFixed(0)} MiB (converging ${peakConverging.toFixed(0)} MiB), settled ${figures.rssSettledMiB.toFixed(0)} MiB; CPU to converged ${cpuConverged.toFixed(2)} s`)
     log(`  writes besides the leader Lease in ${(options.settleMillis / 1000).toFixed(0)} s after converging: ${figures.settleWrites}`)
     if (relistFigures !== undefined) {
-      log(`  periodic relist at quiet (${relistFigures.relists} informer relists after ${relistFigures.waitedSeconds.toFixed(0)} s): ${figures.relistWrites} writes besides the Lease and the scrapes' reviews (${writesBetween(settledMetrics, quietMetrics)}); CPU ${relistFigures.relistCpuSeconds.toFixed(2)} s in the ${relistFigures.windowSeconds} s around it (idle seconds before: median ${(1000 * relistFigures.idleCpuPerSecond).toFixed(0)} ms/s), peak ${(1000 * relistFigures.peakCpuPerSecond).toFixed(0)} ms in one second`)
+      log(`  periodic relist at quiet (${relistFigures.relists} informer relists after ${relistFigures.waitedSeconds.toFixed(0)} s): ${figures.relistWrites} writes besides the Lease and the scrapes' reviews (${describeWrites(relistWrites)}); CPU ${relistFigures.relistCpuSeconds.toFixed(2)} s in the ${relistFigures.windowSeconds} s around it (idle seconds before: median ${(1000 * relistFigures.idleCpuPerSecond).toFixed(0)} ms/s), peak ${(1000 * relistFigures.peakCpuPerSecond).toFixed(0)} ms in one second`)
     }
     if (options.deleteAfter === true) {
       // The process removes what it distributed (its finalizer), leaving the cluster as it found it.

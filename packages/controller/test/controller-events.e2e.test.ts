@@ -14,6 +14,7 @@ import {
   type TestCluster,
   uniqueName
 } from "./support.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 let cluster: TestCluster
 let running: RunningController
@@ -100,7 +101,7 @@ describe("events", () => {
     await createServiceAccount(cluster, ns, "builder")
     await createNamespace(cluster, uniqueName("ev-elsewhere"))
     await eventually(async () => expect((await getIps(name)).status.serviceAccountsSuccess).toBe(2))
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    await sleep(2_000)
     expect(countOf(await eventsOf(name), "Distributed")).toBe(1)
 
     // A new generation is distributed again, and announced again.
@@ -158,7 +159,7 @@ describe("events", () => {
     })
     await eventually(async () => expect(countOf(await eventsOf(name), "Forbidden")).toBe(1))
     // Not retried: a retry would back off (BackingOff) and record the failure again.
-    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    await sleep(3_000)
     expect(secretTarget((await getIps(name)).status)).toMatchObject({ state: "Failed" })
     expect(countOf(await eventsOf(name), "Forbidden")).toBe(1)
 

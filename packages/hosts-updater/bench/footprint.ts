@@ -16,6 +16,7 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { readManagedBlock } from "../src/hosts-block.ts"
 import { connect, createNamespace, createNode, freePort, mountServiceAccount, putHosts } from "../test/support.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 const { values, positionals } = parseArgs({
   options: { sources: { type: "boolean", default: false }, "node-options": { type: "string", default: hostsUpdaterNodeOptions } },
@@ -32,7 +33,6 @@ const plane = await startControlPlane()
 const dir = mkdtempSync(join(tmpdir(), "hosts-bench-"))
 const cluster = connect(plane.kubeconfigPath)
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
 /** utime + stime in clock ticks (100 per second on Linux). */
 const cpuTicks = (pid: number) => {

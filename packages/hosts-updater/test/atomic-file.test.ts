@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { nodeFileOps, removeStaleTempFiles, replaceFileAtomically, type FileOps } from "../src/atomic-file.ts"
 import { burstVersion, versionOf } from "./fixtures/burst-version.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -176,7 +177,7 @@ describe("crash safety", () => {
             for (const line of lines) announced = Number(line)
             // Kill at a moment unrelated to the write cycle, so that some kills land inside a write.
             if (announced >= killAfter) {
-              await new Promise((resolve) => setTimeout(resolve, round * 2))
+              await sleep(round * 2)
               child.kill("SIGKILL")
               break
             }

@@ -34,6 +34,7 @@ import {
   writeKubeconfigThrough,
   type TestCluster
 } from "./support.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 let cluster: TestCluster
 let kubeconfig: string
@@ -246,7 +247,7 @@ describe("hosts-updater", () => {
       const b = "10.0.0.2 reg.example.com\n"
       await putHosts(cluster, env.namespace, b)
       // Many resyncs pass while the apiserver is away; the file must not change (in particular, not empty).
-      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      await sleep(2_000)
       assert.strictEqual(readText(env.hostsFile), good)
       await proxy.restore()
       await eventually(() => assert.deepStrictEqual(blockOf(env.hostsFile), entriesOf(b)))
@@ -257,7 +258,7 @@ describe("hosts-updater", () => {
       await deleteHosts(cluster, env.namespace)
       const kept = readText(env.hostsFile)
       agent = runAgent(resolved, throughProxy)
-      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      await sleep(2_000)
       assert.strictEqual(readText(env.hostsFile), kept)
       assert.strictEqual((await get(resolved.healthPort, "/readyz")).status, 503)
       await proxy.restore()

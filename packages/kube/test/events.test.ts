@@ -5,6 +5,7 @@ import { Context, Effect, Layer } from "effect"
 import { type EventInput, EventRecorder, makeEventCorrelator, maxEventMessageLength } from "../src/events.ts"
 import type { KubeClient } from "../src/kube-client.ts"
 import { makeFakeApiServer } from "./support/fake-apiserver.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 const ips = { apiVersion: "tcr.tencentcloudcr.com/v1", kind: "ImagePullSecret", name: "sample", uid: "u-1" }
 const warning = (message: string, reason = "SecretCreateFailed"): EventInput => ({
@@ -80,7 +81,7 @@ describe("EventRecorder", () => {
   // Polls until the background sender has caught up; generous, since a failure here is a hang, not a flake.
   const until = (done: () => boolean) =>
     Effect.gen(function*() {
-      for (let i = 0; i < 1500 && !done(); i++) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      for (let i = 0; i < 1500 && !done(); i++) yield* Effect.promise(() => sleep(20))
       assert.isTrue(done(), "the recorder did not catch up")
     })
   // The recorder's sending fiber lives as long as the layer's scope: build it in the test's scope.

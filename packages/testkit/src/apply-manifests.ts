@@ -10,6 +10,7 @@ import {
   PatchStrategy,
   type KubernetesObject
 } from "@kubernetes/client-node"
+import { setTimeout as sleep } from "node:timers/promises"
 
 /** The ImagePullSecret CRD generated from the API schema. */
 export const crdManifestPath = fileURLToPath(
@@ -18,7 +19,6 @@ export const crdManifestPath = fileURLToPath(
 
 const fieldManager = "tcr-assistant-testkit"
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 const loadKubeConfig = (kubeconfigPath: string) => {
   const config = new KubeConfig()

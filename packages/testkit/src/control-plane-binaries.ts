@@ -9,6 +9,7 @@ import { homedir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { spawnTied } from "./process-lifeline.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export interface ControlPlaneBinaries {
   readonly etcd: string
@@ -172,7 +173,6 @@ export const resolveControlPlaneBinaries = async (options: ResolveBinariesOption
   }
 }
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 const processAlive = (pid: number) => {
   try {

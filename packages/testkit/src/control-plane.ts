@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { createCertificateAuthority, createSigningKeyPair, issueCertificate } from "@tcr-assistant/kube/pki"
 import { type ControlPlaneBinaries, resolveControlPlaneBinaries } from "./control-plane-binaries.ts"
 import { registerScratchDir, releaseScratchDir, spawnTied, type TiedChild } from "./process-lifeline.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export interface ControlPlaneOptions {
   /** Defaults to `resolveControlPlaneBinaries()` (which may build them on first use). */
@@ -94,7 +95,6 @@ const stopGraceMillis = 15_000
 // manager first.
 const restartGraceMillis = 2_000
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 // The kernel hands out a port that is free now; a collision with another run before the component binds it is
 // possible but rare, and start() retries with new ports when a component reports "address already in use".

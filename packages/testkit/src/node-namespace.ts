@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs"
 import { connect, createServer } from "node:net"
 import { splice } from "./socket-splice.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 /** What node.ts hands over, as a JSON file named by the only argument. */
 export interface NodeNamespaceConfig {
@@ -36,7 +37,6 @@ const mount = (args: ReadonlyArray<string>) => {
   if (result.status !== 0) throw new Error(`mount ${args.join(" ")}: ${result.stderr.trim()}`)
 }
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 const startLogged = (binary: string, args: ReadonlyArray<string>, logPath: string): ChildProcess => {
   const fd = openSync(logPath, "a")

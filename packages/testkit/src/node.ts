@@ -22,6 +22,7 @@ import { registerCgroupTree, registerScratchDir, releaseCgroupTree, releaseScrat
   spawnTied } from "./process-lifeline.ts"
 import { freePort, kubectl } from "./processes.ts"
 import { splice } from "./socket-splice.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export interface NodeOptions {
   /** The Node's name; defaults to "realnode". Pods name it in `spec.nodeName` (the kit runs no scheduler). */
@@ -208,7 +209,6 @@ const childPid = (pid: number): number | undefined => {
   return Number.isNaN(first) ? undefined : first
 }
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 // The machine's side of a forward: connections arriving on the unix socket go to 127.0.0.1:port.
 const serveToMachine = (socket: string, port: number) =>

@@ -11,6 +11,7 @@ import { createCertificateAuthority, issueCertificate } from "@tcr-assistant/kub
 import { ensureDebianPackages } from "./debian-packages.ts"
 import { registerScratchDir, releaseScratchDir, spawnTied } from "./process-lifeline.ts"
 import { freePort } from "./processes.ts"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export interface RegistryUser {
   readonly username: string
@@ -49,7 +50,6 @@ export class RegistryError extends Error {
 
 export const defaultRegistryDomain = "demo.tencentcloudcr.com"
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 const runOrThrow = (command: string, args: ReadonlyArray<string>, what: string) => {
   const result = spawnSync(command, args, { encoding: "utf8" })

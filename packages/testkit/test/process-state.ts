@@ -1,5 +1,6 @@
 // Test helpers about processes: whether one is gone, and waiting for a condition without a tight time limit.
 import { readFileSync } from "node:fs"
+import { setTimeout as sleep } from "node:timers/promises"
 
 /** True once the process has exited. A zombie counts as gone: it is dead, only not yet reaped by init. */
 export const processGone = (pid: number) => {
@@ -17,7 +18,6 @@ export const processGone = (pid: number) => {
   }
 }
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 /** Polls until `check` returns a value other than undefined; generous deadline, so a loaded machine cannot flake. */
 export const eventually = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>,
