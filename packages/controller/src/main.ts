@@ -2,7 +2,7 @@
 // event recorder and the admission webhook (served by every replica); the probe and metrics server watches them
 // all; the controller itself runs only while this replica holds the lease. It runs until interrupted, and fails
 // (so the process exits non-zero and Kubernetes restarts it) when the lease is lost.
-import { KubeClient, type KubeError } from "@tcr-assistant/kube"
+import { InformerResync, KubeClient, type KubeError } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { LeaderElector, type LeadershipLost } from "@tcr-assistant/kube/leader-election"
 import { type ProgramLoggingOptions, withProgramLogging } from "@tcr-assistant/kube/logging"
@@ -41,6 +41,8 @@ export interface ControllerManagerOptions {
   /** Apiserver requests in flight at once; default 16. */
   readonly concurrency?: number | undefined
   readonly statusIntervalMillis?: number | undefined
+  /** How often every informer relists although its watch looks healthy; default 5 minutes. */
+  readonly informerResyncMillis?: number | undefined
   /** Mints registry tokens for ImagePullSecrets that name a TCR instance. */
   readonly tokenIssuer?: TokenIssuer | undefined
   readonly leaderElection?: {
@@ -291,6 +293,7 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
     )
   }).pipe(
     withProgramLogging(options.log),
+    (program) => options.informerResyncMillis === undefined ? program : Effect.provideService(program, InformerResync, options.informerResyncMillis),
     // Last, so every layer above (the apiserver client's counters included) records into this program's registry.
     Effect.provide(metricRegistryLayer)
   )

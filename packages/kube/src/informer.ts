@@ -1,7 +1,7 @@
 // Informers: a local cache of one kind of object kept current by list + watch, and a Stream of its changes.
 // A watch is never trusted to stay alive: errors restart it with capped jittered backoff, 410 Gone relists, a
 // periodic relist repairs anything a silent watch missed, and health tells readiness probes when a watch is stale.
-import { Cause, Clock, Duration, Effect, Latch, Queue, Random, Result, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Latch, Queue, Random, Result, Stream } from "effect"
 import { nextBackoff, watchBackoff } from "./backoff.ts"
 import { KubeClient, type Query } from "./kube-client.ts"
 import { kubeErrorFromStatus, type KubeError } from "./kube-error.ts"
@@ -115,6 +115,14 @@ interface ListResponse<T> {
   readonly metadata: { readonly resourceVersion: string; readonly continue?: string }
   readonly items: ReadonlyArray<T>
 }
+
+/**
+ * How often informers that set no `resyncEvery` relist: 5 minutes, as client-go's default resync. A program sets it
+ * once for all its informers (tests shorten it to see relists happen).
+ */
+export const InformerResync = Context.Reference<Duration.Input>("@tcr-assistant/kube/InformerResync", {
+  defaultValue: () => "5 minutes"
+})
 
 /**
  * Start an informer in the current scope: the list/watch loop runs in a fiber that ends with the scope.
@@ -235,7 +243,7 @@ export const makeInformer = Effect.fn("Informer.make")(function*<T extends KubeO
   // Watch until an error; a 410 means our resourceVersion is gone and only a relist helps.
   const watchUntilError: Effect.Effect<never, KubeError> = watchOnce.pipe(Effect.forever)
 
-  const resyncEvery = Duration.fromInputUnsafe(options.resyncEvery ?? "5 minutes")
+  const resyncEvery = Duration.fromInputUnsafe(options.resyncEvery ?? (yield* InformerResync))
 
   const loop = Effect.gen(function*() {
     let needRelist = true
