@@ -5,6 +5,7 @@ import { KubeClient } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { Clock, Effect, Layer, References } from "effect"
 import { join } from "node:path"
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import { writeHeapSnapshot } from "node:v8"
 // Through the package, as the CLI's controller command imports it.
 import { startController } from "@tcr-assistant/controller/reconciler"
@@ -39,6 +40,35 @@ const costOf = (objects: ReadonlyArray<unknown>) => {
 }
 const baselineHeap = liveHeap()
 
+/**
+ * The event loop's delay and the GC's pauses since the last time they were asked for ("loop"): what a request
+ * arriving meanwhile waited behind.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+loopDelay.enable()
+const gcKinds: Record<number, string> = { 1: "scavenge", 2: "mark-compact", 4: "incremental", 8: "weak callbacks" }
+let gcPauses: Array<{ readonly millis: number; readonly kind: string }> = []
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcPauses.push({ millis: entry.duration, kind: gcKinds[((entry as { detail?: { kind?: number } }).detail?.kind) ?? 0] ?? "other" })
+  }
+}).observe({ entryTypes: ["gc"] })
+const loopFigures = () => {
+  const longest = gcPauses.reduce((max, pause) => (pause.millis > max.millis ? pause : max), { millis: 0, kind: "none" })
+  const figures = {
+    delayP50Millis: loopDelay.percentile(50) / 1e6,
+    delayP99Millis: loopDelay.percentile(99) / 1e6,
+    delayMaxMillis: loopDelay.max / 1e6,
+    gcCount: gcPauses.length,
+    gcTotalMillis: gcPauses.reduce((sum, pause) => sum + pause.millis, 0),
+    gcMaxMillis: longest.millis,
+    gcMaxKind: longest.kind
+  }
+  loopDelay.reset()
+  gcPauses = []
+  return figures
+}
+
 await Effect.runPromise(
   Effect.gen(function*() {
     const controller = yield* startController({ concurrency })
@@ -46,7 +76,7 @@ await Effect.runPromise(
     yield* Effect.forEach(controller.informers, (informer) => informer.awaitSynced, { discard: true })
     const syncedAt = yield* Clock.currentTimeMillis
     const syncedHeap = liveHeap()
-    process.on("message", (message: { id: number; ask: "state" | "memory" | "snapshot" }) => {
+    process.on("message", (message: { id: number; ask: "state" | "memory" | "snapshot" | "loop" }) => {
       const counts = client.requestCounts()
       process.send!({
         id: message.id,
@@ -55,6 +85,7 @@ await Effect.runPromise(
         requests: counts,
         machines: controller.machineCount(),
         startup: { processStartedAt, syncedAt },
+        ...(message.ask === "loop" ? { loop: loopFigures() } : {}),
         ...(message.ask === "memory"
           ? {
             memory: {
