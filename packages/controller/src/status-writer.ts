@@ -29,7 +29,7 @@ export interface StatusWriter {
   readonly markDirty: (ips: string) => void
   /** The ImagePullSecret is gone: forget our last write to it. */
   readonly forget: (ips: string) => void
-  /** Statuses waiting to be written. */
+  /** Statuses waiting to be written, or being written. */
   readonly dirty: () => number
   /** Write every dirty status that changed. */
   readonly flush: Effect.Effect<void>
@@ -105,14 +105,17 @@ export const makeStatusWriter = Effect.fn("StatusWriter.make")(function*(sources
       return current === text ? Effect.void : patchStatus(object, ahead ? written.status : object.status, status, text)
     })
 
+  // Taken from the dirty set by a flush, not written yet: until then the cluster's status is not the one we mean.
+  let writing = 0
   const writer: StatusWriter = {
     markDirty: (ips) => void dirtyStatus.add(ips),
     forget: (ips) => void lastWrittenStatus.delete(ips),
-    dirty: () => dirtyStatus.size,
+    dirty: () => dirtyStatus.size + writing,
     flush: Effect.suspend(() => {
       const due = [...dirtyStatus]
       dirtyStatus.clear()
-      return Effect.forEach(due, writeStatus, { discard: true })
+      writing += due.length
+      return Effect.forEach(due, (ips) => writeStatus(ips).pipe(Effect.ensuring(Effect.sync(() => void writing--))), { discard: true })
     })
   }
   return writer
