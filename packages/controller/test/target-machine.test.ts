@@ -2,6 +2,7 @@
 // sequences, agreement with a small reference model of the lifecycle.
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect } from "vitest"
+import { transition } from "xstate"
 import type { Command, Plan } from "../src/plan.ts"
 import {
   backoffBaseMillis,
@@ -9,7 +10,9 @@ import {
   backoffMillis,
   failedRecheckMillis,
   initialTarget,
+  machineStep,
   stepTarget,
+  targetMachine,
   type TargetAction,
   type TargetEvent,
   type TargetSnapshot,
@@ -359,5 +362,17 @@ test.prop([fc.array(anyEvent, { maxLength: 30 })])("never mutates a snapshot it 
     const [next] = stepTarget(snapshot, event)
     expect({ value: snapshot.value, context: snapshot.context }).toEqual(before)
     snapshot = next
+  }
+})
+
+test.prop([fc.array(anyEvent, { maxLength: 60 })])("steps through its shared scope exactly as xstate's pure transition does", (events) => {
+  let snapshot = initialTarget()
+  for (const event of events) {
+    if (snapshot.status === "done" || !snapshot.can(event)) continue
+    const [ours, markers] = machineStep(snapshot, event)
+    const [theirs, actions] = transition(targetMachine, snapshot, event)
+    expect({ value: ours.value, status: ours.status, context: ours.context }).toEqual({ value: theirs.value, status: theirs.status, context: theirs.context })
+    expect(markers.map(({ type, params }) => ({ type, params }))).toEqual(actions.map(({ type, params }) => ({ type, params })))
+    snapshot = stepTarget(snapshot, event)[0]
   }
 })
