@@ -143,7 +143,8 @@ export const targetMachine = setup({
   },
   states: {
     Pending: {},
-    Ready: {},
+    // Found in sync again (the re-plan after every watch event of its object): nothing changes, so no step is taken.
+    Ready: { on: { PLANNED: { guard: { type: "planIs", params: "InSync" } } } },
     Skipped: {},
     // Someone else's object, which we do not watch: look at it again whenever the target is reconciled.
     Conflict: { on: { RECONCILING: { actions: "refresh" } } },
