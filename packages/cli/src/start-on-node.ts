@@ -61,7 +61,7 @@ export const startOnNode = async () => {
     say(`starting a private registry under ${kit.defaultRegistryDomain} with a demo image ...`)
     const registry = await kit.startRegistry({ user: demoUser })
     stack.push(() => registry.stop())
-    const image = kit.writeBusyboxImage(scratch, { name: `${registry.domain}/demo/hello:1`,
+    const image = await kit.writeBusyboxImage(scratch, { name: `${registry.domain}/demo/hello:1`,
       cmd: ["/bin/sh", "-c", "echo 'hello: pulled from the private registry with no imagePullSecrets in my YAML'; exec sleep 86400"] })
     const imageRef = await registry.push(image.layoutDir, image.tag, "demo/hello")
 

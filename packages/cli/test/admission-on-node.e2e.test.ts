@@ -167,7 +167,7 @@ beforeAll(async () => {
   const started = Date.now()
   plane = await startControlPlane({ workloads: true })
   registry = await startRegistry({ user })
-  const image = writeBusyboxImage(scratch, { name: `${registry.domain}/team/app:1`, cmd: ["/bin/sh", "-c", "echo pulled; exec sleep 3600"] })
+  const image = await writeBusyboxImage(scratch, { name: `${registry.domain}/team/app:1`, cmd: ["/bin/sh", "-c", "echo pulled; exec sleep 3600"] })
   imageRef = await registry.push(image.layoutDir, image.tag, "team/app")
   node = await startNode(plane, { machinePorts: [registry.port] })
   node.trustRegistry(registry.host, registry.caCertPem)

@@ -51,7 +51,7 @@ beforeAll(async () => {
   seedDemoInstance(double)
   // Until install has made the token, the registry knows no user the node could have.
   registry = await startRegistry({ domain, user: { username: "nobody-yet", password: "not-the-token" } })
-  const image = writeBusyboxImage(scratch, { name: `${domain}/team/app:1`,
+  const image = await writeBusyboxImage(scratch, { name: `${domain}/team/app:1`,
     cmd: ["/bin/sh", "-c", "echo pulled with the install token; exec sleep 3600"] })
   await registry.push(image.layoutDir, image.tag, "team/app")
   imageRef = `${domain}/team/app:1`

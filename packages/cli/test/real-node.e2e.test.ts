@@ -77,7 +77,7 @@ beforeAll(async () => {
   const started = Date.now()
   plane = await startControlPlane({ workloads: true })
   registry = await startRegistry({ user })
-  const image = writeBusyboxImage(scratch, { name: `${registry.domain}/team-a/app:1`,
+  const image = await writeBusyboxImage(scratch, { name: `${registry.domain}/team-a/app:1`,
     cmd: ["/bin/sh", "-c", "echo pulled over the private network; exec sleep 3600"] })
   imageRef = await registry.push(image.layoutDir, image.tag, "team-a/app")
   const nodeStarted = Date.now()

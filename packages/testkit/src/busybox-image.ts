@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { ensureDebianPackages } from "./debian-packages.ts"
 
 export const busyboxBinary = "/bin/busybox"
 
@@ -59,8 +60,12 @@ export const imageTag = (name: string) => {
   return name.slice(colon + 1)
 }
 
-/** Writes `<dir>/layout/` and `<dir>/image.tar` for an image whose only layer is busybox in /bin. */
-export const writeBusyboxImage = (dir: string, options: BusyboxImageOptions): BusyboxImage => {
+/**
+ * Writes `<dir>/layout/` and `<dir>/image.tar` for an image whose only layer is busybox in /bin, installing Debian's
+ * busybox-static first where it is missing (a fresh machine has no /bin/busybox).
+ */
+export const writeBusyboxImage = async (dir: string, options: BusyboxImageOptions): Promise<BusyboxImage> => {
+  await ensureDebianPackages("the busybox image", [{ file: busyboxBinary, pkg: "busybox-static" }])
   const tag = imageTag(options.name)
   const layoutDir = join(dir, "layout")
   mkdirSync(join(layoutDir, "blobs", "sha256"), { recursive: true })

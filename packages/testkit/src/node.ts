@@ -282,7 +282,7 @@ export const startNode = async (plane: ControlPlane, options: NodeOptions = {}):
       writeFileSync(file, readFileSync(join("/proc/sys", path), "utf8"))
       return [file, join("/proc/sys", path)]
     })
-    const pause = writeBusyboxImage(join(dir, "images"), { name: pauseImage, cmd: pauseCommand })
+    const pause = await writeBusyboxImage(join(dir, "images"), { name: pauseImage, cmd: pauseCommand })
     const socket = join(dir, "containerd", "containerd.sock")
     writeFileSync(join(dir, "containerd", "config.toml"), containerdConfig(dir, socket))
     const [port, healthzPort] = [await freePort(), await freePort()]

@@ -91,7 +91,7 @@ describe("a real node with a private registry", () => {
     scratch = mkdtempSync(join(tmpdir(), "node-e2e-"))
     plane = await startControlPlane({ workloads: true })
     registry = await startRegistry({ user })
-    const image = writeBusyboxImage(scratch, { name: `${registry.domain}/team/app:1`,
+    const image = await writeBusyboxImage(scratch, { name: `${registry.domain}/team/app:1`,
       cmd: ["/bin/sh", "-c", "echo hello from the private image; exec sleep 3600"] })
     imageRef = await registry.push(image.layoutDir, image.tag, "team/app")
     node = await startNode(plane, { machinePorts: [registry.port] })
