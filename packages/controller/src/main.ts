@@ -280,17 +280,23 @@ export const runControllerManager = (options: ControllerManagerOptions = {}): Ef
         retryPeriodMillis: election.retryPeriodMillis
       }),
     EventRecorder.layer({ component: "tcr-assistant-controller", instance: identity }),
-    webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace }),
     ActiveController.layer
   ).pipe(Layer.provideMerge(kube), Layer.provideMerge(ProcessMetricsLive({ program: "controller" })))
+  // The webhooks (their TLS), the probes and the metrics come up while the lease is sought and the caches fill:
+  // the controller needs none of them, and waiting for them cost its first write about 0.3 s.
+  const servers = ProbesAndMetricsLive(options).pipe(
+    Layer.provide(webhook.enabled === false ? AdmissionWebhook.layerDisabled : AdmissionWebhook.layer({ ...webhook, namespace }))
+  )
   const needsNamespace = election.enabled !== false || webhook.enabled !== false
   return Effect.gen(function*() {
     // Before the services: without its namespace the webhook's TLS setup would fail with a less useful error.
     if (needsNamespace) yield* requireAddonNamespace(namespace).pipe(Effect.provide(kube))
-    return yield* controllerManager(options, identity).pipe(
-      Effect.provide(ProbesAndMetricsLive(options).pipe(Layer.provideMerge(services))),
+    // Either failing stops the other; neither ends otherwise.
+    const [never] = yield* Effect.all([controllerManager(options, identity), Layer.launch(servers)], { concurrency: "unbounded" }).pipe(
+      Effect.provide(services),
       Effect.scoped
     )
+    return never
   }).pipe(
     withProgramLogging(options.log),
     (program) => options.informerResyncMillis === undefined ? program : Effect.provideService(program, InformerResync, options.informerResyncMillis),
