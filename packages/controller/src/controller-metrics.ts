@@ -5,8 +5,8 @@ import type { ImagePullSecretStatus } from "@tcr-assistant/api"
 import type { Informer } from "@tcr-assistant/kube"
 import type { EventRecorderStats } from "@tcr-assistant/kube/events"
 import { trackInformerMetrics } from "@tcr-assistant/kube/informer-metrics"
-import { durationBuckets, type Sample, trackMetric } from "@tcr-assistant/kube/prometheus"
-import { type Context, Effect, Metric, type Scope } from "effect"
+import { durationBuckets, type Sample, seriesOf, trackMetric } from "@tcr-assistant/kube/prometheus"
+import { Effect, Metric, type Scope } from "effect"
 import type { ImagePullSecretObject } from "./cluster-objects.ts"
 
 /** controller-runtime's `controller` label: the one controller of this manager. */
@@ -60,8 +60,9 @@ export interface ControllerStats {
   readonly tokenDropped: (imagePullSecret: string) => void
 }
 
-const add = (metric: Metric.Counter<number>, context: Context.Context<never>, labels: Readonly<Record<string, string>> = controllerLabel) =>
-  Metric.withAttributes(metric, labels).updateUnsafe(1, context)
+const reconcileTotalSeries = seriesOf(reconcileTotal)
+const reconcileErrorsSeries = Metric.withAttributes(reconcileErrors, controllerLabel)
+const reconcileTimeSeries = Metric.withAttributes(reconcileTime, controllerLabel)
 
 /** The stats of one controller run, recorded into the registry of the context it starts in. */
 export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Effect.context<never>(), (context) => {
@@ -78,9 +79,9 @@ export const makeControllerStats: Effect.Effect<ControllerStats> = Effect.map(Ef
     reconciled: (seconds, result) => {
       reconciles++
       if (result === "error") errors++
-      add(reconcileTotal, context, { ...controllerLabel, result })
-      if (result === "error") add(reconcileErrors, context)
-      Metric.withAttributes(reconcileTime, controllerLabel).updateUnsafe(seconds, context)
+      reconcileTotalSeries({ ...controllerLabel, result }).updateUnsafe(1, context)
+      if (result === "error") reconcileErrorsSeries.updateUnsafe(1, context)
+      reconcileTimeSeries.updateUnsafe(seconds, context)
     },
     conflict: () => writeConflicts.updateUnsafe(1, context),
     serviceAccountConflict: () => serviceAccountConflicts.updateUnsafe(1, context),

@@ -45,7 +45,8 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
   const clock = yield* Clock.Clock
   const labels = { name: options.name ?? "imagepullsecret" }
   const context = yield* Effect.context<never>()
-  const countAdd = () => Metric.withAttributes(adds, labels).updateUnsafe(1, context)
+  const [addsSeries, retriesSeries] = [Metric.withAttributes(adds, labels), Metric.withAttributes(retries, labels)]
+  const countAdd = () => addsSeries.updateUnsafe(1, context)
   const runningSeconds = () => {
     const now = clock.currentTimeMillisUnsafe()
     return [...processing.values()].map((started) => (now - started) / 1000)
@@ -67,7 +68,7 @@ export const makeWorkQueue = Effect.fn("WorkQueue.make")(function*(options: Work
   }
 
   const addAfter = (key: string, delay: Duration.Input) => {
-    Metric.withAttributes(retries, labels).updateUnsafe(1, context)
+    retriesSeries.updateUnsafe(1, context)
     const millis = Duration.toMillis(Duration.fromInputUnsafe(delay))
     const at = clock.currentTimeMillisUnsafe() + millis
     const pending = due.get(key)

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { Agent, request as undiciRequest } from "undici"
 import { kubeErrorFromStatus, KubeUnavailable, type KubeError } from "./kube-error.ts"
-import { durationBuckets } from "./prometheus.ts"
+import { durationBuckets, seriesOf } from "./prometheus.ts"
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>
 
@@ -109,14 +109,15 @@ export const requestAttributes = (method: string, path: string): { readonly verb
   return { verb, resource: subresource === undefined ? resource : `${resource}/${subresource}` }
 }
 
+const requestSeries = seriesOf(apiserverRequests)
+const latencySeries = seriesOf(apiserverLatency)
+
 /** Count one request and its latency; `code` is the HTTP status, or undefined when none came back. */
 const recordRequest = (method: string, path: string, code: number | undefined, started: number) =>
-  Effect.suspend(() => {
+  Effect.map(Effect.context<never>(), (context) => {
     const { verb, resource } = requestAttributes(method, path)
-    return Effect.andThen(
-      Metric.update(Metric.withAttributes(apiserverRequests, { verb, resource, code: code === undefined ? "<error>" : String(code) }), 1),
-      Metric.update(Metric.withAttributes(apiserverLatency, { verb, resource }), (performance.now() - started) / 1000)
-    )
+    requestSeries({ verb, resource, code: code === undefined ? "<error>" : String(code) }).updateUnsafe(1, context)
+    latencySeries({ verb, resource }).updateUnsafe((performance.now() - started) / 1000, context)
   })
 
 /** Authentication headers are refreshed this often, so rotated service-account tokens are picked up. */

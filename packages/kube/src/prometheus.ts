@@ -164,6 +164,24 @@ export const sumSamples = (samples: ReadonlyArray<ParsedSample>, name: string, m
     0
   )
 
+/**
+ * `Metric.withAttributes(metric, labels)` made once per label set and kept: an attributed metric computes its series
+ * key on its first update and reuses it, so the hot paths (every apiserver request, every reconcile) skip turning
+ * their labels into a key each time. `labels` must list the same label names in the same order at every call.
+ */
+export const seriesOf = <M extends Metric.Metric<any, any>>(metric: M) => {
+  const series = new Map<string, M>()
+  return (labels: Labels): M => {
+    const key = Object.values(labels).join("\u0000")
+    let attributed = series.get(key)
+    if (attributed === undefined) {
+      attributed = Metric.withAttributes(metric, labels) as M
+      series.set(key, attributed)
+    }
+    return attributed
+  }
+}
+
 /** A family whose series are read from their owner at every scrape: one sample per label set, sets come and go. */
 export type ReadMetric = Metric.Gauge<number> | Metric.Counter<number>
 
