@@ -242,13 +242,14 @@ const probe = (path: string, port: string) => ({
 /**
  * The seeds give the controller 100m CPU and 30Mi of memory, a Go program's figure; Node cannot run in 30Mi. Measured
  * (`npm run bench`, the image's bundle with these Node flags, in-cluster auth, on the quiet 2-core machine): peak RSS
- * 133-162 MiB at 1000 namespaces and 261 MiB at 10 000, of which 55 MiB is the node binary's text (file-backed,
- * shared by every node process on a host) and the rest private (live heap 23-32 MiB and 72 MiB; 15.5 MiB of it is
- * the loaded modules); the real node's pod working set is 50-53 MiB in a small cluster. The request covers the
- * 1000-namespace peak RSS (about 3x the small pod's working set), so it is not the first to be evicted; the limit is
- * about 2x the 10 000-namespace peak, with V8's old space capped below it. CPU: 1.9-2.3 ms per apiserver request (a
- * third of it garbage collection with these small semi-spaces; 16 MiB ones saved about 14% of it for 19 MiB more
- * RSS); a 10 000 namespace convergence used 64 s of CPU over 85 s, so the 1-core limit is not what bounds it.
+ * 122-140 MiB at 1000 namespaces (the Deployment's own process, webhooks and metrics included: 149 MiB) and 223 MiB
+ * at 10 000 (291 MiB distributing two ImagePullSecrets there), of which 55 MiB is the node binary's text
+ * (file-backed, shared by every node process on a host) and the rest private (live heap 31 and 69 MiB; 15.6 MiB of
+ * it the loaded modules); the real node's pod working set is 50-53 MiB in a small cluster. The request covers the
+ * 1000-namespace peak of the Deployment's process (7% headroom; about 3x the small pod's working set), so it is not
+ * the first to be evicted; the limit is 1.75x the 10 000-namespace peak with two ImagePullSecrets, with V8's old
+ * space capped below it. CPU: 1.25-1.41 ms per apiserver request; a 10 000-namespace convergence used 43 s of CPU
+ * over 63 s, so the 1-core limit is not what bounds it.
  */
 export const controllerResources = {
   requests: { cpu: "100m", memory: "160Mi" },
