@@ -5,6 +5,8 @@ import { KubeClient } from "@tcr-assistant/kube"
 import { EventRecorder } from "@tcr-assistant/kube/events"
 import { Clock, Effect, Layer, References } from "effect"
 import { join } from "node:path"
+import { writeFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import { writeHeapSnapshot } from "node:v8"
 // Through the package, as the CLI's controller command imports it.
@@ -25,6 +27,20 @@ const processStartedAt = Date.now() - Math.round(process.uptime() * 1000)
 
 // A clean exit on SIGTERM lets --cpu-prof write its profile.
 process.on("SIGTERM", () => process.exit(0))
+
+/**
+ * With --alloc-profile (BENCH_ALLOC_PROFILE=1): V8's sampling heap profiler from the start, keeping the objects the GC
+ * has collected as well, so the profile shows where bytes are allocated rather than what is still alive.
+ */
+const allocationProfiler = process.env.BENCH_ALLOC_PROFILE === "1"
+  ? await (async () => {
+    const session = new Session()
+    session.connect()
+    const sampling = { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }
+    await session.post("HeapProfiler.startSampling", sampling)
+    return session
+  })()
+  : undefined
 
 /** Live heap after a full collection (the bench starts this worker with --expose-gc), in MiB. */
 const liveHeap = () => {
@@ -76,7 +92,14 @@ await Effect.runPromise(
     yield* Effect.forEach(controller.informers, (informer) => informer.awaitSynced, { discard: true })
     const syncedAt = yield* Clock.currentTimeMillis
     const syncedHeap = liveHeap()
-    process.on("message", (message: { id: number; ask: "state" | "memory" | "snapshot" | "loop" }) => {
+    process.on("message", async (message: { id: number; ask: "state" | "memory" | "snapshot" | "loop" | "allocations" }) => {
+      const allocations = message.ask === "allocations" && allocationProfiler !== undefined
+        ? await allocationProfiler.post("HeapProfiler.stopSampling").then(({ profile }) => {
+          const file = join(process.env.BENCH_OUTPUT_DIR ?? ".", `controller-${process.pid}.heapprofile`)
+          writeFileSync(file, JSON.stringify(profile))
+          return file
+        })
+        : undefined
       const counts = client.requestCounts()
       process.send!({
         id: message.id,
@@ -86,6 +109,7 @@ await Effect.runPromise(
         machines: controller.machineCount(),
         startup: { processStartedAt, syncedAt },
         ...(message.ask === "loop" ? { loop: loopFigures() } : {}),
+        ...(allocations !== undefined ? { allocations } : {}),
         ...(message.ask === "memory"
           ? {
             memory: {

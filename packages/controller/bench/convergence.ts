@@ -2,7 +2,7 @@
 // same concurrency, on the local control plane. Prints figures; asserts nothing.
 //
 //   npm run bench -- [--namespaces 1000] [--concurrency 16] [--rounds 3] [--quiet-seconds 60] [--latency-samples 100]
-//                    [--sources] [--heap-snapshot] [--settle-seconds 10] [--await-relist]
+//                    [--sources] [--heap-snapshot] [--alloc-profile] [--settle-seconds 10] [--await-relist]
 // The controller runs as the Deployment runs it: the image's bundle (the worker bundled with the CLI, sharing its
 // chunks), the manifests' Node flags, authenticated by a mounted service account; --sources runs the TypeScript
 // sources with a kubeconfig instead. Then the Deployment's own process (the image's entrypoint, `node main.mjs
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     "quiet-seconds": { type: "string", default: "60" },
     "latency-samples": { type: "string", default: "100" },
     "heap-snapshot": { type: "boolean", default: false },
+    "alloc-profile": { type: "boolean", default: false },
     "settle-seconds": { type: "string", default: "10" },
     "await-relist": { type: "boolean", default: false },
     sources: { type: "boolean", default: false }
@@ -133,7 +134,7 @@ try {
     })()
   log(`controller program: ${args.sources ? "TypeScript sources, kubeconfig" : "the image's bundle, in-cluster service account"}; node flags: ${controllerNodeFlags.join(" ")}`)
   const forkedAt = Date.now()
-  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: { ...worker.env, BENCH_OUTPUT_DIR: process.cwd() }, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
+  const child = fork(worker.path, [worker.connection, String(concurrency)], { cwd: worker.cwd, env: { ...worker.env, BENCH_OUTPUT_DIR: process.cwd(), ...(args["alloc-profile"] ? { BENCH_ALLOC_PROFILE: "1" } : {}) }, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...worker.execArgv, ...controllerNodeFlags, "--expose-gc"] })
   controller = child
   let nextId = 1
   const pending = new Map<number, (answer: any) => void>()
@@ -151,7 +152,7 @@ try {
     readonly gcMaxMillis: number
     readonly gcMaxKind: string
   }
-  const ask = (what: "state" | "memory" | "snapshot" | "loop" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; startup: { processStartedAt: number; syncedAt: number }; memory?: any; snapshot?: string; loop?: LoopFigures }>((resolve) => {
+  const ask = (what: "state" | "memory" | "snapshot" | "loop" | "allocations" = "state") => new Promise<{ quiescent: boolean; requests: { total: number; byVerb: Record<string, number> }; startup: { processStartedAt: number; syncedAt: number }; memory?: any; snapshot?: string; loop?: LoopFigures; allocations?: string }>((resolve) => {
     const id = nextId++
     pending.set(id, resolve)
     child.send({ id, ask: what })
@@ -340,6 +341,7 @@ try {
   clearInterval(anonSampler)
   log(`  controller memory now: ${JSON.stringify((await ask("memory")).memory)}`)
   if (args["heap-snapshot"]) log(`  heap snapshot: ${(await ask("snapshot")).snapshot}`)
+  if (args["alloc-profile"]) log(`  allocation profile (everything allocated since start, collected or not): ${(await ask("allocations")).allocations}`)
 
   // --- the Deployment's own process, from a cold start (the worker stops first: one controller at a time) ----------
   if (worker.serviceAccountDir !== undefined) {
