@@ -112,7 +112,8 @@ export const renderPrometheus = (snapshots: ReadonlyArray<Metric.Metric.Snapshot
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`
 }
 
-const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/
+// `s`: a label value may hold a raw carriage return or line separator; the format escapes only \n.
+const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/s
 const labelPair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/y
 const unescapeLabelValue = (text: string) => text.replace(/\\(.)/g, (_, char: string) => (char === "n" ? "\n" : char))
 const sampleValue = (raw: string) => (raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : Number(raw))
