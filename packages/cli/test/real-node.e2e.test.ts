@@ -283,11 +283,16 @@ describe("the add-on installed on a real node", () => {
     }, 180_000)
     // The killed leader releases the Lease as it stops, so the first replica to try takes it: the follower at its
     // next retry, or the ReplicaSet's replacement pod if that starts first (the bundled controller is up in well
-    // under the 2 s retry period). Either way a replica that runs now holds it, and it is not the killed pod.
-    const running = (await run(["get", "pods", "-n", addonNamespace, "-l", "app.kubernetes.io/component=controller-manager",
-      "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ")
+    // under the 2 s retry period). Either way the holder is a replica that runs, and it is not the killed pod. The
+    // replacement's container can take the Lease before the kubelet has reported the pod Running (CI saw that once),
+    // so its phase is awaited, not read once.
     assert.notStrictEqual(next, leaderPod)
-    assert.include(running, next)
+    await eventually(async () => {
+      const running = (await run(["get", "pods", "-n", addonNamespace, "-l",
+        "app.kubernetes.io/component=controller-manager", "--field-selector=status.phase=Running",
+        "-o", "jsonpath={.items[*].metadata.name}"])).split(" ")
+      if (!running.includes(next)) throw new Error(`the holder ${next} is not among the Running replicas ${running}`)
+    }, 60_000)
     figures["lease taken over by"] = next === follower ? "the follower" : "the replacement pod"
     await run(["create", "namespace", "team-c"])
     await eventually(async () => {
