@@ -15,10 +15,10 @@ export const controllerPermissions: ReadonlyArray<Permission> = [
   permission("", "secrets", ["get", "list", "watch", "create", "patch", "delete"], "the distributed pull Secrets, TCR API keys (get), the webhook Secret (create)"),
   permission("", "pods", ["list", "watch", "delete"], "stuck-pods informs on Pods admitted without our Secret; delete only acts with --delete-stuck-pods (RBAC is static, the flag an argument)"),
   ...eventPermissions,
-  permission("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["get", "update"], "webhook-tls writes the CA bundle", {
+  permission("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["get", "list", "watch", "update"], "webhook-tls watches it and writes the CA bundle", {
     resourceNames: [webhookConfigurationName]
   }),
-  permission("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["get", "update"], "webhook-tls writes the CA bundle", {
+  permission("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["get", "list", "watch", "update"], "webhook-tls watches it and writes the CA bundle", {
     resourceNames: [mutatingWebhookConfigurationName]
   }),
   ...metricsAuthPermissions,

@@ -1,11 +1,16 @@
 // Owns the webhook's TLS without cert-manager: a self-managed CA and serving certificate kept in the
 // tcr-assistant-webhook-server-cert Secret (created when missing, renewed before expiry), the CA bundle written into
 // the Validating- and MutatingWebhookConfiguration, and a periodic re-read so every replica serves the current certificate.
+// The configurations are watched: one created after we started (helm creates them after the Deployment), or whose
+// bundle someone blanked or replaced (a `kubectl apply` or `helm upgrade` of a manifest without it), gets the bundle
+// back at once, not at the next periodic check.
 // Replicas race only through the apiserver: creates that meet 409 and updates with a stale resourceVersion re-read
-// what the winner wrote and use it. What the stored material needs is decided in webhook-tls-material.ts.
+// what the winner wrote and use it. A configuration that trusts another bundle than ours sends us to re-read the
+// Secret before writing, so a replica that has not yet seen another's new CA adopts it instead of writing its old one
+// back. What the stored material needs is decided in webhook-tls-material.ts.
 import { createCertificateAuthority, issueCertificate, type PkiError } from "@tcr-assistant/kube/pki"
-import { KubeClient, type KubeError } from "@tcr-assistant/kube"
-import { Clock, Duration, Effect, Schema } from "effect"
+import { KubeClient, type KubeError, type KubeObject, makeInformer } from "@tcr-assistant/kube"
+import { Clock, Duration, Effect, Schema, Semaphore, Stream } from "effect"
 import { isIP } from "node:net"
 import {
   materialOf,
@@ -156,9 +161,13 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
     return yield* new WebhookTlsError({ message: `${secretWhat} kept changing under us` })
   }).pipe(Effect.mapError((error) => (error._tag === "WebhookTlsError" ? error : tlsError(error))))
 
-  interface WebhookConfiguration {
-    readonly metadata: { readonly resourceVersion?: string }
+  interface WebhookConfiguration extends KubeObject {
     readonly webhooks?: ReadonlyArray<{ readonly name: string; readonly clientConfig?: { readonly caBundle?: string } }>
+  }
+  /** Whether every webhook of the configuration trusts the bundle. */
+  const trusts = (configuration: WebhookConfiguration, caBundlePem: string) => {
+    const caBundle = toBase64(caBundlePem)
+    return (configuration.webhooks ?? []).every((webhook) => webhook.clientConfig?.caBundle === caBundle)
   }
 
   const configurations = [
@@ -175,12 +184,11 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
         .request<WebhookConfiguration>({ method: "GET", path, what: `read ${what}` })
         .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
       if (stored === undefined) return false
+      if (trusts(stored, caBundlePem)) return true
       const caBundle = toBase64(caBundlePem)
-      const webhooks = stored.webhooks ?? []
-      if (webhooks.every((webhook) => webhook.clientConfig?.caBundle === caBundle)) return true
       const updated = {
         ...stored,
-        webhooks: webhooks.map((webhook) => ({ ...webhook, clientConfig: { ...webhook.clientConfig, caBundle } }))
+        webhooks: (stored.webhooks ?? []).map((webhook) => ({ ...webhook, clientConfig: { ...webhook.clientConfig, caBundle } }))
       }
       const written = yield* client
         .request({ method: "PUT", path, body: updated, what: `update ${what}` })
@@ -202,7 +210,8 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
   )
   const listeners = new Set<(material: WebhookCertificates) => void>()
 
-  const refresh = Effect.gen(function*() {
+  /** Re-read the Secret; write the bundle when it changed, when a write is still owed, or when `force`d. */
+  const refreshOnce = (force: boolean) => Effect.gen(function*() {
     const next = yield* ensure
     const changed = next.certPem !== current.certPem || next.keyPem !== current.keyPem
     const bundleChanged = next.caBundlePem !== current.caBundlePem
@@ -213,7 +222,7 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
         Effect.annotateLogs({ kind: "Secret", namespace, name: secretName, notAfter: next.notAfter.toISOString() })
       )
     }
-    if (bundleChanged || !bundleInjected) bundleInjected = yield* injectCaBundle(next.caBundlePem)
+    if (force || bundleChanged || !bundleInjected) bundleInjected = yield* injectCaBundle(next.caBundlePem)
   }).pipe(
     Effect.catch((error: WebhookTlsError) =>
       Effect.logWarning("webhook certificate check failed").pipe(
@@ -221,9 +230,31 @@ export const makeWebhookTls = Effect.fn("WebhookTls.make")(function*(options: We
       )
     )
   )
+  // The periodic check and the watches take turns, so one decision sees the other's outcome.
+  const turns = yield* Semaphore.make(1)
+  const refresh = (force: boolean) => turns.withPermit(refreshOnce(force))
 
   const checkEvery = Duration.millis(options.checkIntervalMillis ?? 60_000)
-  yield* Effect.forkScoped(Effect.forever(Effect.sleep(checkEvery).pipe(Effect.andThen(refresh))))
+  yield* Effect.forkScoped(Effect.forever(Effect.sleep(checkEvery).pipe(Effect.andThen(refresh(false)))))
+
+  for (const configuration of configurations) {
+    const informer = yield* makeInformer<WebhookConfiguration>({
+      name: `webhook-tls-${configuration.resource}`,
+      path: `/apis/admissionregistration.k8s.io/v1/${configuration.resource}`,
+      fieldSelector: `metadata.name=${configuration.name}`,
+      // Only what `trusts` reads.
+      transform: (object) => ({
+        metadata: { name: object.metadata.name, resourceVersion: object.metadata.resourceVersion },
+        webhooks: (object.webhooks ?? []).map((webhook) => ({ name: webhook.name, clientConfig: { caBundle: webhook.clientConfig?.caBundle } }))
+      })
+    })
+    yield* informer.events.pipe(
+      Stream.runForEach((event) =>
+        event.type === "Upsert" && !trusts(event.object, current.caBundlePem) ? refresh(true) : Effect.void
+      ),
+      Effect.forkScoped
+    )
+  }
 
   return {
     current: () => current,

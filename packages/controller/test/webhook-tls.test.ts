@@ -130,3 +130,85 @@ describe("makeWebhookTls", () => {
       assert.include(tls.current().caBundlePem, old.certPem.trim())
     }))
 })
+
+describe("makeWebhookTls watches its configurations", () => {
+  const vwcName = "tcr-assistant-validating-webhook-configuration"
+  const options = { webhookConfigurationName: vwcName, extraHosts: ["127.0.0.1"], checkIntervalMillis: 3_600_000 }
+  const vwc = (caBundle?: string) => ({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingWebhookConfiguration",
+    metadata: { name: vwcName },
+    webhooks: [{ name: "vimagepullsecret.tcr.tencentcloudcr.com", clientConfig: { service: { name: "x" }, ...(caBundle === undefined ? {} : { caBundle }) } }]
+  })
+  const vwcCollection = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+  const caBundleIn = (fake: ReturnType<typeof makeFakeApiServer>) => fake.objects.get(vwcPath)?.webhooks[0].clientConfig.caBundle
+  /** Until the check holds; the hour-long periodic check never runs, so only the watch can make it hold. */
+  const until = (check: () => boolean) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("25 millis")
+      return check()
+    })
+
+  it.live("a configuration created after the start gets the bundle at once, not at the next check", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      const tls = yield* makeWebhookTls(options).pipe(Effect.provide(fake.layer()))
+      assert.isFalse(tls.bundleInjected())
+      // The informer must have listed before the create for its watch to see it: the fake keeps no history.
+      yield* Effect.sleep("100 millis")
+      yield* fake.client().request({ method: "POST", path: vwcCollection, body: vwc() })
+      assert.isTrue(yield* until(() => caBundleIn(fake) === b64(tls.current().caBundlePem)))
+      assert.isTrue(tls.bundleInjected())
+    }))
+
+  it.live("a bundle blanked or replaced by someone else is written back, and a user's other fields stay", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      yield* fake.client().request({ method: "POST", path: vwcCollection, body: vwc() })
+      const tls = yield* makeWebhookTls(options).pipe(Effect.provide(fake.layer()))
+      const ours = b64(tls.current().caBundlePem)
+      assert.strictEqual(caBundleIn(fake), ours)
+      yield* Effect.sleep("100 millis")
+      for (const foreign of [undefined, b64("-----BEGIN CERTIFICATE-----\nnot ours\n-----END CERTIFICATE-----\n")]) {
+        const stored = fake.objects.get(vwcPath)
+        yield* fake.client().request({ method: "PUT", path: vwcPath, body: { ...vwc(foreign), metadata: stored.metadata } })
+        assert.isTrue(yield* until(() => caBundleIn(fake) === ours), `not restored from ${foreign}`)
+        assert.deepStrictEqual(fake.objects.get(vwcPath).webhooks[0].clientConfig.service, { name: "x" })
+      }
+    }))
+
+  it.live("a replica that sees another's new CA in the configuration adopts it from the Secret instead of writing its own back", () =>
+    Effect.gen(function*() {
+      const fake = makeFakeApiServer()
+      yield* fake.client().request({ method: "POST", path: vwcCollection, body: vwc() })
+      const tls = yield* makeWebhookTls(options).pipe(Effect.provide(fake.layer()))
+      const before = tls.current()
+      yield* Effect.sleep("100 millis")
+      // Another replica replaced the CA: a new Secret, then the new bundle (the old CA kept in it) in the configuration.
+      const ca = yield* createCertificateAuthority({ commonName: "rotated", validityDays: 3650 })
+      const serving = yield* issueCertificate(ca, {
+        commonName: "tcr-assistant-webhook-service.tcr-assistant-system.svc",
+        dnsNames: servingHosts(options).filter((host) => host !== "127.0.0.1"),
+        ipAddresses: ["127.0.0.1"],
+        usage: "server",
+        validityDays: 365
+      })
+      const secret = fake.objects.get(secretPath)
+      yield* fake.client().request({ method: "PUT", path: secretPath, body: {
+        ...secret,
+        data: { ...secret.data, "ca.crt": b64(ca.certPem), "ca.key": b64(ca.keyPem), "tls.crt": b64(serving.certPem), "tls.key": b64(serving.keyPem), "ca-previous.crt": b64(before.caPem) }
+      } })
+      const writesBefore = fake.log.filter((line) => line.startsWith(`PUT ${vwcPath}`)).length
+      const theirs = b64(`${ca.certPem.trim()}\n${before.caPem.trim()}\n`)
+      const stored = fake.objects.get(vwcPath)
+      yield* fake.client().request({ method: "PUT", path: vwcPath, body: { ...vwc(theirs), metadata: stored.metadata } })
+      assert.isTrue(yield* until(() => tls.current().caPem === ca.certPem))
+      assert.include(tls.current().caBundlePem, ca.certPem.trim())
+      assert.include(tls.current().caBundlePem, before.caPem.trim())
+      assert.strictEqual(tls.current().certPem, serving.certPem)
+      // Our view of the bundle is now theirs, or ours is written once over it; never the old one alone.
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(caBundleIn(fake), b64(tls.current().caBundlePem))
+      assert.isAtMost(fake.log.filter((line) => line.startsWith(`PUT ${vwcPath}`)).length - writesBefore, 2)
+    }))
+})

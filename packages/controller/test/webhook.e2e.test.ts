@@ -185,6 +185,23 @@ describe("the apiserver calls the webhook", () => {
     const allowed = await kubectl(["apply", "--dry-run=server", "-f", "-"], manifest(name, { namespaces: "*", docker: { server: "r.example.com", username: "u", password } }))
     expect(allowed.status).toBe(0)
   })
+
+  test("a CA bundle removed from the configuration (an apply of a manifest without it) is written back by the watch", async () => {
+    // The periodic check writes only a bundle that changed; the restore comes from watching the configuration.
+    const removed = await kubectl(["patch", "validatingwebhookconfiguration", vwcName, "--type=json", "-p",
+      JSON.stringify([{ op: "remove", path: "/webhooks/0/clientConfig/caBundle" }])])
+    expect(removed.stderr).toBe("")
+    await eventually(async () => {
+      const vwc = await cluster.get<any>(vwcPath)
+      expect(vwc.webhooks[0].clientConfig.caBundle).toBeTruthy()
+    })
+    // The apiserver trusts us again: its calls get the webhook's verdict, not an x509 error.
+    await eventually(async () => {
+      const name = uniqueName("wh-restored")
+      const denied = await kubectl(["apply", "--dry-run=server", "-f", "-"], manifest(name, { namespaces: "Bad_Name", docker: { server: "r.example.com", username: "u", password } }))
+      expect(denied.stderr).toContain("denied the request: spec.namespaces:")
+    })
+  })
 })
 
 describe("replicas sharing the webhook Secret", () => {
