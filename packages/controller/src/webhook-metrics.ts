@@ -1,5 +1,5 @@
 // Owns the admission webhooks' metrics: reviews answered by webhook, operation and result, and their latency.
-import { durationBuckets } from "@tcr-assistant/kube/prometheus"
+import { durationBuckets, seriesOf } from "@tcr-assistant/kube/prometheus"
 import { type Context, Metric } from "effect"
 
 const requests = Metric.counter("tcr_assistant_webhook_requests_total", {
@@ -20,8 +20,11 @@ export interface AdmissionRecord {
   readonly seconds: number
 }
 
+const requestSeries = seriesOf(requests)
+const latencySeries = seriesOf(latency)
+
 /** Record one answered review, from a request handler that runs outside Effect. */
 export const recordAdmission = (context: Context.Context<never>, record: AdmissionRecord) => {
-  Metric.withAttributes(requests, { webhook: record.webhook, operation: record.operation, result: record.result }).updateUnsafe(1, context)
-  Metric.withAttributes(latency, { webhook: record.webhook }).updateUnsafe(record.seconds, context)
+  requestSeries({ webhook: record.webhook, operation: record.operation, result: record.result }).updateUnsafe(1, context)
+  latencySeries({ webhook: record.webhook }).updateUnsafe(record.seconds, context)
 }

@@ -60,6 +60,7 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
   const healthPort = () => loggedPort("health", /^serving \/healthz(,| and) \/readyz/)
   const metricsPort = () => loggedPort("secure metrics", /^serving \/metrics over HTTPS/)
   const get = async (path: string) => httpGet(await healthPort(), path)
+  const scrape = async () => (await get("/metrics")).body
   return {
     name,
     tied,
@@ -68,8 +69,8 @@ export const startManagerProcess = (name: string, options: ControllerManagerOpti
     healthPort,
     metricsPort,
     get,
-    scrape: async () => (await get("/metrics")).body,
-    metrics: async () => parsePrometheus((await get("/metrics")).body),
+    scrape,
+    metrics: async () => parsePrometheus(await scrape()),
     exited: () => exited
   }
 }
