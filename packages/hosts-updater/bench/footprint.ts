@@ -2,9 +2,10 @@
 // edit takes to reach the file. The agent runs as a pod of the DaemonSet runs it: `tcr-assistant hosts-updater`
 // through the image's bundled entrypoint, with the DaemonSet's NODE_OPTIONS, authenticated by a mounted service
 // account (the in-cluster path, which never loads @kubernetes/client-node).
-// Usage: node packages/hosts-updater/bench/footprint.ts [--sources] [--node-options "..."] [-- node flags...]
+// Usage: node packages/hosts-updater/bench/footprint.ts [--sources] [--node-options "..."] [--env K=V ...] [-- node flags...]
 //   --sources         run packages/cli/src/main.ts on Node's type stripping instead of the bundle
 //   --node-options    the agent's NODE_OPTIONS (default: the DaemonSet's)
+//   --env K=V         more environment for the agent (repeatable), e.g. MALLOC_ARENA_MAX=1
 //   after `--`        flags for the agent's command line, e.g. V8 flags that NODE_OPTIONS refuses (--lite-mode)
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildImageApp, imageEntrypoint, repositoryRoot } from "@tcr-assistant/testkit/image-app"
@@ -19,7 +20,11 @@ import { connect, createNamespace, createNode, freePort, mountServiceAccount, pu
 import { setTimeout as sleep } from "node:timers/promises"
 
 const { values, positionals } = parseArgs({
-  options: { sources: { type: "boolean", default: false }, "node-options": { type: "string", default: hostsUpdaterNodeOptions } },
+  options: {
+    sources: { type: "boolean", default: false },
+    "node-options": { type: "string", default: hostsUpdaterNodeOptions },
+    env: { type: "string", multiple: true, default: [] }
+  },
   allowPositionals: true
 })
 const nodeFlags = positionals
@@ -33,7 +38,20 @@ const plane = await startControlPlane()
 const dir = mkdtempSync(join(tmpdir(), "hosts-bench-"))
 const cluster = connect(plane.kubeconfigPath)
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
+const extraEnv = Object.fromEntries(values.env.map((pair) => {
+  const at = pair.indexOf("=")
+  if (at <= 0) throw new Error(`--env wants K=V, not ${pair}`)
+  return [pair.slice(0, at), pair.slice(at + 1)]
+}))
+
+/** Resident memory in MiB: all of it (VmRSS), and its anonymous part (heap, stacks: what the process itself owns). */
+const residentMiB = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1]) / 1024
+  return { total: field("VmRSS"), anonymous: field("RssAnon"), file: field("RssFile") }
+}
+const describeResident = ({ total, anonymous, file }: ReturnType<typeof residentMiB>) =>
+  `${total.toFixed(0)} MiB (anonymous ${anonymous.toFixed(0)}, file-backed ${file.toFixed(0)}: the node binary's pages)`
 /** utime + stime in clock ticks (100 per second on Linux). */
 const cpuTicks = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
@@ -61,14 +79,14 @@ try {
   const agent = spawnTied(process.execPath, [...nodeFlags, ...program, ...args], {
     cwd: values.sources ? repositoryRoot : appDir,
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...pod.env, NODE_NAME: nodeName, NODE_OPTIONS: nodeOptions }
+    env: { ...pod.env, NODE_NAME: nodeName, NODE_OPTIONS: nodeOptions, ...extraEnv }
   })
   const pid = agent.child.pid!
   const startedAt = Date.now()
   while (readManagedBlock(readFileSync(hostsFile, "latin1"))?.entries.length !== entries) await sleep(10)
   const startup = Date.now() - startedAt
   await sleep(2_000)
-  const rssStart = rssMiB(pid)
+  const rssStart = residentMiB(pid)
 
   const idleSeconds = 10
   const before = cpuTicks(pid)
@@ -83,17 +101,18 @@ try {
     while (!readFileSync(hostsFile, "latin1").includes(expected)) await sleep(2)
     latencies.push(Date.now() - sent)
   }
-  const rssAfter = rssMiB(pid)
+  const rssAfter = residentMiB(pid)
   latencies.sort((a, b) => a - b)
   const median = latencies[Math.floor(latencies.length / 2)]!
   console.log(`agent program:              ${values.sources ? "TypeScript sources (type stripping)" : "the image's bundle"}, in-cluster auth`)
   console.log(`agent NODE_OPTIONS:         ${nodeOptions || "(none)"}`)
   console.log(`agent node flags:           ${nodeFlags.join(" ") || "(none)"}`)
+  console.log(`agent extra environment:    ${values.env.join(" ") || "(none)"}`)
   console.log(`start to first apply:       ${startup} ms`)
-  console.log(`resident memory, started:   ${rssStart.toFixed(0)} MiB`)
+  console.log(`resident memory, started:   ${describeResident(rssStart)}`)
   console.log(`idle CPU over ${idleSeconds} s:          ${idleMillicores.toFixed(1)} millicores`)
   console.log(`edit to file (${edits} edits):   median ${median} ms, max ${latencies[latencies.length - 1]} ms`)
-  console.log(`resident memory, after:     ${rssAfter.toFixed(0)} MiB`)
+  console.log(`resident memory, after:     ${describeResident(rssAfter)}`)
   agent.child.kill("SIGTERM")
   await agent.exited
   await pod.remove()
