@@ -16,6 +16,7 @@ import { KubeClient, type KubeRequest } from "@tcr-assistant/kube"
 import { resolveBenchFloor, runBenchFloor } from "@tcr-assistant/testkit/bench-floor"
 import { firstTrue } from "@tcr-assistant/testkit/eventually"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
+import { processStatusMiB } from "@tcr-assistant/testkit/processes"
 import { Effect, Fiber, ManagedRuntime, Stream } from "effect"
 import { execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -161,10 +162,7 @@ try {
     const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
     return (Number(fields[11]) + Number(fields[12])) / 100
   }
-  const statusMiB = (field: string) => {
-    const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
-    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? "0") / 1024
-  }
+  const statusMiB = (field: string) => processStatusMiB(child.pid!, field)
   const peakRss = () => statusMiB("VmHWM")
   // RSS counts the node binary's text (file-backed, shared by every node process on a host) as well; what the
   // process holds for itself is its anonymous memory, whose peak the kernel does not keep: sampled here.

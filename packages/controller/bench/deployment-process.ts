@@ -8,7 +8,7 @@ import { prometheusSamples, sumSamples } from "@tcr-assistant/kube/prometheus"
 import { describeWrites, totalWrites, writesBetween, writesByResource } from "@tcr-assistant/testkit/apiserver-writes"
 import { firstTrue } from "@tcr-assistant/testkit/eventually"
 import { imageEntrypoint } from "@tcr-assistant/testkit/image-app"
-import { freePort, loopbackGet } from "@tcr-assistant/testkit/processes"
+import { freePort, loopbackGet, processStatusMiB } from "@tcr-assistant/testkit/processes"
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -140,7 +140,7 @@ export const measureDeploymentProcess = async (options: DeploymentProcessOptions
     const fields = proc("stat").split(") ")[1]!.split(" ")
     return (Number(fields[11]) + Number(fields[12])) / 100
   }
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(proc("status"))?.[1] ?? "0") / 1024
+  const kib = (field: string) => processStatusMiB(child.pid!, field)
   // The secure /metrics, as Prometheus scrapes it: a bearer token the apiserver authorizes (the bench's cluster-admin).
   const token = readFileSync(join(options.serviceAccountDir, "token"), "utf8").trim()
   const scrape = () => scrapeSecure(metricsPort, token)

@@ -11,6 +11,7 @@ import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildImageApp, imageEntrypoint, repositoryRoot } from "@tcr-assistant/testkit/image-app"
 import { startControlPlane } from "@tcr-assistant/testkit/control-plane"
 import { spawnTied } from "@tcr-assistant/testkit/process-lifeline"
+import { processStatusMiB } from "@tcr-assistant/testkit/processes"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -45,11 +46,11 @@ const extraEnv = Object.fromEntries(values.env.map((pair) => {
 }))
 
 /** Resident memory in MiB: all of it (VmRSS), and its anonymous part (heap, stacks: what the process itself owns). */
-const residentMiB = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8")
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1]) / 1024
-  return { total: field("VmRSS"), anonymous: field("RssAnon"), file: field("RssFile") }
-}
+const residentMiB = (pid: number) => ({
+  total: processStatusMiB(pid, "VmRSS"),
+  anonymous: processStatusMiB(pid, "RssAnon"),
+  file: processStatusMiB(pid, "RssFile")
+})
 const describeResident = ({ total, anonymous, file }: ReturnType<typeof residentMiB>) =>
   `${total.toFixed(0)} MiB (anonymous ${anonymous.toFixed(0)}, file-backed ${file.toFixed(0)}: the node binary's pages)`
 /** utime + stime in clock ticks (100 per second on Linux). */

@@ -3,7 +3,7 @@
 // WebAssembly either), and a mounted service account instead of a kubeconfig. The hosts file follows the ConfigMap,
 // the Node records what was applied, /metrics is served over HTTPS to authorized callers only (the default), and the
 // process stays within the seeds' 100Mi.
-import { loopbackGet } from "@tcr-assistant/testkit/processes"
+import { loopbackGet, processStatusMiB } from "@tcr-assistant/testkit/processes"
 import { hostsUpdaterNodeOptions } from "@tcr-assistant/cli/manifests"
 import { buildImageApp, imageEntrypoint } from "@tcr-assistant/testkit/image-app"
 import { captureRunLog } from "@tcr-assistant/testkit/log-lines"
@@ -51,7 +51,7 @@ afterAll(async () => {
 })
 
 const blockOf = (path: string) => readManagedBlock(readText(path))?.entries ?? []
-const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024
+const residentMiB = (pid: number) => processStatusMiB(pid, "VmRSS")
 const original = "127.0.0.1 localhost\n# the node's own entries\n192.168.1.5 nas.lan\n"
 
 

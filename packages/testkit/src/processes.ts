@@ -3,7 +3,12 @@
 import { spawn } from "node:child_process"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
+
+/** A memory field of /proc/<pid>/status in MiB (VmRSS, VmHWM, RssAnon, RssFile, ...); 0 when the kernel has none. */
+export const processStatusMiB = (pid: number, field: string): number =>
+  Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0") / 1024
 
 /** A port on 127.0.0.1 that was free a moment ago. */
 export const freePort = (): Promise<number> =>
