@@ -4,7 +4,7 @@
 import { freePort, kubectl as runKubectl } from "@tcr-assistant/testkit/processes"
 import { KubeClient } from "@tcr-assistant/kube"
 import { parsePrometheus, scrapePrometheusUnsafe } from "@tcr-assistant/kube/prometheus"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import { connect as tlsConnect } from "node:tls"
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest"
 import { AdmissionWebhook } from "../src/main.ts"
@@ -216,5 +216,28 @@ describe("replicas sharing the webhook Secret", () => {
     expect(new Set(replicas).size).toBe(1)
     const stored = await cluster.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${secretName}`)
     expect(Buffer.from(stored!.data["tls.crt"]!, "base64").toString()).toBe(replicas[0])
+  })
+
+  test("a configuration created after the replica started (helm creates it after the Deployment) gets the bundle from the watch", async () => {
+    const name = `${vwcName}-later`
+    const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${name}`
+    // The periodic check is an hour away: only the watch can write the bundle in time.
+    const client = ManagedRuntime.make(KubeClient.layer({ kubeconfig: inject("kubeconfigPath") }))
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      const tls = await client.runPromise(makeWebhookTls({
+        namespace, secretName: uniqueName("wh-later"), webhookConfigurationName: name, extraHosts: ["127.0.0.1"], checkIntervalMillis: 3_600_000
+      }).pipe(Scope.provide(scope)))
+      expect(tls.bundleInjected()).toBe(false)
+      await registerWebhookByUrl(cluster, { name, port, label: selectorLabel, value: `${runId}-later` })
+      await eventually(async () => {
+        const vwc = await cluster.get<any>(path)
+        expect(vwc.webhooks[0].clientConfig.caBundle).toBe(Buffer.from(tls.current().caBundlePem).toString("base64"))
+      })
+    } finally {
+      await cluster.request({ method: "DELETE", path }).catch(() => undefined)
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await client.dispose()
+    }
   })
 })
